@@ -1,0 +1,45 @@
+# media-node: the two commands are `make demo` and `make test`.
+# Both install what they need on a fresh Debian 12 / Raspberry Pi OS machine as root:
+# missing system packages (apt), a virtual environment in .venv, and the package.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+# System packages: build deps for pyalsaaudio, and the real components the tests run
+# (broker, overlay, capture, sshd for Ansible, ffmpeg for RTSP fixtures).
+APT_PACKAGES := python3-venv python3-dev gcc libasound2-dev alsa-utils iproute2 \
+  mosquitto mosquitto-clients yggdrasil tcpdump openssh-server openssh-client \
+  ffmpeg libcap-dev sudo ansible ansible-lint \
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-libav \
+  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-gi
+
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test deps system-packages clean
+
+demo: system-packages $(STAMP)
+	$(BIN)/media-node demo
+
+test: system-packages $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+deps: $(STAMP)
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing system packages (run as root or install them): $$missing" >&2; exit 1; fi; \
+	  echo "installing system packages: $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml | system-packages
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

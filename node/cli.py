@@ -1,0 +1,234 @@
+"""media-node command line. Thin: parse arguments, call into the modules.
+
+Every command takes --home (env MEDIA_NODE_HOME). Errors print one line to stderr and
+exit non-zero; link rejections exit 3 with the reason code first."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import load_config, render_default_config
+from .errors import NodeError
+from .home import Home, default_home
+from .identity import Identity
+from .links import LinkError, LinkOpener, ReplayCache, make_link
+from .peers import PERMISSION_HELP, PERMISSIONS, PeerStore, make_peer
+
+
+class NodeGroup(click.Group):
+    """Turns NodeError into `error: ...` on stderr and its exit code, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NodeError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+def home_option(f):
+    return click.option(
+        "--home", "home_dir", type=click.Path(path_type=Path), envvar="MEDIA_NODE_HOME",
+        default=None, show_envvar=True,
+        help="The node's home directory (default: ~/.local/share/media-node; the service uses "
+        "/var/lib/media-node).",
+    )(f)
+
+
+def get_home(home_dir: Path | None) -> Home:
+    return Home((home_dir or default_home()).expanduser())
+
+
+def load_identity(home: Home) -> Identity:
+    return Identity.load(home.key_file)
+
+
+@click.group(cls=NodeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="media-node")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """media-node: publish a camera and microphone over WebRTC to trusted peers, on
+    overlay-network addresses only, with Ed25519-signed handshake links.
+
+    Start with `media-node init`, add peers with `media-node peers add`, then
+    `media-node run` (the daemon) or `media-node demo` (two nodes on this machine)."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- identity -----------------------------------------------------------------------
+
+@main.command()
+@home_option
+@click.option("--name", default=None, help="Human name for this node (status, logs).")
+@click.option("--force", is_flag=True, help="Keep an existing key but rewrite a missing config.")
+def init(home_dir, name, force):
+    """Create the home: config.toml (every field commented), an Ed25519 identity key
+    (mode 0600) and the drop folders. Prints the node id as the last line."""
+    home = get_home(home_dir)
+    if home.key_file.exists() and not force:
+        raise NodeError(f"{home.path} already has an identity ({home.key_file}); nothing changed")
+    home.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for d in home.drop_dirs():
+        d.mkdir(exist_ok=True)
+    if not home.key_file.exists():
+        Identity.generate().save(home.key_file)
+    identity = load_identity(home)
+    if not home.config_file.exists():
+        from .config import Config
+
+        config = Config()
+        if name:
+            config.node.name = name
+        home.config_file.write_text(render_default_config(config))
+    click.echo(f"home: {home.path}", err=True)
+    click.echo(identity.node_id)
+
+
+@main.command("id")
+@home_option
+def show_id(home_dir):
+    """Print this node's id (Crockford base32 of its Ed25519 public key)."""
+    click.echo(load_identity(get_home(home_dir)).node_id)
+
+
+# --- allowlist ----------------------------------------------------------------------
+
+@main.group()
+def peers():
+    """The allowlist: which nodes this node trusts and what each may do."""
+
+
+_ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h in PERMISSION_HELP.items())
+
+
+@peers.command("add")
+@home_option
+@click.argument("name")
+@click.argument("node_id")
+@click.option("--allow", default="view", show_default=True, help=_ALLOW_HELP)
+@click.option("--address", default="", help="static overlay: the peer's overlay address.")
+@click.option("--yggdrasil-key", default="", help="yggdrasil overlay: the peer's Yggdrasil public key (hex).")
+@click.option("--staex-id", default="", help="staex overlay: the peer's Staex id (default: its node id).")
+@click.option("--replace", is_flag=True, help="Overwrite a peer of the same name.")
+def peers_add(home_dir, name, node_id, allow, address, yggdrasil_key, staex_id, replace):
+    """Trust NODE_ID under NAME."""
+    home = get_home(home_dir)
+    peer = make_peer(name, node_id, allow, address, yggdrasil_key, staex_id)
+    PeerStore(home.peers_file).add(peer, replace=replace)
+    click.echo(f"added {peer.name} ({peer.node_id}) allow={','.join(sorted(peer.allow)) or '-'}")
+
+
+@peers.command("list")
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def peers_list(home_dir, as_json):
+    """List trusted peers."""
+    found = PeerStore(get_home(home_dir).peers_file).load()
+    if as_json:
+        click.echo(json.dumps({n: p.to_toml() for n, p in found.items()}, indent=2))
+        return
+    for p in found.values():
+        binding = p.address or (p.yggdrasil_key and f"ygg:{p.yggdrasil_key[:16]}...") or p.staex_id or "-"
+        click.echo(f"{p.name}\t{p.node_id}\t{','.join(sorted(p.allow)) or '-'}\t{binding}")
+
+
+@peers.command("remove")
+@home_option
+@click.argument("name_or_id")
+def peers_remove(home_dir, name_or_id):
+    """Stop trusting a peer (by name or node id)."""
+    peer = PeerStore(get_home(home_dir).peers_file).remove(name_or_id)
+    click.echo(f"removed {peer.name} ({peer.node_id})")
+
+
+# --- links --------------------------------------------------------------------------
+
+@main.group()
+def link():
+    """Make and inspect signed handshake links (docs/link-format.md)."""
+
+
+def _read_arg(value: str) -> str:
+    return sys.stdin.read() if value == "-" else value
+
+
+@link.command("inspect")
+@home_option
+@click.argument("link_text", metavar="LINK|-")
+@click.option("--replay/--no-replay", default=False, show_default=True,
+              help="Check (and record) the nonce in this home's replay cache.")
+@click.option("--no-allowlist", is_flag=True, help="Skip the allowlist and permission checks.")
+@click.option("--offer", "offer_link", default=None,
+              help="For an answer: the link (or @FILE) it must answer.")
+def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
+    """Verify a link addressed to this node and print its claims as JSON.
+
+    A rejected link exits 3 and prints `rejected: REASON: message`; reasons are
+    oversized, malformed, unseal-failed, tampered, bad-signature, wrong-audience,
+    not-yet-valid, expired, unknown-sender, no-permission, wrong-offer, replayed."""
+    home = get_home(home_dir)
+    identity = load_identity(home)
+    config = load_config(home.config_file)
+    cache = ReplayCache(home.replay_db, config.links.clock_skew) if replay else None
+    opener = LinkOpener(identity, None if no_allowlist else PeerStore(home.peers_file), cache,
+                        skew=config.links.clock_skew)
+    expect = None
+    if offer_link:
+        from .links.jws import jws_digest
+        from .links.link import PREFIX
+
+        text = Path(offer_link[1:]).read_text() if offer_link.startswith("@") else offer_link
+        expect = jws_digest(text.strip().removeprefix(PREFIX))
+    try:
+        opened = opener.open(_read_arg(link_text), expect_offer=expect)
+    except LinkError as e:
+        click.echo(f"rejected: {e.reason}: {e.detail}", err=True)
+        sys.exit(e.exit_code)
+    out = {"valid": True, "sealed": opened.sealed, "digest": opened.digest,
+           "peer": opened.peer.name if opened.peer else None, "claims": opened.claims.to_json()}
+    click.echo(json.dumps(out, indent=2))
+
+
+@link.command("make")
+@home_option
+@click.argument("kind", type=click.Choice(["view-request", "offer", "answer", "error"]))
+@click.option("--to", "to", required=True, help="Recipient node id (or a peer name).")
+@click.option("--seal", is_flag=True, help="Seal the link to the recipient.")
+@click.option("--sdp-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SDP to carry (offer/answer/view-request). '-' is not accepted: use a file.")
+@click.option("--answers", default="", help="answer/error: the digest of the link it answers.")
+@click.option("--error-code", default="", help="error: the error code (e.g. busy).")
+@click.option("--ttl", type=int, default=None, help="Seconds the link stays valid (default: config links.ttl).")
+def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl):
+    """Print a signed link from this node (for scripts and for checking a setup)."""
+    home = get_home(home_dir)
+    identity = load_identity(home)
+    config = load_config(home.config_file)
+    peer = PeerStore(home.peers_file).find(to)
+    to_id = peer.node_id if peer else to
+    from .identity import normalize_node_id
+
+    try:
+        to_id = normalize_node_id(to_id)
+    except NodeError as e:
+        raise NodeError(f"--to: not a peer name or node id: {e}") from None
+    sdp = sdp_file.read_text() if sdp_file else ""
+    if kind in ("view-request", "offer", "answer") and not sdp:
+        raise NodeError(f"a {kind} carries an SDP: pass --sdp-file")
+    err = {"code": error_code, "message": ""} if kind == "error" else None
+    if kind == "error" and not error_code:
+        raise NodeError("an error link needs --error-code")
+    made = make_link(identity, kind, to_id, ttl=ttl or config.links.ttl, sdp=sdp, ofh=answers,
+                     err=err, sealed=seal or config.links.seal, prov=config.overlay.provider)
+    click.echo(made.text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Typed node configuration: config.toml in the home, validated with pydantic.
+
+The model is the single source of truth: `render_default_config()` writes config.toml
+from the fields' defaults and descriptions, so every field is documented in the file
+the user edits, and docs/configuration.md is generated the same way."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import NodeError
+
+
+class Section(BaseModel):
+    # Unknown keys are errors: a typo in config.toml must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NodeSection(Section):
+    name: str = Field("media-node", description="Human name shown in status, events and logs.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level: debug, info, warning or error."
+    )
+
+
+class OverlaySection(Section):
+    provider: Literal["static", "yggdrasil", "staex"] = Field(
+        "static",
+        description="Overlay provider: static (an address or interface you name), yggdrasil "
+        "(admin socket) or staex (mcc / loopback HTTP helper).",
+    )
+    address: str = Field(
+        "", description="static: this node's overlay address (takes precedence over interface)."
+    )
+    interface: str = Field(
+        "", description="static: take this node's overlay address from this interface (e.g. nebula1)."
+    )
+    cidr: str = Field(
+        "",
+        description="static: the overlay's prefix (e.g. 100.64.0.0/10); with interface, the address "
+        "must lie in it; peers' addresses must lie in it too.",
+    )
+    yggdrasil_admin: str = Field(
+        "unix:///var/run/yggdrasil.sock",
+        description="yggdrasil: admin endpoint (unix:///path or tcp://127.0.0.1:9001).",
+    )
+    staex_command: str = Field(
+        "mcc", description="staex: the mcc command (may include arguments, e.g. 'docker exec mcc mcc')."
+    )
+    staex_http: str = Field(
+        "",
+        description="staex: a loopback HTTP helper (http://127.0.0.1:9377) with /id and "
+        "/resolve?node-id=; empty to use staex_command.",
+    )
+
+
+class MediaSection(Section):
+    profile: str = Field(
+        "auto", description="Board profile from firmware_config/ (auto = detect this board)."
+    )
+    video: str = Field(
+        "",
+        description="Video source: testsrc, file:PATH, rtsp://..., picamera2, v4l2:/dev/videoN "
+        "(empty = the board profile's default).",
+    )
+    audio: str = Field(
+        "", description="Audio source: tone, alsa:DEVICE or none (empty = the board profile's default)."
+    )
+    width: int = Field(0, ge=0, description="Video width in pixels (0 = the profile's).")
+    height: int = Field(0, ge=0, description="Video height in pixels (0 = the profile's).")
+    fps: int = Field(0, ge=0, le=120, description="Frames per second (0 = the profile's).")
+    bitrate: int = Field(0, ge=0, description="Start bitrate in bit/s (0 = the profile's).")
+    iperiod: int = Field(0, ge=0, description="Frames between IDRs (0 = the profile's).")
+
+
+class CallsSection(Section):
+    max_calls: int = Field(
+        4, ge=1, le=64, description="Concurrent calls; one more is answered with a 'busy' error link."
+    )
+    answer_timeout: float = Field(
+        30.0, gt=0, description="Seconds an outgoing call waits for the peer's answer."
+    )
+    connect_timeout: float = Field(
+        15.0, gt=0, description="Seconds from handshake to connected media before a call is dropped."
+    )
+    idle_timeout: float = Field(
+        10.0, gt=0, le=60, description="A call whose peer goes silent this many seconds is ended."
+    )
+
+
+class LinksSection(Section):
+    ttl: int = Field(120, ge=10, le=86400, description="Seconds a link this node signs stays valid.")
+    clock_skew: int = Field(
+        30, ge=0, le=600, description="Seconds of clock difference tolerated on incoming links."
+    )
+    seal: bool = Field(
+        False, description="Seal outgoing links to the recipient (NaCl sealed box) by default."
+    )
+
+
+class FiledropSection(Section):
+    enabled: bool = Field(True, description="Watch the home's inbox/ for link files.")
+
+
+class MqttSection(Section):
+    enabled: bool = Field(False, description="Connect to an MQTT broker for links, commands and status.")
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(8883, ge=1, le=65535, description="Broker port (8883 with TLS, 1883 without).")
+    prefix: str = Field(
+        "media-node", description="Topic prefix: topics are <prefix>/<node id>/inbox, status, ..."
+    )
+    tls: bool = Field(True, description="Use TLS to the broker.")
+    ca_file: str = Field("", description="CA certificate for the broker (empty = system CAs).")
+    cert_file: str = Field("", description="Client certificate (optional).")
+    key_file: str = Field("", description="Client certificate key (optional).")
+    username: str = Field("", description="Username (empty = this node's id).")
+    password_file: str = Field("", description="File holding the password (never put it in config).")
+    keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
+    home_assistant: bool = Field(False, description="Publish Home Assistant MQTT discovery.")
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
+
+
+class Config(Section):
+    node: NodeSection = Field(default_factory=NodeSection)
+    overlay: OverlaySection = Field(default_factory=OverlaySection)
+    media: MediaSection = Field(default_factory=MediaSection)
+    calls: CallsSection = Field(default_factory=CallsSection)
+    links: LinksSection = Field(default_factory=LinksSection)
+    filedrop: FiledropSection = Field(default_factory=FiledropSection)
+    mqtt: MqttSection = Field(default_factory=MqttSection)
+
+
+def load_config(path: Path) -> Config:
+    """config.toml -> Config; a missing file means all defaults; errors name the field."""
+    if not path.exists():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise NodeError(f"{path}: not valid TOML: {e}") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise NodeError(f"{path}: {problems}") from None
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def render_default_config(config: Config | None = None) -> str:
+    """config.toml text: every field with its description as a comment above it."""
+    config = config or Config()
+    lines = [
+        "# media-node configuration. Every field is optional; shown values are the defaults.",
+        "# Unknown keys are rejected, so a typo is an error rather than a silent default.",
+        "",
+    ]
+    for section_name, section_field in Config.model_fields.items():
+        section = getattr(config, section_name)
+        doc = (type(section).__doc__ or "").strip()
+        lines.append(f"[{section_name}]")
+        if doc and not doc.startswith("Usage docs"):
+            lines.append(f"# {doc}")
+        for name, field in type(section).model_fields.items():
+            lines.append(f"# {field.description}")
+            lines.append(f"{name} = {_toml_value(getattr(section, name))}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""The node's home directory: where its config, key, peers, replay cache and drop
+folders live. One place names every path so no module invents its own."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_VAR = "MEDIA_NODE_HOME"
+SERVICE_HOME = Path("/var/lib/media-node")
+
+
+def default_home() -> Path:
+    """$MEDIA_NODE_HOME, else the per-user data dir (the systemd unit sets the env var
+    to /var/lib/media-node for the service)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "media-node"
+
+
+@dataclass(frozen=True)
+class Home:
+    path: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def key_file(self) -> Path:
+        return self.path / "identity.key"
+
+    @property
+    def peers_file(self) -> Path:
+        return self.path / "peers.toml"
+
+    @property
+    def replay_db(self) -> Path:
+        return self.path / "replay.sqlite"
+
+    @property
+    def inbox(self) -> Path:
+        return self.path / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.path / "outbox"
+
+    @property
+    def work(self) -> Path:
+        return self.path / "work"
+
+    @property
+    def done(self) -> Path:
+        return self.path / "done"
+
+    @property
+    def rejected(self) -> Path:
+        return self.path / "rejected"
+
+    @property
+    def recordings(self) -> Path:
+        return self.path / "recordings"
+
+    def drop_dirs(self) -> list[Path]:
+        return [self.inbox, self.outbox, self.work, self.done, self.rejected]
+
+    def exists(self) -> bool:
+        return self.key_file.exists()

@@ -1,0 +1,37 @@
+"""Why a link was refused: a stable reason code (for scripts, MQTT error replies and
+rejected/*.reason.json) plus a message for people."""
+
+from __future__ import annotations
+
+from ..errors import NodeError
+
+REASONS = {
+    "oversized": "the link is larger than the 64 KiB limit",
+    "malformed": "the link is not a well-formed media-node link",
+    "unseal-failed": "the sealed link could not be opened with this node's key",
+    "tampered": "the payload was changed after it was signed",
+    "bad-signature": "the signature does not verify with the sender's key",
+    "wrong-audience": "the link is addressed to another node",
+    "not-yet-valid": "the link's issue time is in the future",
+    "expired": "the link has expired",
+    "unknown-sender": "the sender is not in this node's allowlist",
+    "no-permission": "the sender lacks the permission this link asks for",
+    "replayed": "this link was already used",
+    "wrong-offer": "the answer does not answer the offer this node sent",
+}
+
+
+class LinkError(NodeError):
+    """A link was refused. Decoding never raises anything else."""
+
+    exit_code = 3
+
+    def __init__(self, reason: str, detail: str = ""):
+        if reason not in REASONS:
+            raise ValueError(f"unknown link rejection reason {reason!r}")
+        self.reason = reason
+        self.detail = detail or REASONS[reason]
+        super().__init__(f"{reason}: {self.detail}")
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "message": self.detail}

@@ -1,0 +1,45 @@
+"""Persistent replay cache: a nonce is accepted once until its link expires.
+
+SQLite (stdlib) gives atomic check-and-insert that survives a crash mid-way: a link
+processed once is refused afterwards even if the daemon died just after taking it."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+
+class ReplayCache:
+    def __init__(self, path: Path, skew: int = 30):
+        self.path = path
+        self.skew = skew
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), timeout=10, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS seen (nonce TEXT PRIMARY KEY, sender TEXT, exp INTEGER)")
+
+    def seen(self, sender: str, nonce: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM seen WHERE nonce = ?", (f"{sender}:{nonce}",)).fetchone()
+        return row is not None
+
+    def claim(self, sender: str, nonce: str, exp: int, now: float | None = None) -> bool:
+        """Record the nonce; False if it was already recorded (a replay)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._db.execute("DELETE FROM seen WHERE exp < ?", (int(now) - self.skew,))
+            try:
+                self._db.execute("INSERT INTO seen VALUES (?, ?, ?)", (f"{sender}:{nonce}", sender, exp))
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

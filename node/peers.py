@@ -1,0 +1,148 @@
+"""The allowlist: the peers this node trusts, what each may do, and how to reach it on
+the overlay. Stored as peers.toml in the home so a person can read and edit it."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from .errors import NodeError
+from .identity import InvalidNodeId, normalize_node_id
+
+PERMISSIONS = ("view", "call", "trigger")
+PERMISSION_HELP = {
+    "view": "may ask to watch this node's camera and microphone",
+    "call": "may call this node, and this node may call it",
+    "trigger": "may trigger this node's outgoing calls (MQTT cmd/call)",
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_HEADER = (
+    "# media-node allowlist: one [peers.NAME] table per trusted peer.\n"
+    "# node_id: the peer's node id; allow: any of view, call, trigger;\n"
+    "# address / yggdrasil_key / staex_id: how the overlay provider finds the peer.\n\n"
+)
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    node_id: str
+    allow: frozenset[str] = field(default_factory=lambda: frozenset({"view"}))
+    address: str = ""  # static provider: the peer's overlay address
+    yggdrasil_key: str = ""  # yggdrasil provider: the peer's Yggdrasil public key (hex)
+    staex_id: str = ""  # staex provider: the peer's Staex node id (default: node_id)
+
+    def may(self, permission: str) -> bool:
+        return permission in self.allow
+
+    def to_toml(self) -> dict:
+        data: dict = {"node_id": self.node_id, "allow": sorted(self.allow)}
+        for key in ("address", "yggdrasil_key", "staex_id"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        return data
+
+
+def parse_allow(text: str | list[str] | None) -> frozenset[str]:
+    if text is None:
+        return frozenset({"view"})
+    items = text if isinstance(text, list) else [p for p in text.replace(" ", "").split(",") if p]
+    unknown = [p for p in items if p not in PERMISSIONS]
+    if unknown:
+        raise NodeError(f"unknown permission(s) {unknown}; choose from {', '.join(PERMISSIONS)}")
+    return frozenset(items)
+
+
+def make_peer(name: str, node_id: str, allow=None, address: str = "", yggdrasil_key: str = "",
+              staex_id: str = "") -> Peer:
+    if not _NAME.match(name):
+        raise NodeError(f"peer name {name!r}: use letters, digits, '.', '_' or '-' (max 63)")
+    try:
+        node_id = normalize_node_id(node_id)
+    except InvalidNodeId as e:
+        raise NodeError(f"peer {name}: {e}") from None
+    if yggdrasil_key:
+        try:
+            if len(bytes.fromhex(yggdrasil_key)) != 32:
+                raise ValueError
+        except ValueError:
+            raise NodeError(f"peer {name}: yggdrasil_key must be 64 hex characters") from None
+        yggdrasil_key = yggdrasil_key.lower()
+    if address:
+        import ipaddress
+
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            raise NodeError(f"peer {name}: address {address!r} is not an IP address") from None
+    return Peer(name, node_id, parse_allow(allow), address, yggdrasil_key, staex_id)
+
+
+class PeerStore:
+    """peers.toml, read fresh on every lookup so a hand edit takes effect without a restart."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self) -> dict[str, Peer]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = tomllib.loads(self.path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise NodeError(f"{self.path}: not valid TOML: {e}") from None
+        peers = {}
+        for name, entry in (data.get("peers") or {}).items():
+            if not isinstance(entry, dict) or "node_id" not in entry:
+                raise NodeError(f"{self.path}: [peers.{name}] needs a node_id")
+            unknown = set(entry) - {"node_id", "allow", "address", "yggdrasil_key", "staex_id"}
+            if unknown:
+                raise NodeError(f"{self.path}: [peers.{name}] has unknown keys {sorted(unknown)}")
+            peers[name] = make_peer(name, entry["node_id"], entry.get("allow", ["view"]),
+                                    entry.get("address", ""), entry.get("yggdrasil_key", ""),
+                                    entry.get("staex_id", ""))
+        return peers
+
+    def save(self, peers: dict[str, Peer]) -> None:
+        body = tomli_w.dumps({"peers": {n: p.to_toml() for n, p in sorted(peers.items())}})
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(_HEADER + body)
+        os.replace(tmp, self.path)
+
+    def add(self, peer: Peer, replace: bool = False) -> None:
+        peers = self.load()
+        clash = [p.name for p in peers.values() if p.node_id == peer.node_id and p.name != peer.name]
+        if clash:
+            raise NodeError(f"node id already allowlisted as {clash[0]!r}")
+        if peer.name in peers and not replace:
+            raise NodeError(f"peer {peer.name!r} exists; use --replace to overwrite it")
+        peers[peer.name] = peer
+        self.save(peers)
+
+    def remove(self, name_or_id: str) -> Peer:
+        peers = self.load()
+        peer = self.find(name_or_id, peers)
+        if peer is None:
+            raise NodeError(f"no peer named or with id {name_or_id!r}")
+        del peers[peer.name]
+        self.save(peers)
+        return peer
+
+    def find(self, name_or_id: str, peers: dict[str, Peer] | None = None) -> Peer | None:
+        peers = self.load() if peers is None else peers
+        if name_or_id in peers:
+            return peers[name_or_id]
+        return self.by_id(name_or_id, peers)
+
+    def by_id(self, node_id: str, peers: dict[str, Peer] | None = None) -> Peer | None:
+        peers = self.load() if peers is None else peers
+        try:
+            node_id = normalize_node_id(node_id)
+        except InvalidNodeId:
+            return None
+        return next((p for p in peers.values() if p.node_id == node_id), None)
