@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import load_config, render_default_config
+from .config import load_config
 from .errors import NodeError
 from .home import Home, default_home
 from .identity import Identity
@@ -74,19 +74,8 @@ def init(home_dir, name, force):
     home = get_home(home_dir)
     if home.key_file.exists() and not force:
         raise NodeError(f"{home.path} already has an identity ({home.key_file}); nothing changed")
-    home.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for d in home.drop_dirs():
-        d.mkdir(exist_ok=True)
-    if not home.key_file.exists():
-        Identity.generate().save(home.key_file)
+    home.create(name)
     identity = load_identity(home)
-    if not home.config_file.exists():
-        from .config import Config
-
-        config = Config()
-        if name:
-            config.node.name = name
-        home.config_file.write_text(render_default_config(config))
     click.echo(f"home: {home.path}", err=True)
     click.echo(identity.node_id)
 

@@ -70,3 +70,20 @@ class Home:
 
     def exists(self) -> bool:
         return self.key_file.exists()
+
+    def create(self, name: str | None = None) -> None:
+        """Make the folders, a fresh identity key (0600) and a commented config.toml;
+        keeps whatever already exists."""
+        from .config import Config, render_default_config
+        from .identity import Identity
+
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for d in self.drop_dirs():
+            d.mkdir(exist_ok=True)
+        if not self.key_file.exists():
+            Identity.generate().save(self.key_file)
+        if not self.config_file.exists():
+            config = Config()
+            if name:
+                config.node.name = name
+            self.config_file.write_text(render_default_config(config))

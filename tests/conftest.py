@@ -1,0 +1,52 @@
+"""Fixtures shared by every test package: homes with identities, and the rule for
+tests that need root (they skip only when not root and CI is unset)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from node.home import Home
+from node.identity import Identity
+from node.peers import PeerStore, make_peer
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IS_ROOT = os.geteuid() == 0
+
+
+def require_root(what: str) -> None:
+    """Tests that need root (namespaces, tcpdump, sshd) call this first: under CI=true a
+    missing privilege is a failure, never a skip."""
+    if IS_ROOT:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} needs root, and CI=true forbids skipping")
+    pytest.skip(f"{what} needs root (run as root or with CI=true)")
+
+
+class NodeUnderTest:
+    """A node home for tests: identity, config and allowlist, created through the API."""
+
+    def __init__(self, path: Path, name: str):
+        self.home = Home(path)
+        self.home.create(name)
+        self.name = name
+        self.identity = Identity.load(self.home.key_file)
+        self.peers = PeerStore(self.home.peers_file)
+
+    @property
+    def node_id(self) -> str:
+        return self.identity.node_id
+
+    def trust(self, other: "NodeUnderTest", allow: str = "view", **binding) -> None:
+        self.peers.add(make_peer(other.name, other.node_id, allow, **binding), replace=True)
+
+
+@pytest.fixture
+def make_node(tmp_path):
+    def factory(name: str) -> NodeUnderTest:
+        return NodeUnderTest(tmp_path / name, name)
+
+    return factory
