@@ -1,0 +1,152 @@
+"""The CLI end to end: init, id, peers, link make / link inspect, and every rejection
+reason produced through `media-node link inspect`."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from node.cli import main
+from node.identity import Identity
+from node.links import make_link
+
+from .linkhelpers import SDP, resign, swap_payload
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def homes(tmp_path):
+    """A camera and a viewer home made through the CLI, the camera trusting the viewer."""
+    cam, viewer, stranger = (tmp_path / n for n in ("cam", "viewer", "stranger"))
+    ids = {}
+    for home in (cam, viewer, stranger):
+        code, out, _ = run("init", "--home", home)
+        assert code == 0
+        ids[home.name] = out.strip().splitlines()[-1]
+    assert run("peers", "add", "--home", cam, "viewer", ids["viewer"], "--allow", "view")[0] == 0
+    assert run("peers", "add", "--home", viewer, "cam", ids["cam"], "--allow", "")[0] == 0
+    return cam, viewer, stranger, ids
+
+
+def test_init_and_id(tmp_path):
+    home = tmp_path / "h"
+    code, out, _ = run("init", "--home", home, "--name", "door")
+    node_id = out.strip().splitlines()[-1]
+    assert code == 0 and len(node_id) == 52
+    assert (home / "identity.key").stat().st_mode & 0o777 == 0o600
+    assert 'name = "door"' in (home / "config.toml").read_text()
+    for d in ("inbox", "outbox", "done", "rejected", "work"):
+        assert (home / d).is_dir()
+    assert run("id", "--home", home)[1].strip() == node_id
+    code, _, err = run("init", "--home", home)
+    assert code != 0 and "already has an identity" in err
+
+
+def test_home_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIA_NODE_HOME", str(tmp_path / "envhome"))
+    code, out, _ = run("init")
+    assert code == 0 and (tmp_path / "envhome" / "identity.key").exists()
+    assert run("id")[1] == out.splitlines()[-1] + "\n"
+
+
+def test_world_readable_key_refused_by_every_command(homes):
+    cam, *_ = homes
+    (cam / "identity.key").chmod(0o644)
+    for args in (("id",), ("link", "make", "error", "--to", "viewer", "--error-code", "x", "--answers", "y")):
+        code, _, err = run(*args, "--home", cam)
+        assert code == 1 and "chmod 600" in err
+
+
+def test_peers_commands(homes):
+    cam, _, _, ids = homes
+    code, out, _ = run("peers", "list", "--home", cam, "--json")
+    assert json.loads(out)["viewer"]["allow"] == ["view"]
+    code, _, err = run("peers", "add", "--home", cam, "x", "nonsense")
+    assert code == 1 and "52 characters" in err
+    code, _, err = run("peers", "add", "--home", cam, "x", ids["stranger"], "--allow", "root")
+    assert code == 1 and "unknown permission" in err
+    assert run("peers", "remove", "--home", cam, "viewer")[0] == 0
+    assert run("peers", "list", "--home", cam)[1] == ""
+    code, _, err = run("peers", "remove", "--home", cam, "viewer")
+    assert code == 1 and "no peer" in err
+
+
+def test_make_and_inspect(homes, tmp_path):
+    cam, viewer, _, ids = homes
+    sdp = tmp_path / "offer.sdp"
+    sdp.write_text(SDP)
+    code, link, _ = run("link", "make", "--home", viewer, "view-request", "--to", "cam", "--sdp-file", sdp)
+    assert code == 0 and link.startswith("mnode:")
+    code, out, _ = run("link", "inspect", "--home", cam, link.strip())
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["valid"] and shown["peer"] == "viewer"
+    assert shown["claims"]["kind"] == "view-request" and shown["claims"]["iss"] == ids["viewer"]
+    # from stdin, sealed
+    code, sealed, _ = run("link", "make", "--home", viewer, "view-request", "--to", ids["cam"],
+                          "--sdp-file", sdp, "--seal")
+    assert sealed.startswith("mnode-sealed:")
+    code, out, _ = run("link", "inspect", "--home", cam, "-", input=sealed)
+    assert code == 0 and json.loads(out)["sealed"] is True
+    # an answer checked against the offer it answers
+    code, answer, _ = run("link", "make", "--home", cam, "answer", "--to", "viewer", "--sdp-file", sdp,
+                          "--answers", shown["digest"])
+    assert run("link", "inspect", "--home", viewer, answer.strip(), "--offer", link.strip())[0] == 0
+    code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", sealed.strip())
+    assert code == 3 and err.startswith("rejected: wrong-offer")
+
+
+def test_make_needs_sdp_and_valid_recipient(homes):
+    _, viewer, _, _ = homes
+    code, _, err = run("link", "make", "--home", viewer, "offer", "--to", "cam")
+    assert code == 1 and "--sdp-file" in err
+    code, _, err = run("link", "make", "--home", viewer, "error", "--to", "nobody", "--error-code", "x")
+    assert code == 1 and "not a peer name or node id" in err
+
+
+REASONS = ["bad-signature", "tampered", "wrong-audience", "expired", "not-yet-valid", "replayed",
+           "unknown-sender", "no-permission", "malformed", "oversized", "unseal-failed"]
+
+
+@pytest.mark.parametrize("reason", REASONS)
+def test_rejection_reasons_through_cli(homes, reason):
+    cam, viewer, stranger, ids = homes
+    v, s = Identity.load(viewer / "identity.key"), Identity.load(stranger / "identity.key")
+    good = make_link(v, "view-request", ids["cam"], sdp=SDP)
+    text = {
+        "bad-signature": lambda: resign(good.text, s),
+        "tampered": lambda: swap_payload(good.text, dataclasses.replace(good.claims, aud=ids["stranger"])),
+        "wrong-audience": lambda: make_link(v, "view-request", ids["stranger"], sdp=SDP).text,
+        "expired": lambda: make_link(v, "view-request", ids["cam"], sdp=SDP, ttl=60, now=time.time() - 600).text,
+        "not-yet-valid": lambda: make_link(v, "view-request", ids["cam"], sdp=SDP, now=time.time() + 600).text,
+        "replayed": lambda: good.text,
+        "unknown-sender": lambda: make_link(s, "view-request", ids["cam"], sdp=SDP).text,
+        "no-permission": lambda: make_link(v, "offer", ids["cam"], sdp=SDP).text,
+        "malformed": lambda: "mnode:eyJhbGciOiJFZERTQSJ9.e30.AAAA",
+        "oversized": lambda: "mnode:" + "A" * (64 * 1024 + 1),
+        "unseal-failed": lambda: make_link(v, "view-request", ids["stranger"], sdp=SDP, sealed=True).text,
+    }[reason]()
+    args = ["link", "inspect", "--home", cam, "-", "--replay"]
+    if reason == "replayed":
+        assert run(*args, input=text)[0] == 0
+    code, out, err = run(*args, input=text)
+    assert code == 3, (out, err)
+    assert err.startswith(f"rejected: {reason}: ")
+    assert out == ""
+
+
+def test_console_script_runs(tmp_path):
+    """The installed entry point, not just the click object."""
+    proc = subprocess.run([sys.executable, "-m", "node.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "overlay" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "node.cli", "id", "--home", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "media-node init" in proc.stderr and "Traceback" not in proc.stderr

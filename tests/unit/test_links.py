@@ -1,0 +1,127 @@
+import dataclasses
+import time
+
+import pytest
+
+from node.identity import Identity
+from node.links import LinkError, LinkOpener, ReplayCache, make_link
+from node.links.sdp import compact_sdp
+
+from .linkhelpers import SDP, resign, signed_raw, swap_payload
+
+
+@pytest.fixture
+def pair(make_node):
+    cam, viewer = make_node("cam"), make_node("viewer")
+    cam.trust(viewer, "view")
+    viewer.trust(cam, "")
+    return cam, viewer
+
+
+def opener_for(node, replay=True, clock=time.time):
+    cache = ReplayCache(node.home.replay_db) if replay else None
+    return LinkOpener(node.identity, node.peers, cache, skew=30, clock=clock)
+
+
+def reason(fn):
+    with pytest.raises(LinkError) as e:
+        fn()
+    return e.value.reason
+
+
+def test_round_trip_plain_and_sealed(pair):
+    cam, viewer = pair
+    for sealed in (False, True):
+        link = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, addr="100.64.0.1",
+                         prov="static", sealed=sealed)
+        assert link.text.startswith("mnode-sealed:" if sealed else "mnode:")
+        opened = opener_for(cam).open(link.text)
+        assert opened.peer.name == "viewer"
+        assert opened.claims.sdp == compact_sdp(SDP)
+        assert opened.claims.addr == "100.64.0.1"
+        assert opened.sealed is sealed
+        assert opened.digest == link.digest
+
+
+def test_sealed_link_hides_everything(pair):
+    cam, viewer = pair
+    link = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, addr="100.64.0.1", sealed=True)
+    for secret in (viewer.node_id, cam.node_id, "100.64.0.1", "eyJ"):
+        assert secret not in link.text
+
+
+def test_answer_binds_to_offer(pair):
+    cam, viewer = pair
+    request = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP)
+    other = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP)
+    answer = make_link(cam.identity, "answer", viewer.node_id, sdp=SDP, ofh=request.digest)
+    assert opener_for(viewer, replay=False).open(answer.text, expect_offer=request.digest)
+    assert reason(lambda: opener_for(viewer).open(answer.text, expect_offer=other.digest)) == "wrong-offer"
+
+
+@pytest.mark.parametrize("case", [
+    "bad-signature", "tampered", "wrong-audience", "expired", "not-yet-valid", "replayed",
+    "unknown-sender", "no-permission", "malformed", "oversized", "unseal-failed",
+])
+def test_every_rejection_reason(pair, make_node, case):
+    cam, viewer = pair
+    stranger = make_node("stranger")
+    good = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP)
+    text = {
+        "bad-signature": lambda: resign(good.text, stranger.identity),
+        "tampered": lambda: swap_payload(good.text, dataclasses.replace(good.claims, exp=good.claims.exp + 999)),
+        "wrong-audience": lambda: make_link(viewer.identity, "view-request", stranger.node_id, sdp=SDP).text,
+        "expired": lambda: make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, ttl=60,
+                                     now=time.time() - 3600).text,
+        "not-yet-valid": lambda: make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP,
+                                           now=time.time() + 3600).text,
+        "replayed": lambda: good.text,
+        "unknown-sender": lambda: make_link(stranger.identity, "view-request", cam.node_id, sdp=SDP).text,
+        "no-permission": lambda: make_link(viewer.identity, "offer", cam.node_id, sdp=SDP).text,
+        "malformed": lambda: "mnode:not.a.link",
+        "oversized": lambda: "mnode:" + "A" * 70000,
+        "unseal-failed": lambda: make_link(viewer.identity, "view-request", stranger.node_id, sdp=SDP,
+                                           sealed=True).text,
+    }[case]()
+    opener = opener_for(cam)
+    if case == "replayed":
+        opener.open(text)
+    assert reason(lambda: opener.open(text)) == case
+
+
+def test_clock_skew_tolerated(pair):
+    cam, viewer = pair
+    link = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, now=time.time() + 20)
+    assert opener_for(cam).open(link.text)
+    late = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, ttl=10, now=time.time() - 35)
+    assert opener_for(cam).open(late.text)
+
+
+def test_replay_cache_survives_restart_and_prunes(pair):
+    cam, viewer = pair
+    link = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP)
+    opener_for(cam).open(link.text)
+    assert reason(lambda: opener_for(cam).open(link.text)) == "replayed"  # a new cache object, same file
+    cache = ReplayCache(cam.home.replay_db)
+    assert cache.claim("x", "n", exp=int(time.time()) - 1000)
+    cache.claim("y", "m", exp=int(time.time()) + 100)  # the insert prunes expired entries
+    assert not cache.seen("x", "n") and cache.seen("y", "m")
+
+
+def test_structural_checks(pair):
+    cam, viewer = pair
+    for payload in (b"", b"\x00" * 10, b"not deflate at all"):
+        assert reason(lambda: opener_for(cam).open(signed_raw(viewer.identity, payload))) == "malformed"
+    with pytest.raises(ValueError):
+        make_link(viewer.identity, "hello", cam.node_id)
+    with pytest.raises(LinkError, match="must carry an SDP"):
+        make_link(viewer.identity, "offer", cam.node_id)
+    with pytest.raises(LinkError, match="ofh"):
+        make_link(cam.identity, "answer", viewer.node_id, sdp=SDP)
+
+
+def test_identity_from_other_process_verifies(pair):
+    cam, viewer = pair
+    again = Identity.load(viewer.home.key_file)
+    link = make_link(again, "view-request", cam.node_id, sdp=SDP)
+    assert opener_for(cam).open(link.text).peer.name == "viewer"

@@ -1,0 +1,69 @@
+import os
+
+import pytest
+
+from node.errors import NodeError
+from node.identity import encode_node_id
+from node.peers import PeerStore, make_peer
+
+
+def nid():
+    return encode_node_id(os.urandom(32))
+
+
+def test_add_list_remove(tmp_path):
+    store = PeerStore(tmp_path / "peers.toml")
+    a = make_peer("alice", nid(), "view,call", address="100.64.0.2")
+    store.add(a)
+    assert store.load() == {"alice": a}
+    assert store.find(a.node_id) == a
+    assert store.find("alice").may("call") and not store.find("alice").may("trigger")
+    assert store.remove("alice") == a
+    assert store.load() == {}
+
+
+def test_file_is_human_editable(tmp_path):
+    path = tmp_path / "peers.toml"
+    store = PeerStore(path)
+    store.add(make_peer("cam", nid(), "view"))
+    text = path.read_text()
+    assert text.startswith("# media-node allowlist")
+    node_id = nid()
+    path.write_text(text + f'\n[peers.bob]\nnode_id = "{node_id.upper()}"\nallow = ["trigger"]\n')
+    bob = store.find("bob")
+    assert bob.node_id == node_id and bob.allow == {"trigger"}
+
+
+def test_duplicate_id_and_name(tmp_path):
+    store = PeerStore(tmp_path / "peers.toml")
+    node_id = nid()
+    store.add(make_peer("a", node_id))
+    with pytest.raises(NodeError, match="already allowlisted"):
+        store.add(make_peer("b", node_id))
+    with pytest.raises(NodeError, match="--replace"):
+        store.add(make_peer("a", nid()))
+    store.add(make_peer("a", node_id, "call"), replace=True)
+    assert store.find("a").allow == {"call"}
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"name": "bad name"}, "peer name"),
+    ({"node_id": "short"}, "52 characters"),
+    ({"allow": "view,admin"}, "unknown permission"),
+    ({"yggdrasil_key": "abc"}, "64 hex"),
+    ({"address": "not-an-ip"}, "not an IP"),
+])
+def test_validation(kwargs, match):
+    args = {"name": "ok", "node_id": nid(), "allow": "view"} | kwargs
+    with pytest.raises(NodeError, match=match):
+        make_peer(**args)
+
+
+def test_broken_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "peers.toml"
+    path.write_text("[peers.x]\nallow = ['view']\n")
+    with pytest.raises(NodeError, match="needs a node_id"):
+        PeerStore(path).load()
+    path.write_text(f"[peers.x]\nnode_id = '{nid()}'\nallw = ['view']\n")
+    with pytest.raises(NodeError, match="unknown keys"):
+        PeerStore(path).load()
