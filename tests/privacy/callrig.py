@@ -1,0 +1,281 @@
+"""A full view call through the CLI across the lab: `media-node run` in namespace A (the
+camera) and `media-node view camera --via file:HOME_A` in namespace B (the viewer), with
+every link that crosses the file drop collected for inspection."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomli_w
+
+from node.home import Home
+from node.identity import Identity
+from node.links import LinkError, LinkOpener
+from node.peers import PeerStore, make_peer
+
+from .netlab import STATIC, STATIC_CIDR, Lab
+
+PLACEHOLDERS = {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
+
+
+def media_node() -> list[str]:
+    script = Path(sys.executable).with_name("media-node")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "node.cli"]
+
+
+class LinkCollector:
+    """Copies every link file that appears in a home's drop folders (the daemon moves or
+    deletes them as it goes; files are renamed into place, so a read sees a whole link)."""
+
+    def __init__(self, homes: list[Home], interval: float = 0.01):
+        self.dirs = [d for h in homes for d in (h.inbox, h.outbox, h.done, h.rejected, h.work)]
+        self.seen: dict[Path, str] = {}
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _scan(self) -> None:
+        for d in self.dirs:
+            try:
+                names = os.listdir(d)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                path = d / name
+                if name.startswith(".") or name.endswith(".json") or path in self.seen:
+                    continue
+                try:
+                    self.seen[path] = path.read_text()
+                except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+                    pass
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._scan()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "LinkCollector":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._scan()
+
+    def texts(self) -> set[str]:
+        return {t.strip() for t in self.seen.values() if t.strip()}
+
+
+def wait_ready(sock: socket.socket, proc: subprocess.Popen, timeout: float) -> bool:
+    """READY=1 from the daemon over $NOTIFY_SOCKET (sd_notify); False if it never says so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        sock.settimeout(0.1)
+        try:
+            if b"READY=1" in sock.recv(4096).split(b"\n"):
+                return True
+        except socket.timeout:
+            pass
+    return False
+
+
+def host_of(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from a summary field: "ip", "ip:port", "[ip]:port" or {"address": ...}."""
+    if isinstance(value, dict):
+        value = value.get("address") or value.get("ip") or value.get("host")
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    candidates = [text.strip("[]"), text.rsplit(":", 1)[0].strip("[]")]
+    if text.startswith("[") and "]" in text:
+        candidates.insert(0, text[1:text.index("]")])
+    for candidate in candidates:
+        try:
+            return ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+_IPV4 = re.compile(r"(?<![\w.:])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])")
+_IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+
+
+def addresses_in(text: str) -> set:
+    """Every literal IP address anywhere in a text (fingerprints and such do not parse)."""
+    found = set()
+    for token in _IPV4.findall(text) + _IPV6.findall(text):
+        try:
+            found.add(ipaddress.ip_address(token))
+        except ValueError:
+            pass
+    return found
+
+
+def sdp_addresses(sdp: str) -> dict[str, set]:
+    """Addresses by where the SDP names them (c=, o=, candidates, raddr, a=rtcp)."""
+    out: dict[str, set] = {"c": set(), "o": set(), "candidate": set(), "raddr": set(), "rtcp": set(),
+                           "candidate-types": set()}
+    for line in sdp.splitlines():
+        f = line.split()
+        if line.startswith("c=") and len(f) >= 3:
+            out["c"].add(f[2])
+        elif line.startswith("o=") and len(f) >= 6:
+            out["o"].add(f[5])
+        elif line.startswith("a=candidate:") and len(f) >= 8:
+            out["candidate"].add(f[4])
+            out["candidate-types"].add(f[7])
+            if "raddr" in f:
+                out["raddr"].add(f[f.index("raddr") + 1])
+        elif line.startswith("a=rtcp:") and len(f) >= 4:
+            out["rtcp"].add(f[3])
+    return out
+
+
+@dataclass
+class ViewResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    daemon_returncode: int | None
+    daemon_log: str
+    daemon_ready: bool
+    links: list  # OpenedLink
+    unopened: list  # (text, reason)
+    timings: dict  # seconds: daemon start -> READY=1, the view command, SIGTERM -> exit
+
+    @property
+    def summary(self) -> dict:
+        """The JSON summary `view --json` prints (the whole stdout, or its last JSON line)."""
+        text = self.stdout.strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+        for line in reversed(text.splitlines()):
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    continue
+        raise AssertionError(f"view printed no JSON summary:\n{self.stdout}\n{self.stderr}")
+
+
+class CallRig:
+    """Two homes (camera in A, viewer in B) configured for one provider, allowlisting each other."""
+
+    def __init__(self, lab: Lab, workdir: Path, provider: str):
+        self.lab, self.provider = lab, provider
+        self.homes = {"a": Home(workdir / "camera"), "b": Home(workdir / "viewer")}
+        self.workdir = workdir
+        # Homes and allowlists through the API the CLI's init/peers add use (cheaper than
+        # four more interpreter starts); the call itself goes through the CLI.
+        self.ids = {}
+        for (side, home), name in zip(self.homes.items(), ("camera", "viewer")):
+            home.create(name)
+            self.ids[side] = Identity.load(home.key_file).node_id
+        if provider == "yggdrasil":
+            self.overlay = {s: lab.ygg[s].address for s in "ab"}
+            self.overlay_interface = "ygg0"
+        else:
+            self.overlay = dict(STATIC)
+            self.overlay_interface = "ovl0"
+        for side in "ab":
+            self.configure(side)
+        self.trust("a", "b", "viewer", "view")
+        self.trust("b", "a", "camera", "view")
+
+    def configure(self, side: str) -> None:
+        home = self.homes[side]
+        config = tomllib.loads(home.config_file.read_text())
+        if self.provider == "yggdrasil":
+            config["overlay"].update(provider="yggdrasil", yggdrasil_admin=self.lab.ygg[side].admin)
+        else:
+            config["overlay"].update(provider="static", interface="ovl0", cidr=STATIC_CIDR)
+        config["media"].update(video="testsrc", audio="tone", width=320, height=240, fps=15)
+        home.config_file.write_text(tomli_w.dumps(config))
+
+    def trust(self, side: str, other: str, name: str, allow: str) -> None:
+        binding = ({"yggdrasil_key": self.lab.ygg[other].key} if self.provider == "yggdrasil"
+                   else {"address": STATIC[other]})
+        PeerStore(self.homes[side].peers_file).add(make_peer(name, self.ids[other], allow, **binding))
+
+    def identities(self) -> list[Identity]:
+        return [Identity.load(h.key_file) for h in self.homes.values()]
+
+    def open_links(self, texts: set[str]) -> tuple[list, list]:
+        opened, failed = [], []
+        for text in texts:
+            reasons = []
+            for identity in self.identities():
+                try:
+                    opened.append(LinkOpener(identity, None, None, skew=600).open(text))
+                    break
+                except LinkError as e:
+                    reasons.append(f"{e.reason}: {e.detail}")
+            else:
+                failed.append((text[:120], reasons))
+        return opened, failed
+
+    def view(self, seconds: int = 3, timeout: float = 90) -> ViewResult:
+        a, b = self.lab.ns["a"], self.lab.ns["b"]
+        notify_dir = Path(tempfile.mkdtemp(prefix="mnn"))  # short path: sun_path is 108 bytes
+        notify_path = notify_dir / "notify"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        daemon_log = self.workdir / "daemon.log"
+        env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+        env.pop("WATCHDOG_USEC", None)
+        with open(daemon_log, "wb") as log:
+            daemon = subprocess.Popen(a.argv(*media_node(), "-v", "run", "--home", str(self.homes["a"].path)),
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        timings: dict[str, float] = {}
+        started = time.monotonic()
+        try:
+            ready = wait_ready(notify, daemon, timeout=30)
+            timings["daemon_ready_s"] = round(time.monotonic() - started, 2)
+            if daemon.poll() is not None:
+                raise AssertionError(f"media-node run exited ({daemon.returncode}) before serving:\n"
+                                     f"{daemon_log.read_text()[-3000:]}")
+            with LinkCollector(list(self.homes.values())) as links:
+                started = time.monotonic()
+                viewer = subprocess.run(
+                    b.argv(*media_node(), "view", "camera", "--home", str(self.homes["b"].path),
+                           "--via", f"file:{self.homes['a'].path}", "--seconds", str(seconds), "--json"),
+                    capture_output=True, text=True, timeout=timeout)
+                timings["view_s"] = round(time.monotonic() - started, 2)
+        finally:
+            daemon_rc = None
+            started = time.monotonic()
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)  # ends its calls cleanly
+                try:
+                    daemon_rc = daemon.wait(20)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    daemon.wait(10)
+            else:
+                daemon_rc = daemon.returncode
+            timings["daemon_stop_s"] = round(time.monotonic() - started, 2)
+            notify.close()
+            notify_path.unlink(missing_ok=True)
+            notify_dir.rmdir()
+        opened, failed = self.open_links(links.texts())
+        return ViewResult(viewer.returncode, viewer.stdout, viewer.stderr, daemon_rc,
+                          daemon_log.read_text(), ready, opened, failed, timings)

@@ -1,0 +1,93 @@
+"""The product's core promise, checked on the wire: a full view call through the CLI
+(`media-node run` in namespace A, `media-node view` in namespace B) uses only the two
+nodes' overlay addresses. tcpdump watches every interface of both namespaces for the
+whole life of both processes:
+- no UDP anywhere except between the two overlay addresses (so none on the LAN veth,
+  whose only traffic may be Yggdrasil's TCP peering);
+- no DNS, mDNS, LLMNR, SSDP or STUN/TURN packet on any interface;
+- every link that crossed the file drop, and every SDP in it, names only the two
+  overlay addresses, host candidates only;
+- the viewer's summary reports the overlay addresses as the selected pair.
+Run once over real Yggdrasil 0.4.7 (200::/7 on ygg0) and once with the `static`
+provider over a second veth (10.99.0.0/24 on ovl0); the other overlay is up meanwhile,
+so gathering on the wrong interface would show."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from .callrig import PLACEHOLDERS, CallRig, addresses_in, host_of, sdp_addresses
+from .netlab import STATIC, YGG_PORT, Capture
+from .pcap import PrivacyRules, tally
+
+pytestmark = pytest.mark.timeout(240)
+
+UNDERLAY_TEXT = ("169.254.77.", "fd00:77:")
+
+
+@pytest.mark.parametrize("provider", ["yggdrasil", "static"])
+def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
+    rig = CallRig(lab, tmp_path, provider)
+    a, b = (ipaddress.ip_address(rig.overlay[s]) for s in "ab")
+    captures = {side: Capture(lab.ns[side], tmp_path / f"{side}.pcap").start() for side in "ab"}
+    try:
+        result = rig.view(seconds=3)
+    finally:
+        packets = [p for c in captures.values() for p in c.stop()]
+    print(f"{provider}: {result.timings} {tally(packets)}")
+    context = (f"\ntimings: {result.timings}\npackets: {tally(packets)}\n--- viewer stdout ---\n{result.stdout}\n--- viewer stderr ---\n{result.stderr[-4000:]}"
+               f"\n--- daemon log ---\n{result.daemon_log[-4000:]}")
+
+    # The call happened, through the CLI, and the daemon stopped cleanly on SIGTERM.
+    assert result.daemon_ready, f"media-node run sent no READY=1 to $NOTIFY_SOCKET{context}"
+    assert result.returncode == 0, f"media-node view failed ({result.returncode}){context}"
+    summary = result.summary
+    assert summary.get("video_frames", 0) > 0, f"no video frames arrived{context}"
+    assert result.daemon_returncode == 0, f"media-node run exited {result.daemon_returncode} on SIGTERM{context}"
+
+    # On the wire.
+    # Yggdrasil's TCP peering stays on the LAN in both runs: the lab keeps it up (in the
+    # static run it is the unused overlay); it carries no packet of the node's own.
+    rules = PrivacyRules(overlay=frozenset({a, b}), lan_interfaces=frozenset({"lan0"}),
+                         lan_tcp_ports=frozenset({YGG_PORT}))
+    violations = rules.violations(packets)
+    assert not violations, "privacy violations on the wire:\n" + "\n".join(violations[:40]) + context
+    media = PrivacyRules.overlay_udp(packets, rig.overlay_interface, a, b)
+    # Positive control: the capture saw the call itself, on the overlay interface, in both namespaces.
+    assert {p.netns for p in media} == {lab.ns["a"].name, lab.ns["b"].name}, "capture missed the call"
+    assert len(media) >= 50, f"only {len(media)} overlay UDP packets seen for a 3 s call"
+
+    # In every link and SDP that crossed the file drop.
+    kinds = sorted(link.claims.kind for link in result.links)
+    assert not result.unopened, f"links the harness could not open: {result.unopened}"
+    assert "view-request" in kinds and "answer" in kinds, f"links seen: {kinds}"
+    senders = {rig.ids["a"]: a, rig.ids["b"]: b}
+    for link in result.links:
+        claims = link.claims
+        sender = senders[claims.iss]
+        where = f"{claims.kind} from {'camera' if sender == a else 'viewer'}"
+        if claims.addr:
+            assert ipaddress.ip_address(claims.addr) == sender, f"{where}: addr claim {claims.addr}"
+        listed = sdp_addresses(claims.sdp)
+        assert listed["candidate"], f"{where}: SDP has no candidate"
+        assert {ipaddress.ip_address(x) for x in listed["candidate"]} == {sender}, f"{where}: {listed}"
+        assert listed["candidate-types"] == {"host"}, f"{where}: {listed}"
+        assert not listed["raddr"], f"{where}: {listed}"
+        for key in ("c", "o", "rtcp"):
+            for value in listed[key]:
+                assert ipaddress.ip_address(value) in {sender} | PLACEHOLDERS, f"{where}: {key}= {value}"
+        stray = addresses_in(str(claims.to_json())) - {a, b} - PLACEHOLDERS
+        assert not stray, f"{where}: addresses other than the two overlay ones: {stray}"
+
+    # In what the viewer reports.
+    assert host_of(summary.get("local_address")) == b, f"local_address {summary.get('local_address')}{context}"
+    assert host_of(summary.get("remote_address")) == a, f"remote_address {summary.get('remote_address')}{context}"
+    # The LAN, and the overlay this call did not use, must not show up in its output.
+    unused = [lab.ygg[s].address for s in "ab"] if provider == "static" else list(STATIC.values())
+    underlay = UNDERLAY_TEXT + tuple(unused)
+    for text, what in ((result.stdout, "viewer summary"), (result.stderr, "viewer log"),
+                       (result.daemon_log, "daemon log")):
+        leaked = [u for u in underlay if u in text]
+        assert not leaked, f"{what} names underlay address(es) {leaked}{context}"
