@@ -219,5 +219,170 @@ def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl):
     click.echo(made.text)
 
 
+# --- deployment: board profiles and doctor (node/profiles.py, node/doctor.py) ---------
+
+@main.group("profile")
+def profile_group():
+    """Board profiles (firmware_config/): video source, encoder, bounds, audio, config.txt."""
+
+
+@profile_group.command("list")
+def profile_list():
+    """List the shipped board profiles."""
+    from .profiles import load_profiles
+
+    for p in load_profiles().values():
+        click.echo(f"{p.name}\t{'hardware' if p.video.hardware else 'software'}\t{p.title}")
+
+
+@profile_group.command("show")
+@home_option
+@click.argument("name", default="auto")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (Ansible reads this).")
+@click.option("--config-txt", is_flag=True, help="Print only the Pi config.txt fragment.")
+def profile_show(home_dir, name, as_json, config_txt):
+    """Show profile NAME, or with `auto` the one matching this machine and its config."""
+    from .profiles import Machine, match_profile
+
+    config = load_config(get_home(home_dir).config_file)
+    video = config.media.video
+    if name == "auto":
+        name = config.media.profile
+    match = match_profile(Machine.probe(), name, video)
+    if config_txt:
+        click.echo(match.profile.config_txt)
+    elif as_json:
+        click.echo(json.dumps({**match.profile.to_json(), "reason": match.reason}, indent=2))
+    else:
+        p = match.profile
+        click.echo(f"{p.name}: {p.title} ({match.reason})")
+        click.echo(f"video: {p.video.source or '(set media.video)'} via {p.video.encoder}")
+        click.echo(f"  {'hardware' if p.video.hardware else 'software'}: {p.video.why}")
+        click.echo(f"  {p.video.width}x{p.video.height}@{p.video.fps}, {p.video.bitrate} bit/s "
+                   f"[{p.video.min_bitrate}..{p.video.max_bitrate}], I-period {p.video.iperiod}")
+        click.echo(f"audio: {p.audio.source} ({p.audio.why})")
+        for key, value in p.sysctl.items():
+            click.echo(f"sysctl {key} = {value}")
+
+
+@main.command()
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--timeout", type=float, default=3.0, show_default=True,
+              help="Seconds each network check (overlay, broker, RTSP camera) may take.")
+def doctor(home_dir, as_json, timeout):
+    """Which board profile matches this machine, and what is missing (camera, encoder,
+    ALSA device, config.txt, overlay, broker, key permissions), with the fix for each.
+    Exits 1 when a required piece is missing."""
+    from .doctor import diagnose
+
+    home = get_home(home_dir)
+    report = diagnose(home, load_config(home.config_file), timeout=timeout)
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.render())
+    if not report.ok:
+        sys.exit(1)
+
+
+# --- calls: daemon, viewer, demo (node/service.py, node/viewer.py, node/demo.py) -------
+
+def _log_level_from(config) -> None:
+    """-v/-vv win; otherwise config [node] log_level (default info) for long-running commands."""
+    verbose = click.get_current_context().find_root().params.get("verbose", 0)
+    if not verbose:
+        logging.getLogger().setLevel(config.node.log_level.upper())
+    if verbose < 2:  # aioice narrates every candidate pair at INFO
+        logging.getLogger("aioice").setLevel(logging.WARNING)
+
+
+@main.command()
+@home_option
+def run(home_dir):
+    """The daemon: serve view requests (and calls) arriving in the home's inbox/ (file
+    drop) until SIGTERM or SIGINT, which end every call cleanly. Overlay, media and
+    limits come from the home's config.toml."""
+    import asyncio
+
+    from .service import run_service
+
+    home = get_home(home_dir)
+    _log_level_from(load_config(home.config_file))
+    asyncio.run(run_service(home))
+
+
+@main.command()
+@home_option
+@click.argument("peer")
+@click.option("--via", required=True, metavar="file:DIR|mqtt|manual",
+              help="file:DIR: drop the request into DIR/inbox and wait for DIR/outbox (DIR is the "
+              "peer's home or drop folder); mqtt: through the broker in this home's [mqtt] config; "
+              "manual: print the request, paste the reply.")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Seconds to receive.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON summary.")
+def view(home_dir, peer, via, seconds, record, as_json):
+    """Watch PEER's camera and microphone: a signed view-request, its signed answer,
+    then media over the overlay for --seconds. Prints a JSON summary (ttff_ms,
+    video_frames, audio_frames, kbps, local_address, remote_address, record); exits 1
+    if no video arrived."""
+    import asyncio
+
+    from .viewer import client_transport, format_summary
+    from .viewer import view as run_view
+
+    home = get_home(home_dir)
+    if seconds <= 0:
+        raise NodeError("--seconds must be positive")
+    transport = client_transport(via, home)
+    summary = asyncio.run(run_view(home, peer, transport, seconds, record))
+    summary["via"] = via if via in ("manual", "mqtt") else "file"
+    if not as_json:
+        click.echo(format_summary(summary), err=True)
+    click.echo(json.dumps(summary))
+    if not summary["ok"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--seconds", type=float, default=5.0, show_default=True, help="Seconds of streaming.")
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the two demo homes and the recording go (default: a new temp dir, kept).")
+@click.option("--json", "as_json", is_flag=True, help="Print the viewer's JSON summary instead.")
+def demo(seconds, workdir, as_json):
+    """Two nodes on this machine: a camera (test pattern + tone) and a viewer, fresh
+    homes trusting each other, loopback as the overlay, a signed file-drop handshake,
+    video and audio over WebRTC, a recording written, a summary printed."""
+    import asyncio
+
+    from .demo import format_demo, run_demo
+
+    if seconds <= 0:
+        raise NodeError("--seconds must be positive")
+    summary = asyncio.run(run_demo(seconds, workdir))
+    click.echo(json.dumps(summary) if as_json else format_demo(summary))
+    if not summary["ok"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A smoke run (under 3 minutes): 720p only, short windows.")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON on stdout.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where inputs, logs, results and plots go (default: bench/out).")
+@click.option("--docs", "docs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report there (e.g. docs/benchmarks.md).")
+def bench(quick, as_json, out_dir, docs_file):
+    """Measure the node side by side with aiortc's own paths and GStreamer webrtcbin:
+    sender CPU, time to first frame, latency, fan-out, memory, link sizes.
+    Progress goes to stderr; the report to OUT/benchmarks-MODE.md."""
+    from .bench import run_bench
+
+    results = run_bench(quick, out_dir, docs_file)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        click.echo(f"report: {results['report']}")
+
+
 if __name__ == "__main__":
     main()

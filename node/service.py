@@ -1,0 +1,183 @@
+"""The daemon (`media-node run`): config -> identity -> allowlist -> overlay provider ->
+publisher -> CallManager -> transports (file drop on the home's inbox; MQTT has its own
+module). It serves view requests until SIGTERM/SIGINT, then ends every call cleanly.
+
+Bad input never stops it: a link that fails verification is moved to rejected/ with its
+reason by the transport, a failure while answering becomes a signed error reply, and an
+overlay that is down only makes calls fail (with a reply that says so) until it is up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from .calls import CallManager
+from .config import Config, load_config
+from .errors import NodeError
+from .home import Home
+from .identity import Identity
+from .links import LinkOpener, ReplayCache
+from .peers import PeerStore
+
+log = logging.getLogger(__name__)
+
+def make_notifier() -> Any:
+    """The service-manager hook (systemd Type=notify via node/systemd.py): READY=1 once
+    serving, WATCHDOG=1 while healthy, STOPPING=1 on shutdown, STATUS= lines. Outside
+    systemd (no $NOTIFY_SOCKET) every call is a no-op."""
+    from .systemd import Notifier
+
+    return Notifier()
+
+
+class Service:
+    """One running node. `publisher`/`provider` may be passed in (tests, the demo);
+    otherwise they are built from the home's config.toml."""
+
+    def __init__(self, home: Home, *, config: Config | None = None, publisher: Any = None,
+                 provider: Any = None):
+        self.home = home
+        self.config = config
+        self.publisher = publisher
+        self.provider = provider
+        self.identity: Identity | None = None
+        self.manager: CallManager | None = None
+        self.replay: ReplayCache | None = None
+        self.transports: list[Any] = []
+        self._own_publisher = publisher is None
+        self._stop = asyncio.Event()
+        self._heartbeat: asyncio.Task | None = None
+        self.notifier = make_notifier()
+
+    async def start(self) -> None:
+        home = self.home
+        if not home.exists():
+            raise NodeError(f"{home.path} has no identity: run `media-node init --home {home.path}` first")
+        self.identity = Identity.load(home.key_file)  # refuses a key readable by others
+        self.config = self.config or load_config(home.config_file)
+        peers = PeerStore(home.peers_file)
+        known = peers.load()  # a broken peers.toml is an error at start, not at the first call
+        if self.provider is None:
+            from .overlay import make_provider
+
+            self.provider = make_provider(self.config.overlay)
+        try:
+            address = await asyncio.wait_for(self.provider.local_address(), 10)
+            log.info("overlay %s: this node is %s", self.provider.name, address)
+        except Exception as e:  # keep serving: calls get an 'unavailable' reply until it is up
+            log.error("overlay %s is not usable yet (%s); calls will be refused until it is",
+                      self.provider.name, e)
+        if self.publisher is None:
+            from .media import make_publisher
+
+            self.publisher = make_publisher(self.config.media)
+        try:
+            await asyncio.wait_for(self.publisher.start(), 60)
+        except asyncio.TimeoutError:
+            raise NodeError("the media sources did not start within 60 s (check media.video and "
+                            "media.audio in config.toml; `media-node doctor` says what is missing)") from None
+        describe = getattr(self.publisher, "describe", None)
+        if callable(describe):
+            log.info("media: %s", describe())
+        self.replay = ReplayCache(home.replay_db, self.config.links.clock_skew)
+        opener = LinkOpener(self.identity, peers, self.replay, skew=self.config.links.clock_skew)
+        self.manager = CallManager(self.identity, self.config, peers, self.provider, self.publisher, opener)
+        self.manager.on_event(self._log_event)
+        if self.config.filedrop.enabled:
+            from .transports.filedrop import FileDropWatcher
+
+            watcher = FileDropWatcher(home, self.manager.handle_link)
+            await watcher.start()
+            self.transports.append(watcher)
+        if self.config.mqtt.enabled:
+            self.transports.append(await self._start_mqtt(peers))
+        if not self.transports:
+            log.warning("no transport is enabled ([filedrop] and [mqtt] are off): nothing can reach this node")
+        log.info("media-node %s (%s) serving %d peer(s); max %d call(s)", self.config.node.name,
+                 self.identity.node_id, len(known), self.config.calls.max_calls)
+        self._heartbeat = asyncio.create_task(self.notifier.run_watchdog(self.healthy), name="service-watchdog")
+        self.notifier.ready(f"serving {len(known)} peer(s), 0 calls")
+
+    def healthy(self) -> bool:
+        """Fed to the systemd watchdog: called at all means the event loop runs."""
+        return self.manager is not None
+
+    async def _start_mqtt(self, peers: PeerStore) -> Any:
+        """Links, cmd/call, status and events over MQTT. It connects in the background
+        (with backoff): a broker that is down delays MQTT, never the daemon."""
+        from .transports.mqtt import MqttTransport
+
+        manager = self.manager
+        mqtt = MqttTransport(self.config.mqtt, self.identity, manager.handle_link, peers=peers,
+                             name=self.config.node.name, active_calls=lambda: len(manager.active()))
+        mqtt.on_call = lambda peer: manager.call(peer, mqtt)  # outgoing calls go through the broker
+        manager.on_event(mqtt.publish_event)
+        await mqtt.start()
+        return mqtt
+
+    def _log_event(self, event: dict) -> None:
+        if event["event"] == "call-started":
+            log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
+        elif event["event"] == "call-ended":
+            st = event.get("stats", {})
+            log.info("call %s with %s ended (%s): %.1f s, %d bytes sent, %d lost",
+                     event["call"], event["peer"], event["reason"], st.get("duration_s", 0),
+                     st.get("bytes_sent", 0), st.get("packets_lost", 0))
+        if self.manager is not None and event["event"] in ("call-started", "call-ended"):
+            self.notifier.status(f"serving, {len(self.manager.active())} call(s)")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        """Stop taking links, end every call (sockets closed), stop the media."""
+        self.notifier.stopping()
+        started = time.monotonic()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        for transport in self.transports:
+            try:
+                await asyncio.wait_for(transport.stop(), 10)
+            except Exception:
+                log.exception("stopping %s failed", type(transport).__name__)
+        self.transports.clear()
+        if self.manager is not None:
+            calls = len(self.manager.active())
+            await self.manager.close()
+            if calls:
+                log.info("ended %d call(s)", calls)
+        if self.publisher is not None and self._own_publisher:
+            try:
+                await asyncio.wait_for(self.publisher.stop(), 10)
+            except Exception:
+                log.exception("stopping the media failed")
+        if self.replay is not None:
+            self.replay.close()
+            self.replay = None
+        log.info("stopped in %.1f s", time.monotonic() - started)
+
+
+async def run_service(home: Home) -> None:
+    """`media-node run`: serve until SIGTERM or SIGINT."""
+    service = Service(home)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.request_stop)
+    try:
+        await service.start()
+        await service.wait_stopped()
+        log.info("signal received: stopping")
+    finally:
+        await service.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+__all__ = ["Service", "run_service", "make_notifier"]

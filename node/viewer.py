@@ -1,0 +1,137 @@
+"""The remote-view client: `media-node view PEER --via file:DIR|manual`.
+
+It signs a view-request (a recvonly audio+video offer gathered on this node's overlay
+address only), sends it over the chosen transport, applies the signed answer, receives
+for N seconds (recording H.264 as it arrived, never decoded, with --record) and returns
+a summary: time to first frame, frames, bitrate, the selected candidate pair."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from .calls import CallManager
+from .config import Config, load_config
+from .errors import NodeError
+from .home import Home
+from .identity import Identity
+from .links import LinkOpener, ReplayCache
+from .peers import PeerStore
+
+log = logging.getLogger(__name__)
+
+VIA_FORMS = "file:DIR (another node's home or drop folder), mqtt (the broker in [mqtt]) or manual (paste links)"
+
+
+def client_transport(via: str, home: Home | None = None) -> Any:
+    """The client side of a transport named on the command line."""
+    if via == "mqtt":
+        from .transports.mqtt import MqttRequester
+
+        if home is None:
+            raise NodeError("--via mqtt needs this node's home (for its [mqtt] config and key)")
+        return MqttRequester(load_config(home.config_file).mqtt, Identity.load(home.key_file))
+    if via.startswith("file:") and len(via) > 5:
+        from .transports.filedrop import FileDropClient
+
+        folder = Path(via[5:]).expanduser()
+        if not (folder / "inbox").is_dir():
+            raise NodeError(f"--via {via}: {folder}/inbox does not exist (name the camera node's home "
+                            "or a folder with inbox/ and outbox/)")
+        return FileDropClient(folder)
+    if via == "manual":
+        from .transports.manual import ManualTransport
+
+        return ManualTransport()
+    raise NodeError(f"--via {via!r} not understood; use {VIA_FORMS}")
+
+
+def _receiver_factory(record: Path | None):
+    from .media import MediaReceiver
+
+    def make(pc):
+        return MediaReceiver(pc, record_path=record)
+
+    return make
+
+
+async def view(home: Home, peer_name: str, transport: Any, seconds: float, record: Path | None = None,
+               *, config: Config | None = None, provider: Any = None) -> dict:
+    """Watch `peer_name` for `seconds`; returns the summary (see `summary_fields`)."""
+    identity = Identity.load(home.key_file)
+    config = config or load_config(home.config_file)
+    peers = PeerStore(home.peers_file)
+    peer = peers.find(peer_name)
+    if peer is None:
+        raise NodeError(f"{peer_name!r} is not in this node's allowlist (media-node peers add NAME ID ...)")
+    if provider is None:
+        from .overlay import make_provider
+
+        provider = make_provider(config.overlay)
+    if record is not None:
+        record = Path(record).expanduser().resolve()
+        record.parent.mkdir(parents=True, exist_ok=True)
+    replay = ReplayCache(home.replay_db, config.links.clock_skew)
+    opener = LinkOpener(identity, peers, replay, skew=config.links.clock_skew)
+    manager = CallManager(identity, config, peers, provider, None, opener,
+                          receiver_factory=_receiver_factory(record))
+    started = time.monotonic()
+    try:
+        call = await manager.view(peer, transport)
+        log.info("view: %s answered; receiving for %.0f s", peer.name, seconds)
+        ended_early = await call.wait(seconds)
+        reason = call.ended_reason if ended_early else "duration"
+        pair = call.selected_pair()
+        connected_at = call.connected_at
+        await call.end("viewer-done")
+        receiver = call.receiver.summary() if call.receiver is not None else {}
+        stats = call.stats()
+    finally:
+        await manager.close()
+        replay.close()
+    finished = time.monotonic()
+    window = max(1e-3, finished - (connected_at or started))
+    ttff = receiver.get("ttff")
+    return {
+        "peer": peer.name,
+        "peer_id": peer.node_id,
+        "ttff_ms": None if ttff is None else round(ttff * 1000, 1),
+        "video_frames": receiver.get("video_frames", 0),
+        "video_keyframes": receiver.get("video_keyframes", 0),
+        "audio_frames": receiver.get("audio_frames", 0),
+        "audio_peak": receiver.get("audio_peak"),
+        "kbps": round(stats["bytes_received"] * 8 / 1000 / window, 1),
+        "video_kbps": round(receiver.get("video_bytes", 0) * 8 / 1000 / window, 1),
+        "bytes_received": stats["bytes_received"],
+        "packets_received": stats["packets_received"],
+        "packets_lost": stats["packets_lost"],
+        "rtt_ms": stats["rtt_ms"],
+        "seconds": round(finished - started, 2),
+        "local_address": pair[0] if pair else None,
+        "remote_address": pair[1] if pair else None,
+        "overlay": provider.name,
+        "record": receiver.get("record_path"),
+        "recorded_frames": receiver.get("recorded_frames", 0),
+        "ended": reason,
+        "ok": bool(receiver.get("video_frames")),
+    }
+
+
+def format_summary(s: dict) -> str:
+    """A few lines for people."""
+    lines = [
+        f"viewed {s['peer']} for {s['seconds']} s over {s['overlay']} "
+        f"({s['local_address']} -> {s['remote_address']})",
+        f"first frame after {s['ttff_ms']} ms; {s['video_frames']} video frames "
+        f"({s['video_keyframes']} keyframes), {s['audio_frames']} audio frames; {s['kbps']} kbit/s",
+    ]
+    if s.get("record"):
+        lines.append(f"recorded {s['recorded_frames']} frames to {s['record']}")
+    if s["ended"] != "duration":
+        lines.append(f"the call ended early: {s['ended']}")
+    return "\n".join(lines)
+
+
+__all__ = ["client_transport", "view", "format_summary", "VIA_FORMS"]
