@@ -1,0 +1,290 @@
+"""Every place this package reaches into aiortc 1.16.0's private internals, in one file.
+
+aiortc has no public API for: forwarding PLI/FIR to a passthrough source, reading REMB,
+getting encoded frames out of a receiver, or releasing a video frame on its marker bit.
+Each hook below is per-instance (one sender, one receiver), so two peer connections in
+one process never affect each other; `check_internals()` fails loudly when an aiortc
+upgrade moves any of them (tests/media/test_hooks.py runs it and each hook for real)."""
+
+from __future__ import annotations
+
+import fractions
+import queue
+from typing import Callable
+
+import aiortc
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import rtcrtpreceiver as _rr
+from aiortc.codecs.base import Decoder
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
+
+from .source import MediaError
+
+AIORTC_VERSION = "1.16.0"
+VIDEO_CLOCK = fractions.Fraction(1, 90_000)
+
+_SENDER_ATTRS = ("_send_keyframe", "_handle_rtcp_packet", "_ssrc")
+_RECEIVER_ATTRS = (
+    "_RTCRtpReceiver__jitter_buffer",
+    "_RTCRtpReceiver__decoder_queue",
+    "_RTCRtpReceiver__decoder_thread",
+    "_send_rtcp_pli",
+)
+
+
+def check_internals() -> None:
+    """Raise MediaError naming what changed if aiortc is not the version these hooks
+    were written and tested against."""
+    problems = []
+    if aiortc.__version__ != AIORTC_VERSION:
+        problems.append(f"aiortc is {aiortc.__version__}, hooks need {AIORTC_VERSION}")
+    for name in ("_send_keyframe", "_handle_rtcp_packet"):
+        if not callable(getattr(RTCRtpSender, name, None)):
+            problems.append(f"RTCRtpSender.{name} is gone")
+    for name in ("_remove_frame", "add", "remove"):
+        if not callable(getattr(JitterBuffer, name, None)):
+            problems.append(f"JitterBuffer.{name} is gone")
+    if not callable(getattr(_rr, "get_decoder", None)) or not callable(
+        getattr(_rr, "decoder_worker", None)
+    ):
+        problems.append("aiortc.rtcrtpreceiver.get_decoder/decoder_worker are gone")
+    if problems:
+        raise MediaError("aiortc internals changed: " + "; ".join(problems))
+
+
+# --- sender: PLI/FIR and REMB/loss --------------------------------------------------
+
+
+def hook_sender_feedback(
+    sender: RTCRtpSender,
+    on_keyframe: Callable[[], None],
+    on_remb: Callable[[int], None] | None = None,
+    on_loss: Callable[[float], None] | None = None,
+) -> Callable[[], None]:
+    """Forward this sender's PLI/FIR to `on_keyframe` (aiortc only sets a flag read on
+    its own encode path, a no-op in passthrough), and REMB (bit/s) / receiver-report
+    fraction lost (0..1) to the callbacks. Returns the unhook function."""
+    for name in _SENDER_ATTRS:
+        if not hasattr(sender, name):
+            raise MediaError(f"aiortc RTCRtpSender has no {name}: the keyframe hook cannot work")
+    original_keyframe = sender._send_keyframe
+    original_rtcp = sender._handle_rtcp_packet
+
+    def send_keyframe() -> None:
+        original_keyframe()
+        on_keyframe()
+
+    async def handle_rtcp(packet) -> None:
+        if on_remb is not None and isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                pass
+            else:
+                if sender._ssrc in ssrcs:
+                    on_remb(bitrate)
+        elif on_loss is not None and isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    on_loss(report.fraction_lost / 256.0)
+        await original_rtcp(packet)
+
+    # Instance attributes shadow the class methods: RTCDtlsTransport dispatches with
+    # `await recipient._handle_rtcp_packet(packet)`, which calls `self._send_keyframe()`.
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+
+    def unhook() -> None:
+        sender.__dict__.pop("_send_keyframe", None)
+        sender.__dict__.pop("_handle_rtcp_packet", None)
+
+    return unhook
+
+
+def sender_encoder(sender: RTCRtpSender):
+    """aiortc's per-sender codec object (created lazily on the first frame); in
+    passthrough its libx264 context (`.codec`) must stay None."""
+    return getattr(sender, "_RTCRtpSender__encoder", None)
+
+
+# --- codec preferences ----------------------------------------------------------------
+
+H264_PROFILES = ("42e01f", "42001f")  # constrained baseline first, then baseline
+
+
+def h264_preferences(kind: str = "video") -> list:
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    chosen = []
+    for profile in H264_PROFILES:
+        chosen += [
+            c for c in caps
+            if c.mimeType.lower() == "video/h264" and c.parameters.get("profile-level-id") == profile
+        ]
+    # Listing an RTX capability keeps RTX (filter_preferred_codecs drops it otherwise).
+    chosen += [c for c in caps if c.mimeType.lower() == "video/rtx"]
+    return chosen
+
+
+def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
+    """H.264 (constrained) baseline with RTX via setCodecPreferences. When answering, the
+    offer was already matched in setRemoteDescription, so the negotiated list is filtered
+    too; an offer without H.264 baseline is refused with a clear error."""
+    prefs = h264_preferences()
+    transceiver.setCodecPreferences(prefs)
+    negotiated = getattr(transceiver, "_codecs", None)
+    if negotiated:
+        kept = [
+            c for c in negotiated
+            if c.mimeType.lower() == "video/h264"
+            and str(c.parameters.get("profile-level-id", "42e01f")).lower()[:2] == "42"
+            and str(c.parameters.get("packetization-mode", "0")) == "1"
+        ]
+        pts = {c.payloadType for c in kept}
+        kept += [
+            c for c in negotiated
+            if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") in pts
+        ]
+        if not pts:
+            raise MediaError(
+                "the peer offered no H.264 baseline with packetization-mode=1; "
+                "this node only sends hardware H.264"
+            )
+        transceiver._codecs = kept
+
+
+# --- receiver: encoded frames out, frames released on the marker bit -------------------
+
+
+class MarkerJitterBuffer(JitterBuffer):
+    """aiortc's jitter buffer releases a frame when the first packet of the NEXT frame
+    arrives (a frame of latency). This one releases it as soon as its last packet (RTP
+    marker bit) arrives and every packet from the frame's first is present; streams
+    without markers fall back to the timestamp change."""
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        packets = []
+        timestamp = None
+        for count in range(self.capacity):
+            pos = (self._origin + count) % self._capacity
+            packet = self._packets[pos]
+            if packet is None:
+                return None
+            if timestamp is not None and packet.timestamp != timestamp:
+                # next frame started without a marker on the previous one
+                return self._release(packets, timestamp, count)
+            timestamp = packet.timestamp
+            packets.append(packet)
+            if packet.marker:
+                return self._release(packets, timestamp, count + 1)
+        return None
+
+    def _release(self, packets: list, timestamp: int, count: int) -> JitterFrame:
+        frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+        self.remove(count)
+        return frame
+
+
+class PassthroughDecoder(Decoder):
+    """Returns the Annex-B access unit as an av.Packet (90 kHz pts) instead of decoding;
+    with `count_decoded`, it also decodes a copy to count displayable frames."""
+
+    def __init__(self, inner: Decoder | None = None):
+        self.inner = inner
+        self.decoded = 0
+        self.decode_errors = 0
+
+    def decode(self, encoded_frame: JitterFrame) -> list:
+        packet = av.Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = VIDEO_CLOCK
+        if self.inner is not None:
+            try:
+                self.decoded += len(self.inner.decode(encoded_frame))
+            except av.FFmpegError:
+                self.decode_errors += 1
+        return [packet]
+
+
+class _Tagged:
+    """A codec parameters object marked for passthrough (delegates everything)."""
+
+    def __init__(self, codec, decoder_factory: Callable[[object], Decoder]):
+        self._codec = codec
+        self._factory = decoder_factory
+
+    def __getattr__(self, name):
+        return getattr(self._codec, name)
+
+
+class _TaggingQueue(queue.Queue):
+    """The receiver's decoder queue: tags each (codec, frame) so the process-wide
+    get_decoder wrapper knows this receiver wants passthrough."""
+
+    def __init__(self, decoder_factory: Callable[[object], Decoder]):
+        super().__init__()
+        self._factory = decoder_factory
+        self._tags: dict[int, _Tagged] = {}
+
+    def put(self, item, block=True, timeout=None):
+        if item is not None:
+            codec, frame = item
+            tag = self._tags.get(id(codec))
+            if tag is None or tag._codec is not codec:
+                tag = self._tags[id(codec)] = _Tagged(codec, self._factory)
+            item = (tag, frame)
+        super().put(item, block, timeout)
+
+
+_original_get_decoder = _rr.get_decoder
+
+
+def _get_decoder(codec):
+    # Untagged codecs (every receiver not hooked below) get aiortc's own decoder, so
+    # installing this process-wide changes nothing for them.
+    if isinstance(codec, _Tagged):
+        return codec._factory(codec._codec)
+    return _original_get_decoder(codec)
+
+
+def _install_get_decoder() -> None:
+    if _rr.get_decoder is not _get_decoder:
+        _rr.get_decoder = _get_decoder  # decoder_worker looks it up at call time
+
+
+def hook_receiver(
+    receiver: RTCRtpReceiver, passthrough: Callable[[object], Decoder] | None
+) -> None:
+    """Video receiver: marker-bit frame release, and (with `passthrough`, a factory
+    codec -> Decoder) encoded access units out of track.recv() instead of decoded frames.
+    Must run before the receiver starts (the `track` event is early enough)."""
+    for name in _RECEIVER_ATTRS:
+        if not hasattr(receiver, name):
+            raise MediaError(f"aiortc RTCRtpReceiver has no {name}: the receive hook cannot work")
+    old = receiver._RTCRtpReceiver__jitter_buffer
+    receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer(
+        capacity=old.capacity, prefetch=old._prefetch, is_video=old._is_video
+    )
+    if passthrough is not None:
+        if receiver._RTCRtpReceiver__decoder_thread is not None:
+            raise MediaError(
+                "the receiver already started decoding; create MediaReceiver(pc) before "
+                "setRemoteDescription so it sees the track event"
+            )
+        _install_get_decoder()
+        receiver._RTCRtpReceiver__decoder_queue = _TaggingQueue(passthrough)
+
+
+async def send_pli(receiver: RTCRtpReceiver) -> bool:
+    """Ask the remote sender for a keyframe (RTCP PLI) for each active SSRC."""
+    sources = receiver.getSynchronizationSources()
+    for source in sources:
+        await receiver._send_rtcp_pli(source.source)
+    return bool(sources)

@@ -1,0 +1,220 @@
+"""MediaPublisher: the node's one video source and one audio source, shared by every
+call. attach(pc) gives a peer connection its own send-only tracks (a fan-out viewer and
+an audio subscriber), H.264 codec preferences, and the PLI/FIR/REMB hooks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamTrack
+
+from . import hooks
+from .audio import AudioHub, AudioSource
+from .fanout import Fanout, Viewer
+from .source import EncodedVideoSource, MediaError
+from .track import EncodedVideoTrack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MediaPolicy:
+    """Per-node media policy (from config and the board profile)."""
+
+    start_bitrate: int = 1_500_000
+    min_bitrate: int = 250_000
+    max_bitrate: int = 4_000_000
+    queue_size: int = 30  # access units per viewer (~1 s at 30 fps)
+    keyframe_interval: float = 0.5  # seconds between forced IDRs, all viewers together
+    loss_backoff: float = 0.10  # fraction lost above which a viewer's estimate is cut
+    stall_timeout: float = 10.0  # seconds without video before the source is restarted
+
+
+class BitrateController:
+    """One encoder, many viewers: the encoder gets the smallest viewer estimate (REMB,
+    cut on loss), clamped to the profile's bounds; changes under 10 % are ignored."""
+
+    def __init__(self, apply: Callable[[int], None], policy: MediaPolicy):
+        self._apply = apply
+        self._policy = policy
+        self._estimates: dict[object, int] = {}
+        self.current = policy.start_bitrate
+
+    def remb(self, viewer: object, bps: int) -> None:
+        self._estimates[viewer] = int(bps)
+        self._update()
+
+    def loss(self, viewer: object, fraction: float) -> None:
+        """Receiver-report loss: heavy loss cuts the viewer's estimate; a clean report
+        lets a cut estimate recover slowly (peers without REMB depend on this)."""
+        if fraction > self._policy.loss_backoff:
+            base = self._estimates.get(viewer, self.current)
+            self._estimates[viewer] = int(base * (1 - fraction / 2))
+            self._update()
+        elif fraction < 0.02 and viewer in self._estimates:
+            grown = int(self._estimates[viewer] * 1.05)
+            self._estimates[viewer] = min(grown, self._policy.max_bitrate)
+            self._update()
+
+    def remove(self, viewer: object) -> None:
+        if self._estimates.pop(viewer, None) is not None:
+            self._update()
+
+    def _update(self) -> None:
+        p = self._policy
+        want = min(self._estimates.values()) if self._estimates else p.start_bitrate
+        want = max(p.min_bitrate, min(p.max_bitrate, want))
+        if abs(want - self.current) >= 0.1 * self.current:
+            self.current = want
+            try:
+                self._apply(want)
+            except Exception:
+                log.exception("set_bitrate(%d) failed", want)
+
+
+class Attachment:
+    """One peer connection's share of the publisher; detach() releases it (also done
+    automatically when the connection closes or fails)."""
+
+    def __init__(self, publisher: "MediaPublisher", pc: RTCPeerConnection):
+        self.publisher = publisher
+        self.pc = pc
+        self.viewer: Viewer | None = None
+        self.video_track: EncodedVideoTrack | None = None
+        self.audio_track: MediaStreamTrack | None = None
+        self._unhooks: list[Callable[[], None]] = []
+        self.detached = False
+
+    def stats(self) -> dict:
+        out = {"video": self.viewer.stats() if self.viewer else None}
+        if self.audio_track is not None:
+            out["audio_frames"] = getattr(self.audio_track, "frames", 0)
+        return out
+
+    def detach(self) -> None:
+        if self.detached:
+            return
+        self.detached = True
+        for unhook in self._unhooks:
+            unhook()
+        for track in (self.video_track, self.audio_track):
+            if track is not None:
+                track.stop()
+        if self.viewer is not None:
+            self.publisher.bitrate.remove(self.viewer)
+        self.publisher._attachments.discard(self)
+
+
+def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver:
+    """The offer's transceiver of this kind when answering (its direction gains
+    "send": a viewer's recvonly offer is answered sendonly, a two-way call's sendrecv
+    stays two-way), a new send-only one when offering."""
+    for transceiver in pc.getTransceivers():
+        if (transceiver.kind == track.kind and transceiver.sender.track is None
+                and not transceiver.stopped):
+            transceiver.sender.replaceTrack(track)
+            recv = transceiver.direction in ("recvonly", "sendrecv")
+            transceiver.direction = "sendrecv" if recv else "sendonly"
+            return transceiver
+    return pc.addTransceiver(track, direction="sendonly")
+
+
+class MediaPublisher:
+    def __init__(self, video: EncodedVideoSource | None, audio: AudioSource | None,
+                 policy: MediaPolicy | None = None, audio_optional: bool = False):
+        """`audio_optional`: the audio source is a board default, not asked for; if it
+        cannot open (no microphone) the node goes on without audio instead of failing."""
+        hooks.check_internals()
+        self.audio_optional = audio_optional
+        self.policy = policy or MediaPolicy()
+        self.video = video
+        self.audio = audio
+        self.fanout = (Fanout(video, self.policy.queue_size, self.policy.keyframe_interval,
+                              self.policy.stall_timeout) if video else None)
+        self.audio_hub = AudioHub(audio) if audio else None
+        self.bitrate = BitrateController(
+            video.set_bitrate if video else (lambda bps: None), self.policy
+        )
+        self._attachments: set[Attachment] = set()
+        self.started = False
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        if self.video is not None:
+            self.video.set_bitrate(self.policy.start_bitrate)
+            await self.fanout.start()
+        if self.audio_hub is not None:
+            try:
+                await self.audio_hub.start()
+            except MediaError as e:
+                if not self.audio_optional:
+                    if self.fanout is not None:
+                        await self.fanout.stop()
+                    raise
+                log.warning("no audio: %s", e)
+                self.audio, self.audio_hub = None, None
+        self.started = True
+
+    async def stop(self) -> None:
+        for attachment in list(self._attachments):
+            attachment.detach()
+        if self.fanout is not None:
+            await self.fanout.stop()
+        if self.audio_hub is not None:
+            await self.audio_hub.stop()
+        self.started = False
+
+    def attach(self, pc: RTCPeerConnection, name: str = "") -> Attachment:
+        """Add send-only video (H.264 passthrough) and audio to `pc`. Call after
+        setRemoteDescription(offer) when answering, before createOffer() when calling."""
+        if not self.started:
+            raise MediaError("MediaPublisher.attach() before start()")
+        att = Attachment(self, pc)
+        try:
+            if self.fanout is not None:
+                viewer = self.fanout.join(name)
+                att.viewer = viewer
+                att.video_track = EncodedVideoTrack(viewer, self._frame_us())
+                transceiver = _send_transceiver(pc, att.video_track)
+                hooks.prefer_h264(transceiver)
+                att._unhooks.append(hooks.hook_sender_feedback(
+                    transceiver.sender,
+                    on_keyframe=self.fanout.request_keyframe,
+                    on_remb=lambda bps, v=viewer: self.bitrate.remb(v, bps),
+                    on_loss=lambda f, v=viewer: self.bitrate.loss(v, f),
+                ))
+            if self.audio_hub is not None:
+                att.audio_track = self.audio_hub.subscribe()
+                _send_transceiver(pc, att.audio_track)
+        except Exception:
+            att.detach()
+            raise
+        self._attachments.add(att)
+
+        @pc.on("connectionstatechange")
+        def _on_state() -> None:
+            if pc.connectionState in ("closed", "failed"):
+                att.detach()
+
+        return att
+
+    def _frame_us(self) -> int:
+        fps = self.video.info().fps if self.video else 0
+        return int(1_000_000 / fps) if fps else 33_333
+
+    def describe(self) -> dict:
+        video = None
+        if self.video is not None:
+            video = self.video.info().as_dict()
+            video["codec"] = "H264"
+            video["bitrate"] = self.bitrate.current
+            video["viewers"] = len(self.fanout.viewers)
+            video["restarts"] = self.fanout.restarts
+        return {
+            "video": video,
+            "audio": self.audio.describe() if self.audio else None,
+        }

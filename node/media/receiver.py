@@ -1,0 +1,266 @@
+"""The receive side (viewer): consume a peer connection's remote tracks, count what
+arrives, and record H.264 without decoding — the access units come out of aiortc's
+receiver as they arrived (hooks.hook_receiver) and are remuxed by PyAV into
+Matroska (.mkv), MP4 (.mp4) or MPEG-TS (.ts)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from pathlib import Path
+
+import av
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from . import hooks
+from .annexb import find_sps, is_annexb, is_idr, normalize
+from .source import MediaError
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".mkv": "matroska", ".mp4": "mp4", ".ts": "mpegts"}
+
+
+class Recorder:
+    """Annex-B access units → a container file, packets copied, nothing decoded or
+    encoded. Recording starts at the first IDR (it carries SPS/PPS)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        fmt = FORMATS.get(self.path.suffix.lower())
+        if fmt is None:
+            raise MediaError(f"record to .mkv, .mp4 or .ts, not {self.path.name}")
+        self._format = fmt
+        self._container = None
+        self._stream = None
+        self._last_pts: int | None = None
+        self.frames = 0
+        self.skipped = 0
+
+    def _open(self, first_idr: bytes) -> None:
+        # FFmpeg's raw H.264 parser reads the SPS/PPS of the first IDR into a stream
+        # template (size, profile, extradata); the output stream copies it unopened.
+        template = av.open(io.BytesIO(first_idr), format="h264")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._container = av.open(str(self.path), "w", format=self._format)
+            self._stream = self._container.add_stream_from_template(
+                template.streams.video[0], opaque=True
+            )
+            self._stream.time_base = hooks.VIDEO_CLOCK
+        finally:
+            template.close()
+
+    def write(self, access_unit: bytes, pts_90k: int) -> None:
+        if self._container is None:
+            if not is_idr(access_unit) or find_sps(access_unit) is None:
+                self.skipped += 1
+                return
+            self._open(access_unit)
+        if self._last_pts is not None and pts_90k <= self._last_pts:
+            pts_90k = self._last_pts + 1  # containers need increasing timestamps
+        self._last_pts = pts_90k
+        packet = av.Packet(access_unit)
+        packet.pts = packet.dts = pts_90k
+        packet.time_base = hooks.VIDEO_CLOCK
+        packet.is_keyframe = is_idr(access_unit)
+        packet.stream = self._stream
+        self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+def read_recorded_access_units(path: str | Path) -> list[bytes]:
+    """The H.264 access units stored in a recording, back in canonical Annex-B form
+    (MKV/MP4 store length-prefixed NAL units; the bitstream filter restores start codes)."""
+    container = av.open(str(path))
+    try:
+        stream = container.streams.video[0]
+        extradata = stream.codec_context.extradata or b""
+        bsf = None
+        if extradata and not is_annexb(extradata):
+            bsf = av.BitStreamFilterContext("h264_mp4toannexb", stream)
+        out: list[bytes] = []
+        for packet in container.demux(stream):
+            if bsf is None:
+                if packet.size:
+                    out.append(normalize(bytes(packet)))
+            else:
+                out.extend(normalize(bytes(p)) for p in bsf.filter(packet if packet.size else None))
+        return out
+    finally:
+        container.close()
+
+
+class MediaReceiver:
+    """Consumes `pc`'s remote audio and video. Create it before setRemoteDescription (it
+    hooks each video receiver at the `track` event). With `record_path`, H.264 is
+    recorded without decoding; with `decode=True` a copy is decoded only to count
+    displayable frames. `keep_access_units` keeps every AU in memory (tests)."""
+
+    def __init__(self, pc: RTCPeerConnection, record_path: str | Path | None = None,
+                 decode: bool = False, keep_access_units: bool = False):
+        hooks.check_internals()
+        self.pc = pc
+        self.recorder = Recorder(record_path) if record_path else None
+        self.decode = decode
+        self.keep_access_units = keep_access_units
+        self.access_units: list[bytes] = []
+        self.video_frames = 0
+        self.video_keyframes = 0
+        self.video_bytes = 0
+        self.audio_frames = 0
+        self.audio_samples = 0
+        self.audio_peak = 0.0
+        self.ttff: float | None = None
+        self._t0 = time.monotonic()
+        self._decoders: list[hooks.PassthroughDecoder] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._video_receivers = []
+        self._first_video = asyncio.Event()
+        self._frame_waiters: list[tuple[int, asyncio.Future]] = []
+        self._seen: set[int] = set()
+        pc.on("track", self._on_track)
+        # Answering an offer, the `track` events already fired in setRemoteDescription;
+        # the receivers only start after ICE/DTLS, so hooking them now is still in time.
+        for transceiver in pc.getTransceivers():
+            if transceiver.receiver.track is not None:
+                self._on_track(transceiver.receiver.track)
+
+    def _decoder_factory(self, codec):
+        if codec.mimeType.lower() != "video/h264":
+            # runs in aiortc's decoder thread: never raise there; decode and count instead
+            log.error("the peer sends %s; only H.264 is recorded (frames are still counted)",
+                      codec.mimeType)
+            return hooks._original_get_decoder(codec)
+        inner = hooks._original_get_decoder(codec) if self.decode else None
+        decoder = hooks.PassthroughDecoder(inner)
+        self._decoders.append(decoder)
+        return decoder
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if id(track) in self._seen:
+            return
+        self._seen.add(id(track))
+        receiver = next(
+            (t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None
+        )
+        if track.kind == "video" and receiver is not None:
+            try:
+                hooks.hook_receiver(receiver, self._decoder_factory)
+            except MediaError as e:
+                # too late to get encoded frames: still count (decoded) frames, no recording
+                log.error("video receiver not hooked, nothing will be recorded: %s", e)
+                if self.recorder is not None:
+                    self.recorder.close()
+                    self.recorder = None
+            self._video_receivers.append(receiver)
+            self._spawn(self._consume_video(track, receiver))
+        elif track.kind == "audio":
+            self._spawn(self._consume_audio(track))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _consume_video(self, track: MediaStreamTrack, receiver) -> None:
+        asked = False
+        while True:
+            try:
+                packet = await track.recv()
+            except MediaStreamError:
+                return
+            if not isinstance(packet, av.Packet):  # decoded frame (receiver not hooked)
+                self.video_frames += 1
+                if self.ttff is None:
+                    self.ttff = time.monotonic() - self._t0
+                self._wake_waiters()
+                continue
+            data = bytes(packet)
+            if self.ttff is None:
+                self.ttff = time.monotonic() - self._t0
+                self._first_video.set()
+            self.video_frames += 1
+            self.video_bytes += len(data)
+            keyframe = is_idr(data)
+            self.video_keyframes += keyframe
+            if not keyframe and self.video_keyframes == 0 and not asked:
+                # joined mid-GOP: ask the sender for an IDR rather than wait for one
+                asked = await hooks.send_pli(receiver)
+            if self.keep_access_units:
+                self.access_units.append(data)
+            if self.recorder is not None:
+                try:
+                    self.recorder.write(data, int(packet.pts))
+                except (av.FFmpegError, OSError) as e:
+                    log.error("recording to %s failed, recording stopped: %s",
+                              self.recorder.path, e)
+                    self.recorder.close()
+                    self.recorder = None
+            self._wake_waiters()
+
+    async def _consume_audio(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.audio_frames += 1
+            self.audio_samples += frame.samples
+            if self.audio_frames % 10 == 1:  # cheap level meter: proves audio is not silence
+                samples = memoryview(bytes(frame.planes[0])).cast("h")
+                peak = max((abs(s) for s in samples), default=0) / 32768
+                self.audio_peak = max(self.audio_peak, peak)
+
+    def _wake_waiters(self) -> None:
+        for n, fut in list(self._frame_waiters):
+            if self.video_frames >= n and not fut.done():
+                fut.set_result(None)
+        self._frame_waiters = [(n, f) for n, f in self._frame_waiters if not f.done()]
+
+    async def wait_video_frames(self, count: int, timeout: float) -> None:
+        """Wait until `count` video frames arrived in total; TimeoutError after `timeout`."""
+        if self.video_frames >= count:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._frame_waiters.append((count, fut))
+        await asyncio.wait_for(fut, timeout)
+
+    async def request_keyframe(self) -> bool:
+        """Send a PLI to the video sender(s)."""
+        sent = False
+        for receiver in self._video_receivers:
+            sent = await hooks.send_pli(receiver) or sent
+        return sent
+
+    def summary(self) -> dict:
+        return {
+            "video_frames": self.video_frames,
+            "video_keyframes": self.video_keyframes,
+            "video_bytes": self.video_bytes,
+            "decoded_frames": sum(d.decoded for d in self._decoders) if self.decode else None,
+            "audio_frames": self.audio_frames,
+            "audio_samples": self.audio_samples,
+            "audio_peak": round(self.audio_peak, 3),
+            "ttff": None if self.ttff is None else round(self.ttff, 3),
+            "recorded_frames": self.recorder.frames if self.recorder else 0,
+            "record_path": str(self.recorder.path) if self.recorder else None,
+        }
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.recorder is not None:
+            self.recorder.close()

@@ -1,0 +1,156 @@
+"""Choosing sources: parse `--video` / `--audio` strings and build the publisher from
+config.media plus the board profile's defaults and bounds."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from .audio import AlsaSource, AudioSource, ToneSource
+from .publisher import MediaPolicy, MediaPublisher
+from .source import EncodedVideoSource, MediaError
+
+log = logging.getLogger(__name__)
+
+VIDEO_FORMS = "testsrc, file:PATH, rtsp://..., picamera2, v4l2:/dev/videoN"
+AUDIO_FORMS = "tone, alsa:DEVICE, none"
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    kind: str  # testsrc | file | rtsp | picamera2 | v4l2
+    target: str = ""  # path, URL or device
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    kind: str  # tone | alsa | none
+    device: str = ""
+
+
+def parse_video(text: str) -> VideoSpec:
+    t = text.strip()
+    if t == "testsrc":
+        return VideoSpec("testsrc")
+    if t == "picamera2":
+        return VideoSpec("picamera2")
+    if t.startswith("file:") and len(t) > 5:
+        return VideoSpec("file", t[5:])
+    if t.startswith(("rtsp://", "rtsps://")):
+        return VideoSpec("rtsp", t)
+    if t.startswith("v4l2:") and t[5:].startswith("/dev/"):
+        return VideoSpec("v4l2", t[5:])
+    raise MediaError(f"video source {text!r} not understood; use one of: {VIDEO_FORMS}")
+
+
+def parse_audio(text: str) -> AudioSpec:
+    t = text.strip()
+    if t in ("tone", "none"):
+        return AudioSpec(t)
+    if t.startswith("alsa:") and len(t) > 5:
+        return AudioSpec("alsa", t[5:])
+    raise MediaError(f"audio source {text!r} not understood; use one of: {AUDIO_FORMS}")
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    bitrate: int = 1_500_000
+    iperiod: int = 30
+
+
+def apply_overrides(media_config, video: str | None = None, audio: str | None = None) -> None:
+    """`--video` / `--audio` from the command line onto config.media, validated first so
+    a typo is an error naming the accepted forms."""
+    if video:
+        parse_video(video)
+        media_config.video = video
+    if audio:
+        parse_audio(audio)
+        media_config.audio = audio
+
+
+def make_video_source(spec: VideoSpec, s: VideoSettings) -> EncodedVideoSource:
+    if spec.kind == "testsrc":
+        from .testsrc import TestPatternSource
+        # The pattern is encoded once at start-up: keep it small so that takes a moment.
+        return TestPatternSource(min(s.width, 640), min(s.height, 480), min(s.fps, 30),
+                                 gop=min(s.iperiod, 60) or 30)
+    if spec.kind == "file":
+        from .filesource import FileSource
+        return FileSource(spec.target)
+    if spec.kind == "rtsp":
+        from .rtsp import RtspSource
+        return RtspSource(spec.target)
+    if spec.kind == "picamera2":
+        from .picamera2 import Picamera2Source
+        return Picamera2Source(s.width, s.height, s.fps, s.bitrate, s.iperiod)
+    if spec.kind == "v4l2":
+        from .v4l2 import V4l2Source
+        return V4l2Source(spec.target, s.width, s.height, s.fps, s.bitrate, s.iperiod)
+    raise MediaError(f"unknown video source kind {spec.kind}")
+
+
+def make_audio_source(spec: AudioSpec, rate: int = 48000, channels: int = 1) -> AudioSource | None:
+    if spec.kind == "none":
+        return None
+    if spec.kind == "tone":
+        return ToneSource(rate, channels)
+    return AlsaSource(spec.device, rate, channels)
+
+
+def _board_profile(media_config):
+    """The matching board profile's video/audio tables, or None without profiles."""
+    try:
+        from ..profiles import Machine, match_profile
+    except ImportError:
+        return None
+    try:
+        return match_profile(Machine.probe(), media_config.profile, media_config.video).profile
+    except Exception as e:  # a broken profile must not stop explicit sources from working
+        log.warning("board profile not used: %s", e)
+        return None
+
+
+def make_publisher(media_config, *, profile=None) -> MediaPublisher:
+    """config.media (+ the board profile: defaults for empty/0 fields, bitrate bounds)
+    -> an unstarted MediaPublisher. Without a usable profile default: testsrc + tone."""
+    profile = profile if profile is not None else _board_profile(media_config)
+    pv = profile.video if profile is not None else None
+    settings = VideoSettings(
+        width=media_config.width or (pv.width if pv else 1280),
+        height=media_config.height or (pv.height if pv else 720),
+        fps=media_config.fps or (pv.fps if pv else 30),
+        bitrate=media_config.bitrate or (pv.bitrate if pv else 1_500_000),
+        iperiod=media_config.iperiod or (pv.iperiod if pv else 30),
+    )
+    policy = MediaPolicy(
+        start_bitrate=settings.bitrate,
+        min_bitrate=pv.min_bitrate if pv else 250_000,
+        max_bitrate=pv.max_bitrate if pv else max(4_000_000, settings.bitrate),
+    )
+    note = ""
+    video_text = media_config.video
+    if not video_text:
+        video_text = (pv.source if pv else "") or "testsrc"
+        spec = parse_video(video_text)
+        if spec.kind == "v4l2" and not os.path.exists(spec.target):
+            note = f"the board profile's {video_text} is absent; showing the test pattern"
+            log.warning("%s (set media.video to choose a source)", note)
+            spec = VideoSpec("testsrc")
+    else:
+        spec = parse_video(video_text)
+    video = make_video_source(spec, settings)
+    if note:
+        video.info().note = f"{note}; {video.info().note}"
+
+    audio_text = media_config.audio
+    optional = not audio_text
+    if not audio_text:
+        audio_text = (profile.audio.source if profile is not None else "") or "tone"
+    audio = make_audio_source(parse_audio(audio_text), media_config.audio_rate,
+                              media_config.audio_channels)
+    return MediaPublisher(video, audio, policy, audio_optional=optional)

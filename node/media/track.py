@@ -1,0 +1,55 @@
+"""The encoded video track: aiortc's sender calls recv() and gets an av.Packet holding
+one Annex-B access unit, which it only packetizes (RTCRtpSender._next_encoded_frame →
+H264Encoder.pack); no frame is ever encoded."""
+
+from __future__ import annotations
+
+import fractions
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .fanout import Viewer
+
+MICROSECONDS = fractions.Fraction(1, 1_000_000)
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, viewer: Viewer, frame_us: int = 33_333):
+        super().__init__()
+        self.viewer = viewer
+        self._frame_us = frame_us
+        self._offset: int | None = None
+        self._last_pts = -1
+        self.sent = 0
+
+    def _pts(self, source_pts: int) -> int:
+        """Monotonic pts from 0: a source restart (camera encoder, RTSP reconnect) must
+        not move the RTP clock backwards."""
+        if self._offset is None:
+            self._offset = -source_pts
+        pts = source_pts + self._offset
+        if pts <= self._last_pts:
+            self._offset += self._last_pts + self._frame_us - pts
+            pts = self._last_pts + self._frame_us
+        self._last_pts = pts
+        return pts
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        au = await self.viewer.get()
+        if au is None:
+            self.stop()
+            raise MediaStreamError
+        packet = av.Packet(au.data)
+        packet.pts = self._pts(au.pts_us)
+        packet.time_base = MICROSECONDS
+        self.sent += 1
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self.viewer.close()
