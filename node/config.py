@@ -75,6 +75,8 @@ class MediaSection(Section):
     fps: int = Field(0, ge=0, le=120, description="Frames per second (0 = the profile's).")
     bitrate: int = Field(0, ge=0, description="Start bitrate in bit/s (0 = the profile's).")
     iperiod: int = Field(0, ge=0, description="Frames between IDRs (0 = the profile's).")
+    audio_rate: int = Field(48000, ge=8000, le=192000, description="ALSA capture rate in Hz.")
+    audio_channels: int = Field(1, ge=1, le=2, description="ALSA capture channels (1 or 2).")
 
 
 class CallsSection(Section):
@@ -120,6 +122,12 @@ class MqttSection(Section):
     username: str = Field("", description="Username (empty = this node's id).")
     password_file: str = Field("", description="File holding the password (never put it in config).")
     keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
+    session_expiry: int = Field(
+        86400, ge=0, le=2592000,
+        description="Seconds the broker keeps this node's session (and queues its links) while it is offline.",
+    )
+    reconnect_min: int = Field(1, ge=1, le=60, description="First reconnect delay in seconds (doubles up to reconnect_max).")
+    reconnect_max: int = Field(60, ge=1, le=3600, description="Longest reconnect delay in seconds.")
     home_assistant: bool = Field(False, description="Publish Home Assistant MQTT discovery.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
 

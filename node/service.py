@@ -102,8 +102,10 @@ class Service:
         self.notifier.ready(f"serving {len(known)} peer(s), 0 calls")
 
     def healthy(self) -> bool:
-        """Fed to the systemd watchdog: called at all means the event loop runs."""
-        return self.manager is not None
+        """Fed to the systemd watchdog: called at all means the event loop runs; a
+        transport whose threads or workers died makes the node unhealthy (a restart fixes it)."""
+        return self.manager is not None and all(
+            t.healthy() for t in self.transports if callable(getattr(t, "healthy", None)))
 
     async def _start_mqtt(self, peers: PeerStore) -> Any:
         """Links, cmd/call, status and events over MQTT. It connects in the background
@@ -115,6 +117,9 @@ class Service:
                              name=self.config.node.name, active_calls=lambda: len(manager.active()))
         mqtt.on_call = lambda peer: manager.call(peer, mqtt)  # outgoing calls go through the broker
         manager.on_event(mqtt.publish_event)
+        for other in self.transports:  # the file drop's rejections become MQTT events too
+            if hasattr(other, "on_event"):
+                other.on_event = mqtt.publish_event
         await mqtt.start()
         return mqtt
 
@@ -164,9 +169,10 @@ class Service:
         log.info("stopped in %.1f s", time.monotonic() - started)
 
 
-async def run_service(home: Home) -> None:
-    """`media-node run`: serve until SIGTERM or SIGINT."""
-    service = Service(home)
+async def run_service(home: Home, config: Config | None = None) -> None:
+    """`media-node run`: serve until SIGTERM or SIGINT (config: the home's, with any
+    command-line overrides applied)."""
+    service = Service(home, config=config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)
