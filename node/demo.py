@@ -25,16 +25,16 @@ CAMERA_ADDRESS = "127.0.0.1"
 VIEWER_ADDRESS = "127.0.0.2"
 
 
-def _make_home(path: Path, name: str, address: str, media: bool) -> tuple[Home, str]:
+def _make_home(path: Path, name: str, address: str, video: str = "", audio: str = "") -> tuple[Home, str]:
     home = Home(path)
     config = Config()
     config.node.name = name
     config.overlay.provider = "static"
     config.overlay.address = address
     config.overlay.cidr = "127.0.0.0/8"  # loopback is the overlay here, and only here
-    if media:
-        config.media.video = "testsrc"
-        config.media.audio = "tone"
+    if video:
+        config.media.video = video
+        config.media.audio = audio or "none"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     home.config_file.write_text(render_default_config(config))
     home.create(name)
@@ -66,12 +66,13 @@ def describe_source(describe: dict) -> str:
     return "; ".join(parts)
 
 
-async def run_demo(seconds: float = 5.0, workdir: Path | None = None) -> dict:
+async def run_demo(seconds: float = 5.0, workdir: Path | None = None, video: str = "testsrc",
+                   audio: str = "tone") -> dict:
     """Run both nodes for `seconds` of streaming; returns the viewer's summary plus
     `source` (what was streamed) and `demo_dir` (the homes and the recording, kept)."""
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="media-node-demo-"))
-    camera, camera_id = _make_home(root / "camera", "demo-camera", CAMERA_ADDRESS, media=True)
-    viewer, viewer_id = _make_home(root / "viewer", "demo-viewer", VIEWER_ADDRESS, media=False)
+    camera, camera_id = _make_home(root / "camera", "demo-camera", CAMERA_ADDRESS, video, audio)
+    viewer, viewer_id = _make_home(root / "viewer", "demo-viewer", VIEWER_ADDRESS)
     PeerStore(camera.peers_file).add(make_peer("viewer", viewer_id, "view", address=VIEWER_ADDRESS), replace=True)
     PeerStore(viewer.peers_file).add(make_peer("camera", camera_id, "view", address=CAMERA_ADDRESS), replace=True)
 

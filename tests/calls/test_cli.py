@@ -175,3 +175,23 @@ def test_view_via_manual_links_carried_by_hand(nodes, procs, tmp_path):
     assert v.returncode == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["video_frames"] > 0 and summary["via"] == "manual"
+
+
+def test_demo_with_a_file_source_and_no_audio(tmp_path):
+    """--video/--audio choose the camera's sources; a bad one is refused before anything starts."""
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=25",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "baseline", "-bf", "0", "-g", "25",
+                    str(clip)], check=True, timeout=60)
+    out = subprocess.run([*CLI, "demo", "--seconds", "2", "--json", "--dir", str(tmp_path / "demo"),
+                          "--video", f"file:{clip}", "--audio", "none"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["video_frames"] > 0 and summary["audio_frames"] == 0
+    assert "clip.mp4" in summary["source"] and "passed through" in summary["source"]
+    bad = subprocess.run([*CLI, "demo", "--video", "webcam"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "not understood" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([*CLI, "run", "--home", str(tmp_path / "none"), "--audio", "mic"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "not understood" in bad.stderr
