@@ -155,13 +155,15 @@ def _read_arg(value: str) -> str:
               help="Check (and record) the nonce in this home's replay cache.")
 @click.option("--no-allowlist", is_flag=True, help="Skip the allowlist and permission checks.")
 @click.option("--offer", "offer_link", default=None,
-              help="For an answer: the link (or @FILE) it must answer.")
+              help="For an answer or error: the offer it must answer, as its digest (from "
+              "`link inspect` or `link make --digest`), the unsealed link, or @FILE.")
 def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     """Verify a link addressed to this node and print its claims as JSON.
 
     A rejected link exits 3 and prints `rejected: REASON: message`; reasons are
     oversized, malformed, unseal-failed, tampered, bad-signature, wrong-audience,
-    not-yet-valid, expired, unknown-sender, no-permission, wrong-offer, replayed."""
+    not-yet-valid, expired, unknown-sender, no-permission, wrong-offer, replayed
+    (and allowlist-unreadable when this home's peers.toml is broken)."""
     home = get_home(home_dir)
     identity = load_identity(home)
     config = load_config(home.config_file)
@@ -171,10 +173,14 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     expect = None
     if offer_link:
         from .links.jws import jws_digest
-        from .links.link import PREFIX
+        from .links.link import PREFIX, SEALED_PREFIX
 
-        text = Path(offer_link[1:]).read_text() if offer_link.startswith("@") else offer_link
-        expect = jws_digest(text.strip().removeprefix(PREFIX))
+        text = (Path(offer_link[1:]).read_text() if offer_link.startswith("@") else offer_link).strip()
+        if text.startswith(SEALED_PREFIX):
+            raise NodeError("--offer: a sealed link can only be opened by its recipient; pass the "
+                            "offer's digest (printed by `link make --digest`) instead")
+        # a digest is 43 base64url characters; anything with dots is a JWS
+        expect = text if "." not in text and len(text) == 43 else jws_digest(text.removeprefix(PREFIX))
     try:
         opened = opener.open(_read_arg(link_text), expect_offer=expect)
     except LinkError as e:
@@ -195,7 +201,9 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
 @click.option("--answers", default="", help="answer/error: the digest of the link it answers.")
 @click.option("--error-code", default="", help="error: the error code (e.g. busy).")
 @click.option("--ttl", type=int, default=None, help="Seconds the link stays valid (default: config links.ttl).")
-def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl):
+@click.option("--digest", "show_digest", is_flag=True,
+              help="Also print the link's digest (what an answer's ofh must equal) on stderr.")
+def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show_digest):
     """Print a signed link from this node (for scripts and for checking a setup)."""
     home = get_home(home_dir)
     identity = load_identity(home)
@@ -217,6 +225,8 @@ def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl):
     made = make_link(identity, kind, to_id, ttl=ttl or config.links.ttl, sdp=sdp, ofh=answers,
                      err=err, sealed=seal or config.links.seal, prov=config.overlay.provider)
     click.echo(made.text)
+    if show_digest:
+        click.echo(f"digest: {made.digest}", err=True)
 
 
 # --- deployment: board profiles and doctor (node/profiles.py, node/doctor.py) ---------
@@ -294,9 +304,16 @@ def _log_level_from(config) -> None:
         logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
+_VIDEO_HELP = ("Video source: testsrc, file:PATH (.h264, .mp4, .ts), rtsp://..., picamera2, "
+               "v4l2:/dev/videoN (default: config media.video, else the board profile's).")
+_AUDIO_HELP = "Audio source: tone, alsa:DEVICE or none (default: config media.audio, else the board profile's)."
+
+
 @main.command()
 @home_option
-def run(home_dir):
+@click.option("--video", default=None, metavar="SOURCE", help=_VIDEO_HELP)
+@click.option("--audio", default=None, metavar="SOURCE", help=_AUDIO_HELP)
+def run(home_dir, video, audio):
     """The daemon: serve view requests (and calls) arriving in the home's inbox/ (file
     drop) until SIGTERM or SIGINT, which end every call cleanly. Overlay, media and
     limits come from the home's config.toml."""
@@ -304,9 +321,13 @@ def run(home_dir):
 
     from .service import run_service
 
+    from .media import apply_overrides
+
     home = get_home(home_dir)
-    _log_level_from(load_config(home.config_file))
-    asyncio.run(run_service(home))
+    config = load_config(home.config_file)
+    apply_overrides(config.media, video=video, audio=audio)
+    _log_level_from(config)
+    asyncio.run(run_service(home, config))
 
 
 @main.command()
@@ -348,7 +369,9 @@ def view(home_dir, peer, via, seconds, record, as_json):
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the two demo homes and the recording go (default: a new temp dir, kept).")
 @click.option("--json", "as_json", is_flag=True, help="Print the viewer's JSON summary instead.")
-def demo(seconds, workdir, as_json):
+@click.option("--video", default="testsrc", show_default=True, metavar="SOURCE", help=_VIDEO_HELP)
+@click.option("--audio", default="tone", show_default=True, metavar="SOURCE", help=_AUDIO_HELP)
+def demo(seconds, workdir, as_json, video, audio):
     """Two nodes on this machine: a camera (test pattern + tone) and a viewer, fresh
     homes trusting each other, loopback as the overlay, a signed file-drop handshake,
     video and audio over WebRTC, a recording written, a summary printed."""
@@ -356,9 +379,13 @@ def demo(seconds, workdir, as_json):
 
     from .demo import format_demo, run_demo
 
+    from .media.select import parse_audio, parse_video
+
     if seconds <= 0:
         raise NodeError("--seconds must be positive")
-    summary = asyncio.run(run_demo(seconds, workdir))
+    parse_video(video)
+    parse_audio(audio)
+    summary = asyncio.run(run_demo(seconds, workdir, video=video, audio=audio))
     click.echo(json.dumps(summary) if as_json else format_demo(summary))
     if not summary["ok"]:
         sys.exit(1)

@@ -6,11 +6,12 @@ the user edits, and docs/configuration.md is generated the same way."""
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import NodeError
 
@@ -110,7 +111,11 @@ class FiledropSection(Section):
 
 class MqttSection(Section):
     enabled: bool = Field(False, description="Connect to an MQTT broker for links, commands and status.")
-    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Broker IP address (loopback or an overlay address). Not a name: the node "
+        "never makes a DNS lookup. With TLS the broker's certificate must name this IP.",
+    )
     port: int = Field(8883, ge=1, le=65535, description="Broker port (8883 with TLS, 1883 without).")
     prefix: str = Field(
         "media-node", description="Topic prefix: topics are <prefix>/<node id>/inbox, status, ..."
@@ -130,6 +135,15 @@ class MqttSection(Section):
     reconnect_max: int = Field(60, ge=1, le=3600, description="Longest reconnect delay in seconds.")
     home_assistant: bool = Field(False, description="Publish Home Assistant MQTT discovery.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
+
+    @field_validator("host")
+    @classmethod
+    def _ip_literal(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip("[]")))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address; the node makes no DNS lookups, "
+                             "so give the broker's IP (e.g. 127.0.0.1 or its overlay address)") from None
 
 
 class Config(Section):

@@ -18,6 +18,8 @@ REASONS = {
     "no-permission": "the sender lacks the permission this link asks for",
     "replayed": "this link was already used",
     "wrong-offer": "the answer does not answer the offer this node sent",
+    # Not the link's fault: this node's own allowlist cannot be read (a broken hand edit).
+    "allowlist-unreadable": "this node's allowlist (peers.toml) cannot be read",
 }
 
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import NodeError
 from ..identity import Identity
 from ..peers import Peer, PeerStore
 from .b64 import b64url_decode, b64url_encode
@@ -131,7 +132,10 @@ class LinkOpener:
             raise LinkError("expired", f"expired {now - claims.exp:.0f} s ago")
         peer = None
         if self.peers is not None:
-            peer = self.peers.by_id(claims.iss)
+            try:
+                peer = self.peers.by_id(claims.iss)
+            except NodeError as e:
+                raise LinkError("allowlist-unreadable", str(e)) from None
             if peer is None:
                 raise LinkError("unknown-sender", f"{claims.iss} is not in the allowlist")
             needed = KIND_PERMISSION[claims.kind]

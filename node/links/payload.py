@@ -41,6 +41,6 @@ def decode_payload(data: bytes) -> Claims:
         raise LinkError("malformed", "payload is truncated, has trailing bytes or exceeds 64 KiB")
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, huge ints
         raise LinkError("malformed", f"payload is not JSON: {e}") from None
     return Claims.from_json(obj)

@@ -5,6 +5,7 @@ peers' addresses come from the allowlist (`peers add --address`)."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 
 import ifaddr
@@ -13,6 +14,7 @@ from . import IPAddress, OverlayError, OverlayProvider, parse_address, usable_un
 from ..peers import Peer
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+log = logging.getLogger(__name__)
 
 
 def _parse_cidr(cidr: str) -> IPNetwork | None:
@@ -78,6 +80,9 @@ class StaticProvider(OverlayProvider):
         self._known: set[IPAddress] = set()
         if self.address is not None:
             self._known.add(self.address)
+        if self.cidr is None and not self.loopback_ok:
+            log.warning("[overlay] cidr is not set: the allowlist's peer addresses are taken as overlay "
+                        "addresses as written; set cidr (e.g. 100.64.0.0/10) to have each one checked")
 
     async def local_address(self) -> str:
         if self.address is not None:

@@ -100,8 +100,13 @@ def test_make_and_inspect(homes, tmp_path):
     code, answer, _ = run("link", "make", "--home", cam, "answer", "--to", "viewer", "--sdp-file", sdp,
                           "--answers", shown["digest"])
     assert run("link", "inspect", "--home", viewer, answer.strip(), "--offer", link.strip())[0] == 0
-    code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", sealed.strip())
+    code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", shown["digest"])
+    assert code == 0
+    other = json.loads(run("link", "inspect", "--home", cam, "-", input=sealed)[1])["digest"]
+    code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", other)
     assert code == 3 and err.startswith("rejected: wrong-offer")
+    code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", sealed.strip())
+    assert code == 1 and "digest" in err
 
 
 def test_make_needs_sdp_and_valid_recipient(homes):

@@ -50,3 +50,13 @@ def test_values_round_trip(tmp_path):
     loaded = load_config(path)
     assert loaded.node.name == 'door "front"'
     assert loaded.calls.max_calls == 2
+
+
+def test_mqtt_host_must_be_an_ip_literal(tmp_path):
+    """No DNS, ever: a broker name would need a lookup."""
+    path = tmp_path / "config.toml"
+    path.write_text('[mqtt]\nhost = "broker.example.org"\n')
+    with pytest.raises(NodeError, match="mqtt.host.*not an IP address"):
+        load_config(path)
+    path.write_text('[mqtt]\nhost = "201:2515:516c:32b7:96d4:f61e:16cd:ffd8"\n')
+    assert load_config(path).mqtt.host == "201:2515:516c:32b7:96d4:f61e:16cd:ffd8"

@@ -125,3 +125,30 @@ def test_identity_from_other_process_verifies(pair):
     again = Identity.load(viewer.home.key_file)
     link = make_link(again, "view-request", cam.node_id, sdp=SDP)
     assert opener_for(cam).open(link.text).peer.name == "viewer"
+
+
+def test_broken_allowlist_is_named_not_blamed_on_the_link(pair):
+    cam, viewer = pair
+    link = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP)
+    cam.home.peers_file.write_text("[peers.viewer\n")  # a hand edit gone wrong
+    with pytest.raises(LinkError) as e:
+        opener_for(cam).open(link.text)
+    assert e.value.reason == "allowlist-unreadable" and "peers.toml" in e.value.detail
+    cam.home.peers_file.unlink()  # repaired: the same link is still good (its nonce was not used)
+    cam.trust(viewer, "view")
+    assert opener_for(cam).open(link.text).peer.name == "viewer"
+
+
+def test_json_with_a_huge_integer_is_malformed(pair):
+    import zlib
+
+    from node.links.payload import PAYLOAD_DICTIONARY_V1
+
+    from .linkhelpers import signed_raw
+
+    cam, viewer = pair
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_V1)
+    payload = comp.compress(b'{"v":' + b"9" * 5000 + b"}") + comp.flush()
+    with pytest.raises(LinkError) as e:
+        LinkOpener(cam.identity, None).open(signed_raw(viewer.identity, payload))
+    assert e.value.reason == "malformed" and "not JSON" in e.value.detail
