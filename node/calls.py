@@ -1,9 +1,10 @@
 """Calls: the RTCPeerConnection life cycle behind every signed handshake.
 
 - A peer's view-request carries its recvonly offer; the node answers send-only with the
-  publisher's tracks (`handle_link`).
-- An incoming offer (a peer calls this node, permission `call`) is answered the same
-  way; whatever the peer sends is counted by a receiver.
+  publisher's tracks (`handle_link`). A view-request whose m-lines are not all recvonly
+  (or inactive) gets a signed `bad-offer` error: a viewer never sends media in.
+- An incoming offer (a peer calls this node, permission `call`) is the only two-way
+  kind: whatever the peer sends is consumed by a receiver (without one, send-only).
 - The node offers itself (`call`), or asks to view a peer (`view`, the viewer's side):
   it signs the offer, sends it over a transport and waits `answer_timeout` for the reply.
 
@@ -23,11 +24,12 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
 from aiortc import RTCSessionDescription
+from aiortc.sdp import SessionDescription
 
 from .config import Config
 from .errors import NodeError
-from .ice import IcePolicy, OverlayPeerConnection, PrivacyError, check_outgoing_sdp, filter_incoming_sdp, \
-    ice_connections, selected_pair
+from .ice import IcePolicy, MalformedSdpError, OverlayPeerConnection, PrivacyError, check_outgoing_sdp, \
+    filter_incoming_sdp, ice_connections, selected_pair
 from .identity import Identity
 from .links import LinkError, LinkOpener, make_link
 from .links.link import OpenedLink
@@ -300,6 +302,8 @@ class CallManager:
         self._calls: dict[str, Call] = {}
         self._pending = 0  # calls being set up (they hold a slot too)
         self._callbacks: list[EventCallback] = []
+        self._callback_tasks: set[asyncio.Task] = set()  # referenced until done (else GC may drop them)
+        self._setups: set[asyncio.Task] = set()  # calls being set up: close() cancels them
         self._closed = False
 
     # --- events & state ----------------------------------------------------------------
@@ -313,7 +317,9 @@ class CallManager:
             try:
                 result = cb(event)
                 if asyncio.iscoroutine(result):
-                    asyncio.ensure_future(result)
+                    task = asyncio.ensure_future(result)
+                    self._callback_tasks.add(task)
+                    task.add_done_callback(self._callback_tasks.discard)
             except Exception:
                 log.exception("event callback failed")
 
@@ -327,9 +333,31 @@ class CallManager:
         return len(self._calls) + self._pending >= self.config.calls.max_calls
 
     async def close(self) -> None:
-        """End every call (SIGTERM): each closes its sockets within CLOSE_TIMEOUT."""
+        """End every call (SIGTERM): calls still being set up are cancelled (their peers
+        get a `stopping` reply), then each call closes its sockets within CLOSE_TIMEOUT."""
         self._closed = True
+        setups = list(self._setups)
+        for task in setups:
+            task.cancel()
+        if setups:  # each releases its half-built peer connection as it unwinds
+            await asyncio.wait(setups, timeout=2 * CLOSE_TIMEOUT)
         await asyncio.gather(*(c.end("node-stopping") for c in self.active()), return_exceptions=True)
+
+    async def _set_up(self, coro: Awaitable):
+        """Run one call's setup as its own task, so close() can cancel it without
+        cancelling the transport that asked; a setup cut short by close() is a
+        CallError('stopping')."""
+        task = asyncio.ensure_future(coro)
+        self._setups.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if self._closed and task.cancelled() and not (me is not None and me.cancelling()):
+                raise CallError("stopping", "this node is shutting down; try again shortly") from None
+            raise
+        finally:
+            self._setups.discard(task)
 
     # --- shared steps --------------------------------------------------------------------
 
@@ -389,7 +417,7 @@ class CallManager:
             return self._error_reply(opened, "no-media", "this node has no camera or microphone to share")
         self._pending += 1
         try:
-            return await self._answer(opened)
+            return await self._set_up(self._answer(opened))
         except CallError as e:
             return self._error_reply(opened, e.code, e.message)
         # The details stay in this node's log: they may name addresses or paths, and a
@@ -413,18 +441,31 @@ class CallManager:
         policy, local = await self._policy(peer)
         try:
             offer_sdp = filter_incoming_sdp(claims.sdp, policy, reported=claims.addr)
+        except MalformedSdpError as e:
+            log.error("%s's offer: %s", peer.name, e)
+            raise CallError("bad-offer", "the offer's SDP is malformed (see this node's log)") from None
         except PrivacyError as e:
             log.error("%s's offer: %s", peer.name, e)
             raise CallError("no-candidate", "the offer has no candidate on the overlay address this "
                             "node resolves for you (check both allowlists' overlay bindings)") from None
+        # Only an `offer` (permission `call`) may be two-way; a view-request asks to
+        # receive and nothing else, so the camera never takes media from a viewer.
+        two_way = claims.kind == "offer"
+        if not two_way:
+            problem = _not_receive_only(offer_sdp)
+            if problem:
+                log.error("%s's view-request: %s", peer.name, problem)
+                raise CallError("bad-offer", "a view-request must only ask to receive audio and video "
+                                "(recvonly m-lines)")
         pc = policy.peer_connection()
         attachment = receiver = None
         try:
             await _within(SETUP_TIMEOUT, "applying the offer",
                           pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer")))
-            attachment = self.publisher.attach(pc)
-            if claims.kind == "offer":
+            if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
+            attachment = self.publisher.attach(pc)
+            _set_directions(pc, receive=receiver is not None)
             answer = await _within(SETUP_TIMEOUT, "creating the answer", pc.createAnswer())
             await _within(SETUP_TIMEOUT, "gathering on the overlay address", pc.setLocalDescription(answer))
             sdp = pc.localDescription.sdp
@@ -435,10 +476,13 @@ class CallManager:
             raise
         call = Call(self, "view" if claims.kind == "view-request" else "incoming", peer, pc, policy,
                     attachment, receiver)
-        self._register(call)
+        await self._register(call)
         return reply.text
 
-    def _register(self, call: Call) -> None:
+    async def _register(self, call: Call) -> None:
+        if self._closed:  # set up while close() ran: end it now, never leave it behind
+            await call.end("node-stopping")
+            raise CallError("stopping", "this node is shutting down; try again shortly")
         self._calls[call.id] = call
         call.start_watch()
         log.debug("call %s: %s with %s started", call.id, call.kind, call.peer.name)
@@ -459,6 +503,11 @@ class CallManager:
         return await self._offer(peer, transport, "view-request", "viewing")
 
     async def _offer(self, peer: Peer, transport: Transport, link_kind: str, call_kind: str) -> Call:
+        if self._closed:
+            raise CallError("stopping", "this node is shutting down")
+        return await self._set_up(self._make_offer(peer, transport, link_kind, call_kind))
+
+    async def _make_offer(self, peer: Peer, transport: Transport, link_kind: str, call_kind: str) -> Call:
         if self._busy():
             raise CallError("busy", f"already {len(self._calls)} call(s) (calls.max_calls)")
         self._pending += 1
@@ -503,8 +552,38 @@ class CallManager:
         finally:
             self._pending -= 1
         call = Call(self, call_kind, peer, pc, policy, attachment, receiver)
-        self._register(call)
+        await self._register(call)
         return call
+
+
+def _not_receive_only(sdp: str) -> str:
+    """Why an offer is not a pure request to receive audio/video, or "" if it is. Parsed
+    with aiortc's own parser: the directions checked are the ones aiortc will apply."""
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as e:
+        return f"unparseable SDP ({type(e).__name__})"
+    if not parsed.media:
+        return "no m-line"
+    for media in parsed.media:
+        if media.kind not in ("audio", "video"):
+            return f"an m={media.kind} line"
+        if media.direction not in ("recvonly", "inactive"):
+            return f"an m={media.kind} line with direction {media.direction or 'sendrecv (default)'}"
+    return ""
+
+
+def _set_directions(pc: Any, *, receive: bool) -> None:
+    """The answer's directions are decided here, not by whatever the publisher did:
+    send where a track is attached, receive only if `receive` (a consumer exists)."""
+    for transceiver in pc.getTransceivers():
+        if transceiver.stopped:
+            continue
+        sends = transceiver.sender.track is not None
+        if receive:
+            transceiver.direction = "sendrecv" if sends else "recvonly"
+        else:
+            transceiver.direction = "sendonly" if sends else "inactive"
 
 
 async def _release(pc: Any, attachment: Any, receiver: Any) -> None:

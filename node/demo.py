@@ -79,8 +79,8 @@ async def run_demo(seconds: float = 5.0, workdir: Path | None = None, video: str
     from .transports.filedrop import FileDropClient
 
     service = Service(camera)
-    await service.start()
-    try:
+    try:  # a start that fails halfway has still opened things (publisher, replay cache)
+        await service.start()
         source = service.publisher.describe() if hasattr(service.publisher, "describe") else {}
         recording = viewer.recordings / "demo.mkv"
         summary = await view(viewer, "camera", FileDropClient(camera.path), seconds, recording)

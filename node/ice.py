@@ -6,19 +6,24 @@ aiortc has no supported way to restrict ICE (research/aiortc.md §1.2), so this 
 - installs `OverlayConnection` as `aiortc.rtcicetransport.Connection` (the name aiortc
   looks up when it builds an ICE gatherer). It gathers only on the policy's local
   overlay address(es), accepts remote candidates and STUN checks only from the
-  policy's remote address(es), and never resolves mDNS names;
+  policy's remote address(es), and never resolves mDNS names; after gathering it closes
+  and forgets any socket not on a local overlay address (whatever bound it), so checks
+  are only ever sent from the overlay even if a later check failed;
 - scopes that per call: `OverlayPeerConnection` sets a context variable around every
   method that may build an ICE transport, and each `OverlayConnection` reads it once in
   `__init__`. Two calls with different policies in one process never see each other's.
   A Connection built with no policy in scope fails closed (gathers and accepts nothing);
 - checks SDP on parsed fields, never substrings (Copybara's bug): `check_outgoing_sdp`
-  before a link is signed, `filter_incoming_sdp` before `setRemoteDescription`.
+  before a link is signed, `filter_incoming_sdp` before `setRemoteDescription`. Lines
+  are split the way aiortc splits them, and an SDP with any other control character or
+  non-ASCII is refused (MalformedSdpError), so no line can hide from a check.
 
 Residual (documented, not fixable here): non-STUN datagrams reaching a bound socket are
 not source-checked by aioice; DTLS fingerprints and SRTP authentication reject them."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ipaddress
 import logging
@@ -32,6 +37,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from .errors import NodeError
+from .overlay import parse_address
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +49,11 @@ class PrivacyError(NodeError):
 
 
 def _ip(text: str) -> IPAddress | None:
-    """A literal, unzoned IP address, else None ("x.local", names, "fe80::1%eth0")."""
-    if not isinstance(text, str) or "%" in text:
+    """A literal, unzoned IP address, else None ("x.local", names, "fe80::1%eth0"). In
+    SDP an address is never bracketed ("[::1]" is refused, not unwrapped)."""
+    if not isinstance(text, str) or "[" in text or "]" in text:
         return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
+    return parse_address(text)
 
 
 def _ips(addresses: Iterable[str], what: str) -> tuple[IPAddress, ...]:
@@ -90,9 +94,6 @@ class IcePolicy:
     def is_remote(self, address: str) -> bool:
         return _ip(address) in self.remote
 
-    def configuration(self) -> RTCConfiguration:
-        return overlay_configuration()
-
     def peer_connection(self) -> "OverlayPeerConnection":
         return OverlayPeerConnection(self)
 
@@ -125,7 +126,37 @@ class OverlayConnection(aioice.ice.Connection):
         # aioice's own list (every interface but 127.0.0.1) is ignored: only the overlay.
         policy = self.overlay_policy
         mine = [str(ip) for ip in policy.local] if policy else []
-        return await super().get_component_candidates(component, mine, timeout)
+        found = await super().get_component_candidates(component, mine, timeout)
+        await self._confine_local()
+        return [c for c in found if self._is_mine(c)]
+
+    async def gather_candidates(self) -> None:
+        await super().gather_candidates()
+        # Again here, whatever produced the candidates: this layer holds on its own.
+        await self._confine_local()
+
+    def _is_mine(self, c: Candidate) -> bool:
+        policy = self.overlay_policy
+        return (policy is not None and c.type == "host" and c.transport.lower() == "udp"
+                and policy.is_local(c.host))
+
+    async def _confine_local(self) -> None:
+        """Close and forget every socket (and candidate) not on the policy's local
+        overlay address: checks are only ever paired with, and sent from, what is left."""
+        keep, drop = [], []
+        for protocol in self._protocols:
+            mine = protocol.local_candidate is not None and self._is_mine(protocol.local_candidate)
+            (keep if mine else drop).append(protocol)
+        if drop:
+            log.error("ICE: closed %d local socket(s) outside the overlay policy", len(drop))
+        self._protocols[:] = keep
+        self._local_candidates[:] = [c for c in self._local_candidates if self._is_mine(c)]
+        self._check_list[:] = [p for p in self._check_list if p.protocol in keep]
+        for protocol in drop:
+            try:
+                await protocol.close()
+            except Exception:
+                log.exception("ICE: closing a socket outside the policy failed")
 
     async def add_remote_candidate(self, remote_candidate: Candidate | None) -> None:
         if remote_candidate is not None and not self._acceptable(remote_candidate):
@@ -174,68 +205,51 @@ class OverlayPeerConnection(RTCPeerConnection):
         super().__init__(overlay_configuration())
         self.policy = policy
 
-    def _scope(self) -> contextvars.Token:
-        return _ACTIVE_POLICY.set(self.policy)
-
-    def addTrack(self, track):
-        token = self._scope()
+    @contextlib.contextmanager
+    def _policy_in_scope(self):
+        """Any ICE transport aiortc builds inside this block gets this call's policy."""
+        token = _ACTIVE_POLICY.set(self.policy)
         try:
-            return super().addTrack(track)
+            yield
         finally:
             _ACTIVE_POLICY.reset(token)
+
+    # Every public method that may build a transport (tests/calls/test_ice.py checks the list).
+    def addTrack(self, track):
+        with self._policy_in_scope():
+            return super().addTrack(track)
 
     def addTransceiver(self, trackOrKind, direction: str = "sendrecv"):
-        token = self._scope()
-        try:
+        with self._policy_in_scope():
             return super().addTransceiver(trackOrKind, direction=direction)
-        finally:
-            _ACTIVE_POLICY.reset(token)
 
     def createDataChannel(self, label, *args, **kwargs):
-        token = self._scope()
-        try:
+        with self._policy_in_scope():
             return super().createDataChannel(label, *args, **kwargs)
-        finally:
-            _ACTIVE_POLICY.reset(token)
 
     async def createOffer(self) -> RTCSessionDescription:
-        token = self._scope()
-        try:
+        with self._policy_in_scope():
             return await super().createOffer()
-        finally:
-            _ACTIVE_POLICY.reset(token)
 
     async def createAnswer(self) -> RTCSessionDescription:
-        token = self._scope()
-        try:
+        with self._policy_in_scope():
             return await super().createAnswer()
-        finally:
-            _ACTIVE_POLICY.reset(token)
 
     async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:
         # Defence in depth: callers filter first (to see what was dropped); filtering an
         # already filtered SDP changes nothing.
         sdp = filter_incoming_sdp(sessionDescription.sdp, self.policy)
-        token = self._scope()
-        try:
+        with self._policy_in_scope():
             await super().setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sessionDescription.type))
-        finally:
-            _ACTIVE_POLICY.reset(token)
 
     async def setLocalDescription(self, sessionDescription=None) -> None:
-        token = self._scope()
-        try:
+        with self._policy_in_scope():
             await super().setLocalDescription(sessionDescription)
-        finally:
-            _ACTIVE_POLICY.reset(token)
         check_outgoing_sdp(self.localDescription.sdp, self.policy)
 
     async def addIceCandidate(self, candidate) -> None:
-        token = self._scope()
-        try:
+        with self._policy_in_scope():
             await super().addIceCandidate(candidate)
-        finally:
-            _ACTIVE_POLICY.reset(token)
 
 
 def ice_connections(pc: RTCPeerConnection) -> list[aioice.ice.Connection]:
@@ -281,8 +295,23 @@ class SdpCandidate:
         return "a=candidate:" + self.candidate.to_sdp()
 
 
-def _split_lines(sdp: str) -> list[str]:
-    return [line for line in sdp.replace("\r\n", "\n").split("\n") if line != ""]
+class MalformedSdpError(PrivacyError):
+    """An SDP with characters that would let two parsers see different lines: refused."""
+
+
+def _split_lines(sdp: str, what: str = "SDP") -> list[str]:
+    """The SDP's lines exactly as aiortc sees them (it parses with str.splitlines(),
+    which also breaks on a bare CR, VT, FF, \\x1c-\\x1e, NEL, U+2028...). Anything but
+    printable ASCII and CRLF/LF line ends is refused, so no line can hide from a check."""
+    if not sdp.isascii():
+        raise MalformedSdpError(f"{what} contains non-ASCII characters")
+    for i, ch in enumerate(sdp):
+        if ch == "\n" or ("\x20" <= ch < "\x7f"):
+            continue
+        if ch == "\r" and sdp[i + 1:i + 2] == "\n":
+            continue
+        raise MalformedSdpError(f"{what} contains a control character ({ord(ch):#04x}) outside a CRLF/LF line end")
+    return [line for line in sdp.splitlines() if line != ""]
 
 
 def _join_lines(lines: list[str]) -> str:
@@ -313,7 +342,7 @@ def check_outgoing_sdp(sdp: str, policy: IcePolicy) -> None:
     candidates = 0
     ports: set[int] = set()
     m_ports: list[int] = []
-    for line in _split_lines(sdp):
+    for line in _split_lines(sdp, "outgoing SDP"):
         key, _, value = line.partition("=")
         if key == "c":
             _, _, address = _connection_address(value)
@@ -375,7 +404,7 @@ def filter_incoming_sdp(sdp: str, policy: IcePolicy, *, reported: str = "") -> s
     target = policy.remote[0]
     out: list[str] = []
     kept = dropped = 0
-    for line in _split_lines(sdp):
+    for line in _split_lines(sdp, "incoming SDP"):
         if line.startswith("a=candidate:"):
             try:
                 c = SdpCandidate.parse(line)
@@ -430,6 +459,6 @@ def sdp_addresses(sdp: str) -> dict[str, list[str]]:
     return found
 
 
-__all__ = ["IcePolicy", "OverlayConnection", "OverlayPeerConnection", "PrivacyError",
+__all__ = ["IcePolicy", "MalformedSdpError", "OverlayConnection", "OverlayPeerConnection", "PrivacyError",
            "check_outgoing_sdp", "filter_incoming_sdp", "ice_connections", "install", "overlay_configuration",
            "sdp_addresses", "selected_pair"]

@@ -109,15 +109,15 @@ class Attachment:
 
 
 def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver:
-    """The offer's transceiver of this kind when answering (its direction gains
-    "send": a viewer's recvonly offer is answered sendonly, a two-way call's sendrecv
-    stays two-way), a new send-only one when offering."""
+    """The offer's transceiver of this kind when answering, a new one when offering;
+    either way send-only. The publisher never asks to receive: taking media from a peer
+    is the call's decision (node.calls makes a two-way `offer` call receive, with a
+    consumer), never a side effect of sharing the camera."""
     for transceiver in pc.getTransceivers():
         if (transceiver.kind == track.kind and transceiver.sender.track is None
                 and not transceiver.stopped):
             transceiver.sender.replaceTrack(track)
-            recv = transceiver.direction in ("recvonly", "sendrecv")
-            transceiver.direction = "sendrecv" if recv else "sendonly"
+            transceiver.direction = "sendonly"
             return transceiver
     return pc.addTransceiver(track, direction="sendonly")
 
@@ -169,7 +169,8 @@ class MediaPublisher:
         self.started = False
 
     def attach(self, pc: RTCPeerConnection, name: str = "") -> Attachment:
-        """Add send-only video (H.264 passthrough) and audio to `pc`. Call after
+        """Add send-only video (H.264 passthrough) and audio to `pc` (never a receiving
+        direction, whatever the offer asked). Call after
         setRemoteDescription(offer) when answering, before createOffer() when calling."""
         if not self.started:
             raise MediaError("MediaPublisher.attach() before start()")

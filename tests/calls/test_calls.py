@@ -161,8 +161,8 @@ async def test_silent_peer_is_ended_within_idle_timeout_and_released(pair):
 
 
 async def test_an_answer_that_would_leak_an_address_is_never_signed(pair, monkeypatch):
-    """If gathering ever produced a non-overlay candidate (an aioice change, a bug), the
-    SDP check refuses it before make_link: the peer gets a signed 'privacy' error that
+    """If gathering ever produced a non-overlay candidate (an aioice change, a bug) and
+    the connection's own confinement failed too, the SDP check refuses it before make_link: the peer gets a signed 'privacy' error that
     carries no SDP, and no call starts."""
     import node.calls as calls_module
     from node.ice import OverlayConnection
@@ -180,6 +180,11 @@ async def test_an_answer_that_would_leak_an_address_is_never_signed(pair, monkey
 
     aioice_gather = AioiceConnection.get_component_candidates
     monkeypatch.setattr(OverlayConnection, "get_component_candidates", leaky)
+
+    async def no_confinement(self):  # the connection's own layer broken too: the SDP check holds alone
+        return None
+
+    monkeypatch.setattr(OverlayConnection, "_confine_local", no_confinement)
     signed: list[tuple[str, str]] = []
     real_make_link = calls_module.make_link
 
