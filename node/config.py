@@ -201,3 +201,27 @@ def render_default_config(config: Config | None = None) -> str:
             lines.append(f"{name} = {_toml_value(getattr(section, name))}")
         lines.append("")
     return "\n".join(lines)
+
+
+def render_markdown() -> str:
+    """docs/configuration.md: every section and field, from the model itself."""
+    lines = [
+        "# Configuration: config.toml",
+        "",
+        "`media-node init` writes `config.toml` into the home with every field below, commented.",
+        "Every field is optional; unknown keys are errors (a typo never falls back to a default).",
+        "Generated from `node/config.py` by `python -m node.config`; a test keeps it current.",
+        "",
+    ]
+    for section_name in Config.model_fields:
+        section = getattr(Config(), section_name)
+        lines += [f"## [{section_name}]", "", "| field | default | meaning |", "|---|---|---|"]
+        for name, field in type(section).model_fields.items():
+            default = _toml_value(getattr(section, name)).replace("|", "\\|")
+            lines.append(f"| `{name}` | `{default}` | {field.description} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

@@ -60,3 +60,12 @@ def test_mqtt_host_must_be_an_ip_literal(tmp_path):
         load_config(path)
     path.write_text('[mqtt]\nhost = "201:2515:516c:32b7:96d4:f61e:16cd:ffd8"\n')
     assert load_config(path).mqtt.host == "201:2515:516c:32b7:96d4:f61e:16cd:ffd8"
+
+
+def test_configuration_doc_is_current():
+    from pathlib import Path
+
+    from node.config import render_markdown
+
+    doc = Path(__file__).parents[2] / "docs" / "configuration.md"
+    assert doc.read_text() == render_markdown(), "run: python -m node.config > docs/configuration.md"
