@@ -1,0 +1,231 @@
+"""Our node, run for measurement in its own process, with optional probes.
+
+    python -m bench.probe node HOME              the daemon (node.service.Service, the
+                                                 code behind `media-node run`)
+    python -m bench.probe viewer HOME PEER VIA   a viewer node making calls in a row
+                                                 (node.calls.CallManager.view, the code
+                                                 behind `media-node view`)
+
+Control is JSON lines on stdin/stdout (bench/wire.py). Probes are installed only when
+asked, so CPU runs measure the unmodified code:
+- BENCH_AU_LOG=FILE in the daemon: each AU as the source hands it over (key, time);
+- BENCH_AU_LOG=FILE in the viewer: each AU complete at the viewer (its jitter buffer
+  hands it to the receiver), and the viewer times the first *decoded* frame by decoding
+  a copy of the first AUs with PyAV until one frame comes out."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .au import AuLog
+from .wire import emit
+
+
+def install_source_probe(log: AuLog) -> None:
+    from node.media.source import EncodedVideoSource
+
+    original = EncodedVideoSource._emit
+
+    def _emit(self, data: bytes, pts_us: int) -> None:
+        log.add(data, time.monotonic_ns())
+        original(self, data, pts_us)
+
+    EncodedVideoSource._emit = _emit
+
+
+class FirstFrames:
+    """Per call: when the first AU completed, and when the first frame decoded."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        import av
+
+        with self.lock:
+            self.first_au_ns = 0
+            self.first_decoded_ns = 0
+            self.codec = av.CodecContext.create("h264", "r")
+
+
+def install_viewer_probe(first: FirstFrames, log: AuLog | None) -> None:
+    import av
+    from node.media import hooks
+
+    original = hooks.PassthroughDecoder.decode
+
+    def decode(self, encoded_frame):
+        t = time.monotonic_ns()
+        data = encoded_frame.data
+        if log:
+            log.add(data, t)
+        with first.lock:
+            if not first.first_au_ns:
+                first.first_au_ns = t
+            if not first.first_decoded_ns:
+                try:
+                    if first.codec.decode(av.Packet(data)):
+                        first.first_decoded_ns = time.monotonic_ns()
+                except av.FFmpegError:
+                    pass
+        return original(self, encoded_frame)
+
+    hooks.PassthroughDecoder.decode = decode
+
+
+async def run_node(args) -> None:
+    from node.home import Home
+    from node.service import Service
+
+    log = AuLog(os.environ["BENCH_AU_LOG"]) if os.environ.get("BENCH_AU_LOG") else None
+    if log:
+        install_source_probe(log)
+    service = Service(Home(Path(args.home)))
+    await service.start()
+
+    def on_event(event: dict) -> None:
+        if event.get("event") in ("call-started", "call-connected", "call-ended", "rejected"):
+            emit({"type": "event", "name": event["event"], "t_ns": time.monotonic_ns()})
+
+    service.manager.on_event(on_event)
+    emit({"type": "event", "name": "ready", "pid": os.getpid(), "t_ns": time.monotonic_ns()})
+    try:
+        await asyncio.to_thread(sys.stdin.readline)  # until the harness says stop
+    finally:
+        await service.stop()
+        if log:
+            log.close()
+    emit({"type": "result"})
+
+
+def _client_transport(via: str, config, identity):
+    if via == "mqtt":
+        from .mqttclient import client_transport
+
+        return client_transport(via, config, identity)
+    from node.viewer import client_transport
+
+    return client_transport(via)
+
+
+class TimedTransport:
+    """Wraps a client transport: notes when the link is handed over to it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.sent_ns = 0
+
+    async def request(self, peer, link_text: str, timeout: float) -> str:
+        self.sent_ns = time.monotonic_ns()
+        return await self.inner.request(peer, link_text, timeout)
+
+
+async def run_viewer(args) -> None:
+    from node.calls import CallManager
+    from node.config import load_config
+    from node.home import Home
+    from node.identity import Identity
+    from node.links import LinkOpener, ReplayCache
+    from node.media import MediaReceiver
+    from node.overlay import make_provider
+    from node.peers import PeerStore
+
+    log = AuLog(os.environ["BENCH_AU_LOG"]) if os.environ.get("BENCH_AU_LOG") else None
+    first = FirstFrames()
+    probe = bool(log) or args.first_frame
+    if probe:
+        install_viewer_probe(first, log)
+    home = Home(Path(args.home))
+    identity = Identity.load(home.key_file)
+    config = load_config(home.config_file)
+    peers = PeerStore(home.peers_file)
+    peer = peers.find(args.peer)
+    provider = make_provider(config.overlay)
+    replay = ReplayCache(home.replay_db, config.links.clock_skew)
+    opener = LinkOpener(identity, peers, replay, skew=config.links.clock_skew)
+    manager = CallManager(identity, config, peers, provider, None, opener,
+                          receiver_factory=lambda pc: MediaReceiver(pc))
+    transport = TimedTransport(_client_transport(args.via, config, identity))
+    emit({"type": "event", "name": "ready", "pid": os.getpid()})
+    if args.wait_go:
+        await asyncio.to_thread(sys.stdin.readline)
+    stop = asyncio.Event()
+
+    def _stdin():
+        sys.stdin.readline()
+        loop.call_soon_threadsafe(stop.set)
+
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=_stdin, daemon=True).start()
+    ok = failed = 0
+    try:
+        for i in range(args.calls):
+            if stop.is_set():
+                break
+            if i and args.pause:
+                await asyncio.sleep(args.pause)
+            first.reset()
+            try:
+                call = await manager.view(peer, transport)
+                answered_ns = time.monotonic_ns()
+                await call.receiver.wait_video_frames(1, args.frame_timeout)
+                if probe:
+                    end = time.monotonic() + args.frame_timeout
+                    while not first.first_decoded_ns and time.monotonic() < end:
+                        await asyncio.sleep(0.005)
+                if args.seconds:
+                    try:
+                        await asyncio.wait_for(stop.wait(), args.seconds)
+                    except asyncio.TimeoutError:
+                        pass
+                summary = call.receiver.summary()
+                await call.end("bench")
+                ok += 1
+                connected_ns = int(call.connected_at * 1e9) if call.connected_at else 0
+                emit({"type": "call", "index": i, "sent_ns": transport.sent_ns, "answered_ns": answered_ns,
+                      "connected_ns": connected_ns,
+                      "first_au_ns": first.first_au_ns, "first_decoded_ns": first.first_decoded_ns,
+                      "frames": summary.get("video_frames", 0), "bytes": summary.get("video_bytes", 0),
+                      "connected_s": round(time.monotonic() - call.connected_at, 3) if call.connected_at else 0})
+            except Exception as e:  # a failed call is counted and reported, the run goes on
+                failed += 1
+                emit({"type": "call", "index": i, "error": f"{type(e).__name__}: {e}"})
+    finally:
+        await manager.close()
+        replay.close()
+        if log:
+            log.close()
+    emit({"type": "result", "ok": ok, "failed": failed})
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="role", required=True)
+    n = sub.add_parser("node")
+    n.add_argument("home")
+    v = sub.add_parser("viewer")
+    v.add_argument("home")
+    v.add_argument("peer")
+    v.add_argument("via")
+    v.add_argument("--calls", type=int, default=1)
+    v.add_argument("--seconds", type=float, default=0.0, help="receive this long after the first frame")
+    v.add_argument("--frame-timeout", type=float, default=20.0)
+    v.add_argument("--pause", type=float, default=0.0, help="seconds between calls")
+    v.add_argument("--first-frame", action="store_true", help="time the first decoded frame")
+    v.add_argument("--wait-go", action="store_true", help="start calling after a line on stdin")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_node(args) if args.role == "node" else run_viewer(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Smoke test of the benchmark machinery (bench/): one tiny run of every figure through
+the same code as `media-node bench`, checking that each figure is produced and is made
+of real measurements (frames arrived, AUs matched, calls made). No timing assertions:
+speed is measured by `media-node bench`, never asserted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from node.cli import main
+
+pytestmark = pytest.mark.timeout(170)
+
+
+def test_bench_command_is_wired():
+    result = CliRunner().invoke(main, ["bench", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--quick" in result.output and "--json" in result.output
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("mosquitto") and
+                    not __import__("os").path.exists("/usr/sbin/mosquitto"),
+                    reason="needs ffmpeg and mosquitto (Makefile APT_PACKAGES)")
+def test_tiny_run_produces_every_figure(tmp_path):
+    from node.bench import _import_suite
+
+    suite, report = _import_suite()  # the repo's bench/ (not an installed package)
+    from bench.inputs import ClipSpec
+
+    tiny = suite.Plan(
+        "tiny", ["tiny"], 4, cpu_warmup=0.5, cpu_window=1.0, latency_window=1.5, latency_senders=[],
+        fanout=[2], fanout_window=1.0, ttff_calls=1, churn_calls=2, profile_seconds=0.0,
+        senders=["aiortc_passthrough"], specs={"tiny": ClipSpec("tiny", 320, 240, 30, 400_000, 4)},
+        churn_warmup=1)
+    results = suite.run(False, tmp_path, plan=tiny)
+    assert results["not_measured"] == {}, results["not_measured"]
+    # every figure, as `media-node bench --json` prints it
+    for key in ("machine", "inputs", "sender_cpu", "ttff", "latency", "fanout", "memory", "link_sizes"):
+        assert key in results, key
+    rows = results["sender_cpu"]["tiny"]["senders"]
+    assert rows["node_daemon"]["frames_max"] > 0 and rows["node_daemon"]["cpu_s"] >= 0
+    assert rows["aiortc_passthrough"]["aus_received"] > 0
+    assert "aiortc_passthrough/node_daemon" in results["sender_cpu"]["tiny"]["ratios"] or \
+        rows["node_daemon"]["cpu_percent"] == 0
+    assert results["ttff"]["filedrop"]["n"] == 1 and results["ttff"]["mqtt"]["n"] == 1
+    assert results["latency"]["node_daemon"]["matched"] > 0
+    assert results["fanout"]["rows"][0]["viewers"] == 2 and results["fanout"]["rows"][0]["frames_min"] > 0
+    churn = results["memory"]["calls_in_a_row"]
+    assert churn["calls"] == 2 and churn["failed"] == 0 and churn["after"]["fds"] > 0
+    sizes = results["link_sizes"]
+    assert sizes["plain"]["view_request_chars"] < sizes["sealed"]["view_request_chars"]
+    json.dumps(results)  # all of it is JSON
+    images, note = report.plots(results, tmp_path / "img")
+    text = report.markdown(results, images, note)
+    assert "## 6. Link sizes" in text and "Not measured" not in text
