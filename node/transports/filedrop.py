@@ -98,8 +98,10 @@ class _InboxEvents(FileSystemEventHandler):
         if os.path.dirname(path) != self.watcher.inbox_str:
             return
         # created/modified: a writer has it open; closed (IN_CLOSE_WRITE) or moved in: written.
+        # A rename into inbox/ is the atomic hand-over (write-then-rename): nothing follows
+        # it, so it needs no settling (this saves ~0.6 s of every file-drop call set-up).
         writing = event.event_type in ("created", "modified")
-        self.watcher._notify_threadsafe(os.path.basename(path), writing)
+        self.watcher._notify_threadsafe(os.path.basename(path), writing, event.event_type == "moved")
 
 
 class FileDropWatcher:
@@ -186,18 +188,22 @@ class FileDropWatcher:
 
     # --- noticing files ----------------------------------------------------------------
 
-    def _notify_threadsafe(self, name: str, writing: bool) -> None:
+    def _notify_threadsafe(self, name: str, writing: bool, renamed_in: bool = False) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(self._notice, name, writing)
+                loop.call_soon_threadsafe(self._notice, name, writing, renamed_in)
             except RuntimeError:  # loop closing: the next start's scan picks the file up
                 pass
 
-    def _notice(self, name: str, writing: bool = False) -> None:
+    def _notice(self, name: str, writing: bool = False, renamed_in: bool = False) -> None:
         if is_unfinished(name) or name in self._queued:
             return
         state = self._settling.get(name)
+        if renamed_in and state is None:
+            self._queued.add(name)
+            self._queue.put_nowait(name)
+            return
         if state is not None:
             state.changed = True  # still being written: look again later
             state.writing = writing

@@ -60,6 +60,21 @@ async def test_write_then_rename_is_answered_and_moved_to_done(pair):
     responder.close()
 
 
+async def test_a_file_renamed_in_is_taken_without_settling(pair):
+    """A rename into inbox/ is the writer's atomic hand-over: it is taken at once, not
+    after the settle period (here a minute, far beyond the wait below)."""
+    viewer, camera = pair
+    responder = Responder(camera)
+    async with FileDropWatcher(camera.home, responder, settle=60):
+        request = view_request(viewer, camera)
+        tmp = camera.home.inbox / ".req-2.tmp"
+        tmp.write_text(request.text)
+        os.rename(tmp, camera.home.inbox / "req-2")
+        await wait_for(lambda: (camera.home.done / "req-2").exists(), timeout=20, what="done/req-2")
+        check_answer(viewer, request, (camera.home.outbox / "req-2").read_text())
+    responder.close()
+
+
 async def test_write_in_place_is_taken_only_after_the_writer_closes_it(pair):
     viewer, camera = pair
     responder = Responder(camera)
