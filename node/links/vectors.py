@@ -147,14 +147,15 @@ def vectors() -> list[dict]:
 
 def sizes() -> list[tuple[str, int, int]]:
     """(what, plain characters, sealed characters) for the vector links."""
-    from .link import SEALED_PREFIX
     from .b64 import b64url_encode
+    from .link import SEALED_PREFIX
+    from .seal import pack_jws
 
     out = []
     for v in vectors():
-        jws = v["link"].removeprefix("mnode:")
-        # a sealed box adds 48 bytes (ephemeral key + MAC) around the JWS text
-        sealed = len(SEALED_PREFIX) + len(b64url_encode(bytes(len(jws) + 48)))
+        binary = pack_jws(v["link"].removeprefix("mnode:"))
+        # a sealed box adds 48 bytes (ephemeral public key + MAC) around the binary JWS
+        sealed = len(SEALED_PREFIX) + len(b64url_encode(bytes(len(binary) + 48)))
         out.append((v["title"], len(v["link"]), sealed))
     return out
 

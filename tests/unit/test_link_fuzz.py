@@ -118,3 +118,13 @@ def test_b64_is_strict():
     for bad in ("a", "ab=", "a+b/", "_x", " AA"):
         with pytest.raises(ValueError):
             b64url_decode(bad)
+
+
+@FUZZ
+@given(st.binary(max_size=2048))
+def test_sealed_garbage_for_the_right_recipient(data):
+    """Content sealed with the recipient's real key but not a binary JWS."""
+    from nacl.public import SealedBox
+
+    box = SealedBox(CAM.signing_key.verify_key.to_curve25519_public_key()).encrypt(data)
+    must_reject_or_accept("mnode-sealed:" + b64url_encode(box))

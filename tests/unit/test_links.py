@@ -152,3 +152,17 @@ def test_json_with_a_huge_integer_is_malformed(pair):
     with pytest.raises(LinkError) as e:
         LinkOpener(cam.identity, None).open(signed_raw(viewer.identity, payload))
     assert e.value.reason == "malformed" and "not JSON" in e.value.detail
+
+
+def test_sealed_offer_has_the_same_digest_and_is_smaller_than_sealing_text(pair):
+    from node.links.link import SEALED_PREFIX
+    from node.links.seal import pack_jws, unpack_jws
+
+    cam, viewer = pair
+    sealed = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, sealed=True)
+    opened = opener_for(cam).open(sealed.text)
+    assert opened.digest == sealed.digest and opened.jws == sealed.jws
+    assert unpack_jws(pack_jws(sealed.jws)) == sealed.jws
+    # binary sealing: about the plain link's length plus the box's 48 bytes, not a third more
+    plain_len = len(sealed.jws) + len("mnode:")
+    assert len(sealed.text) - len(SEALED_PREFIX) < plain_len + 80
