@@ -1,0 +1,304 @@
+"""`media-node doctor`: which board profile matches this machine, and what is missing
+(camera, encoder device, ALSA device, config.txt fragment, overlay, broker, key
+permissions, UDP buffers), each with the command or setting that fixes it.
+
+Each check is a small method returning a `Check`; the report is ok only when no
+*required* check failed, and the CLI exits non-zero otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .config import Config
+from .errors import NodeError
+from .home import Home
+from .profiles import BoardProfile, Machine, Match, ProfileError, match_profile
+
+OK, MISSING, WARN, SKIP = "ok", "missing", "warn", "skip"
+BOOT_CONFIGS = ("boot/firmware/config.txt", "boot/config.txt")  # Bookworm+, then older images
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str        # ok | missing | warn | skip
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return self.status == MISSING and self.required
+
+
+@dataclass
+class Report:
+    profile: str
+    reason: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.failed for c in self.checks)
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "profile": self.profile, "reason": self.reason,
+                "checks": [asdict(c) for c in self.checks]}
+
+    def render(self) -> str:
+        marks = {OK: "ok  ", MISSING: "MISS", WARN: "warn", SKIP: "-   "}
+        lines = [f"profile: {self.profile} ({self.reason})"]
+        for c in self.checks:
+            mark = marks[c.status] if c.required or c.status != MISSING else "warn"
+            lines.append(f"[{mark}] {c.name}: {c.detail}")
+            if c.fix and c.status in (MISSING, WARN):
+                lines.append(f"       fix: {c.fix}")
+        failed = [c.name for c in self.checks if c.failed]
+        lines.append("all required checks passed" if not failed else f"missing: {', '.join(failed)}")
+        return "\n".join(lines)
+
+
+class Doctor:
+    """Runs every check against one home, its config and a probed machine. `timeout`
+    bounds each network check (overlay, broker, RTSP camera)."""
+
+    def __init__(self, home: Home, config: Config, machine: Machine, timeout: float = 3.0):
+        self.home = home
+        self.config = config
+        self.machine = machine
+        self.timeout = timeout
+
+    def run(self) -> Report:
+        try:
+            match = match_profile(self.machine, self.config.media.profile, self.config.media.video)
+        except ProfileError as e:
+            report = Report("none", str(e))
+            report.checks.append(Check("profile", MISSING, str(e),
+                                       "set media.profile in config.toml to one of `media-node profile list`"))
+            report.checks += [self.key(), self.overlay(), self.broker()]
+            return report
+        p = match.profile
+        report = Report(p.name, match.reason)
+        report.checks += [
+            self.key(), self.camera(p), self.encoder(p), self.audio(p), self.config_txt(p),
+            self.overlay(), self.broker(), self.udp_buffers(p),
+        ]
+        return report
+
+    # --- identity -------------------------------------------------------------------
+    def key(self) -> Check:
+        from .identity import Identity
+
+        path = self.home.key_file
+        if not path.exists():
+            return Check("key", MISSING, f"no identity key at {path}",
+                         f"media-node init --home {self.home.path}")
+        try:
+            identity = Identity.load(path)
+        except NodeError as e:
+            return Check("key", MISSING, str(e),
+                         f"chown <service user> {path} && chmod 600 {path}")
+        return Check("key", OK, f"{path} is private; node id {identity.node_id}")
+
+    # --- video ----------------------------------------------------------------------
+    def _video(self, p: BoardProfile) -> str:
+        return self.config.media.video or p.video.source
+
+    def camera(self, p: BoardProfile) -> Check:
+        video = self._video(p)
+        if not video:
+            return Check("camera", MISSING, f"profile {p.name} has no default source",
+                         'set media.video = "rtsp://USER:PASS@CAMERA/STREAM" in config.toml')
+        if video == "testsrc":
+            return Check("camera", WARN, "media.video = testsrc: a test pattern, not a camera",
+                         "set media.video to the real source when one is attached", required=False)
+        if video.startswith("file:"):
+            path = Path(video[5:])
+            if path.is_file():
+                return Check("camera", OK, f"file source {path}")
+            return Check("camera", MISSING, f"file source {path} does not exist",
+                         "point media.video = file:PATH at an MPEG-TS H.264 file")
+        if video == "picamera2":
+            found = [d for d in self.machine.cameras() if d.card.startswith(("unicam", "rp1-cfe"))]
+            if found:
+                return Check("camera", OK, f"Pi camera receiver {found[0].card} at {found[0].path}")
+            return Check("camera", MISSING, "no Pi camera (no unicam / rp1-cfe capture device)",
+                         "seat the ribbon cable (power off), keep camera_auto_detect=1 or add "
+                         "dtoverlay=<sensor> to config.txt, reboot, then `rpicam-hello --list-cameras`")
+        if video.startswith("v4l2:"):
+            path = video[5:]
+            dev = self.machine.device(path)
+            if dev and dev.capture and not dev.m2m:
+                return Check("camera", OK, f"{path}: {dev.card} ({dev.driver or 'v4l2'})")
+            others = ", ".join(d.path for d in self.machine.cameras()) or "none"
+            return Check("camera", MISSING, f"{path} is not a camera (cameras found: {others})",
+                         "plug in the UVC camera, find it with `v4l2-ctl --list-devices` and set "
+                         "media.video = v4l2:/dev/videoN")
+        if video.startswith("rtsp://"):
+            return self._reach("camera", video, 554,
+                               "check the camera's address, port and credentials in media.video; "
+                               "test with `ffprobe -rtsp_transport tcp URL`")
+        return Check("camera", WARN, f"media.video = {video!r}: not checked", required=False)
+
+    def encoder(self, p: BoardProfile) -> Check:
+        if self._video(p) != "picamera2":
+            return Check("encoder", SKIP, "the source delivers H.264 itself (no encoder device used)",
+                         required=False)
+        if not p.video.hardware:
+            return Check("encoder", OK, f"software: {p.video.encoder} ({p.video.why})")
+        dev = self.machine.encoder(p.video.encoder_card, p.video.encoder_device)
+        if dev is None:
+            return Check("encoder", MISSING,
+                         f"no {p.video.encoder_card} encoder ({p.video.encoder_device} missing)",
+                         "use Raspberry Pi OS's kernel (bcm2835-codec is built in); check "
+                         f"`v4l2-ctl -d {p.video.encoder_device} --info`; on a 32-bit/legacy image, update it")
+        node = self.machine.root / dev.path.lstrip("/")
+        if node.exists() and not os.access(node, os.R_OK | os.W_OK):
+            return Check("encoder", MISSING, f"{dev.path} ({dev.card}) is not accessible to this user",
+                         "add the service user to group video: usermod -aG video media-node")
+        return Check("encoder", OK, f"{dev.path}: {dev.card} (hardware H.264)")
+
+    # --- audio ----------------------------------------------------------------------
+    def audio(self, p: BoardProfile) -> Check:
+        audio = self.config.media.audio or p.audio.source
+        if audio in ("none", "tone", ""):
+            return Check("alsa", SKIP, f"media.audio = {audio or 'none'}", required=False)
+        if not audio.startswith("alsa:"):
+            return Check("alsa", WARN, f"media.audio = {audio!r}: not checked", required=False)
+        device = audio[5:] or "default"
+        opened, why = _open_alsa_capture(device)
+        cards = ", ".join(self.machine.alsa_cards) or "no sound cards"
+        if opened:
+            return Check("alsa", OK, f"capture device {device!r} opens ({cards})")
+        return Check("alsa", MISSING, f"cannot capture from {device!r}: {why} ({cards}; "
+                     f"{len(self.machine.capture_pcms)} capture PCMs)",
+                     "plug a USB microphone (`arecord -l` lists it), add the service user to group "
+                     f"audio, or set media.audio = \"none\". {p.audio.why}")
+
+    # --- firmware -------------------------------------------------------------------
+    def config_txt(self, p: BoardProfile) -> Check:
+        if not p.pi or not p.config_txt:
+            return Check("config.txt", SKIP, "not a Raspberry Pi profile", required=False)
+        path = next((self.machine.root / c for c in BOOT_CONFIGS if (self.machine.root / c).exists()), None)
+        if path is None:
+            return Check("config.txt", WARN, "no /boot/firmware/config.txt found", required=False,
+                         fix="mount the boot partition; on Raspberry Pi OS it is /boot/firmware")
+        text = path.read_text(errors="replace").splitlines()
+        wanted = [ln.strip() for ln in p.config_txt.splitlines()
+                  if ln.strip() and not ln.strip().startswith(("#", "["))]
+        absent = [ln for ln in wanted if ln not in (t.strip() for t in text)]
+        if absent:
+            return Check("config.txt", MISSING, f"{path} lacks {', '.join(absent)}",
+                         f"run the Ansible media_node role, or append `media-node profile show {p.name} "
+                         f"--config-txt` to {path} and reboot", required=False)
+        return Check("config.txt", OK, f"{path} has the {p.name} fragment")
+
+    def udp_buffers(self, p: BoardProfile) -> Check:
+        low = []
+        for key, want in p.sysctl.items():
+            have = _read_int(self.machine.root / "proc/sys" / key.replace(".", "/"))
+            if have is not None and have < want:
+                low.append(f"{key}={have} (< {want})")
+        if low:
+            cmd = " ".join(f"{k}={v}" for k, v in p.sysctl.items())
+            return Check("sysctl", WARN, ", ".join(low), f"sysctl -w {cmd} (the Ansible role writes "
+                         "/etc/sysctl.d/60-media-node.conf)", required=False)
+        return Check("sysctl", OK, "UDP buffers at or above the profile's")
+
+    # --- network --------------------------------------------------------------------
+    def overlay(self) -> Check:
+        from .overlay import make_provider
+
+        section = self.config.overlay
+        fixes = {
+            "static": "set overlay.address (or overlay.interface) in config.toml to this node's "
+                      "overlay address, and bring that interface up",
+            "yggdrasil": f"start Yggdrasil (systemctl start yggdrasil) and check its admin socket "
+                         f"{section.yggdrasil_admin}",
+            "staex": "start the Staex agent and check `mcc` works (overlay.staex_command / staex_http)",
+        }
+        try:
+            provider = make_provider(section)
+            address = _run(provider.local_address(), self.timeout)
+        except (NodeError, OSError, asyncio.TimeoutError) as e:
+            return Check("overlay", MISSING, f"{section.provider}: {e or 'timed out'}",
+                         fixes.get(section.provider, ""))
+        return Check("overlay", OK, f"{section.provider}: this node is {address}")
+
+    def broker(self) -> Check:
+        mqtt = self.config.mqtt
+        if not mqtt.enabled:
+            return Check("broker", SKIP, "mqtt.enabled = false", required=False)
+        if mqtt.password_file and not os.access(mqtt.password_file, os.R_OK):
+            return Check("broker", MISSING, f"password file {mqtt.password_file} is not readable",
+                         "the Ansible mqtt_broker role writes it; chown it to the service user, mode 0600")
+        return self._reach("broker", f"tcp://{mqtt.host}:{mqtt.port}", mqtt.port,
+                           f"start mosquitto on {mqtt.host} (systemctl start mosquitto) or fix "
+                           "mqtt.host / mqtt.port; a firewall must let the port through")
+
+    def _reach(self, name: str, url: str, default_port: int, fix: str) -> Check:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or default_port
+        try:
+            with socket.create_connection((host, port), timeout=self.timeout):
+                pass
+        except OSError as e:
+            return Check(name, MISSING, f"{host}:{port} unreachable: {e}", fix)
+        return Check(name, OK, f"{host}:{port} accepts connections")
+
+
+def _open_alsa_capture(device: str) -> tuple[bool, str]:
+    try:
+        import alsaaudio
+    except ImportError:
+        return False, "pyalsaaudio is not installed"
+    try:
+        with _quiet_stderr():  # libasound prints its own lines to fd 2; the check reports instead
+            pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NONBLOCK, device=device)
+    except alsaaudio.ALSAAudioError as e:
+        if "busy" in str(e).lower():
+            return True, "busy (in use, probably by the running daemon)"
+        return False, str(e)
+    pcm.close()
+    return True, ""
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _run(coro, timeout: float):
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def diagnose(home: Home, config: Config, machine: Machine | None = None, timeout: float = 3.0) -> Report:
+    return Doctor(home, config, machine or Machine.probe(), timeout).run()
+
+
+__all__ = ["Check", "Doctor", "Report", "Match", "diagnose"]
