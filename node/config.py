@@ -46,8 +46,9 @@ class OverlaySection(Section):
         "must lie in it; peers' addresses must lie in it too.",
     )
     yggdrasil_admin: str = Field(
-        "unix:///var/run/yggdrasil.sock",
-        description="yggdrasil: admin endpoint (unix:///path or tcp://127.0.0.1:9001).",
+        "unix:///run/yggdrasil/yggdrasil.sock",
+        description="yggdrasil: admin endpoint (unix:///path or tcp://127.0.0.1:9001). Debian's "
+        "yggdrasil unit can only write /run/yggdrasil/; the node's user must be in group yggdrasil.",
     )
     staex_command: str = Field(
         "mcc", description="staex: the mcc command (may include arguments, e.g. 'docker exec mcc mcc')."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import socket
 import sys
@@ -115,7 +116,8 @@ class Doctor:
         video = self._video(p)
         if not video:
             return Check("camera", MISSING, f"profile {p.name} has no default source",
-                         'set media.video = "rtsp://USER:PASS@CAMERA/STREAM" in config.toml')
+                         'set media.video = "rtsp://USER:PASS@CAMERA_IP:554/STREAM" in config.toml '
+                         '(an IP address: the node makes no DNS lookups)')
         if video == "testsrc":
             return Check("camera", WARN, "media.video = testsrc: a test pattern, not a camera",
                          "set media.video to the real source when one is attached", required=False)
@@ -141,8 +143,8 @@ class Doctor:
             return Check("camera", MISSING, f"{path} is not a camera (cameras found: {others})",
                          "plug in the UVC camera, find it with `v4l2-ctl --list-devices` and set "
                          "media.video = v4l2:/dev/videoN")
-        if video.startswith("rtsp://"):
-            return self._reach("camera", video, 554,
+        if video.startswith(("rtsp://", "rtsps://")):
+            return self._reach("camera", video, 322 if video.startswith("rtsps://") else 554,
                                "check the camera's address, port and credentials in media.video; "
                                "test with `ffprobe -rtsp_transport tcp URL`")
         return Check("camera", WARN, f"media.video = {video!r}: not checked", required=False)
@@ -201,11 +203,18 @@ class Doctor:
         return Check("config.txt", OK, f"{path} has the {p.name} fragment")
 
     def udp_buffers(self, p: BoardProfile) -> Check:
-        low = []
+        low, unread = [], []
         for key, want in p.sysctl.items():
             have = _read_int(self.machine.root / "proc/sys" / key.replace(".", "/"))
-            if have is not None and have < want:
+            if have is None:
+                unread.append(key)
+            elif have < want:
                 low.append(f"{key}={have} (< {want})")
+        if unread and not low:
+            # Not "OK": under the unit (ProcSubset=pid) /proc/sys is hidden, so nothing was read.
+            return Check("sysctl", SKIP, f"cannot read {', '.join(unread)} from /proc/sys "
+                         "(hidden under the systemd unit's ProcSubset=pid)", "run `media-node doctor` "
+                         "from a shell (the Ansible role does) to check the UDP buffers", required=False)
         if low:
             cmd = " ".join(f"{k}={v}" for k, v in p.sysctl.items())
             return Check("sysctl", WARN, ", ".join(low), f"sysctl -w {cmd} (the Ansible role writes "
@@ -245,10 +254,21 @@ class Doctor:
 
     def _reach(self, name: str, url: str, default_port: int, fix: str) -> Check:
         parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or default_port
+        host = parts.hostname or ""
         try:
-            with socket.create_connection((host, port), timeout=self.timeout):
-                pass
+            port = parts.port or default_port
+        except ValueError as e:
+            return Check(name, MISSING, f"bad port in {name} address: {e}", fix)
+        try:  # connect to an IP literal only: a host name would mean a DNS lookup
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return Check(name, MISSING, f"{host!r} is not an IP address and the node makes no "
+                         "DNS lookups", f"give the {name}'s IP address instead of a name")
+        try:
+            family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout)
+                sock.connect((host, port))
         except OSError as e:
             return Check(name, MISSING, f"{host}:{port} unreachable: {e}", fix)
         return Check(name, OK, f"{host}:{port} accepts connections")

@@ -2,9 +2,10 @@
 Pi config.txt fragment, sysctls) and which one fits this machine.
 
 The profiles are TOML files in the `firmware_config` package (shipped inside the wheel).
-Matching reads only what the kernel exposes: /proc/device-tree/model for a Raspberry Pi,
+Matching reads only what the kernel exposes: the device-tree model for a Raspberry Pi,
 V4L2 devices (QUERYCAP, or /sys/class/video4linux when the node cannot be opened) for
-encoders and cameras. `Machine.probe(root)` takes a root so tests can build a fake one."""
+encoders and cameras. It prefers /sys over /proc: the systemd unit sets ProcSubset=pid,
+which hides /proc/device-tree and /proc/asound from the daemon. `Machine.probe(root)` takes a root so tests can build a fake one."""
 
 from __future__ import annotations
 
@@ -201,11 +202,18 @@ class Machine:
                 and (d.driver == "uvcvideo" or d.card.startswith(PI_CAMERA_CARDS))]
 
 
+# /sys first: /proc/device-tree is only a symlink to it, and ProcSubset=pid (the unit)
+# hides /proc/device-tree while /sys stays readable.
+MODEL_PATHS = ("sys/firmware/devicetree/base/model", "proc/device-tree/model")
+
+
 def _read_model(root: Path) -> str:
-    try:
-        return (root / "proc/device-tree/model").read_bytes().rstrip(b"\0\n").decode(errors="replace")
-    except OSError:
-        return ""
+    for rel in MODEL_PATHS:
+        try:
+            return (root / rel).read_bytes().rstrip(b"\0\n").decode(errors="replace")
+        except OSError:
+            continue
+    return ""
 
 
 def _querycap(path: Path) -> tuple[str, str, int] | None:
@@ -248,14 +256,30 @@ def _video_devices(root: Path) -> list[VideoDevice]:
     return devices
 
 
+_SYS_PCM = re.compile(r"pcmC(\d+)D(\d+)c")
+
+
 def _capture_pcms(root: Path) -> list[str]:
     asound = root / "proc/asound"
-    return sorted(f"{p.parent.name}/{p.name}" for p in asound.glob("card*/pcm*c"))
+    found = {f"{p.parent.name}/{p.name}" for p in asound.glob("card*/pcm*c")}
+    # Under the unit /proc/asound is hidden (ProcSubset=pid); sysfs names the same PCMs
+    # as /sys/class/sound/pcmC<card>D<device>c.
+    for p in (root / "sys/class/sound").glob("pcmC*D*c"):
+        m = _SYS_PCM.fullmatch(p.name)
+        if m:
+            found.add(f"card{m[1]}/pcm{m[2]}c")
+    return sorted(found)
 
 
 def _alsa_cards(root: Path) -> list[str]:
-    return [line.strip() for line in _read(root / "proc/asound/cards").splitlines()
-            if line.strip() and line.strip()[0].isdigit()]
+    cards = [line.strip() for line in _read(root / "proc/asound/cards").splitlines()
+             if line.strip() and line.strip()[0].isdigit()]
+    if cards:
+        return cards
+    # /proc/asound hidden (the unit's ProcSubset=pid): "N [id]" from /sys/class/sound/cardN/id.
+    sound = root / "sys/class/sound"
+    nums = sorted(int(p.name[4:]) for p in sound.glob("card*") if p.name[4:].isdigit())
+    return [f"{n} [{_read(sound / f'card{n}' / 'id')}]" for n in nums]
 
 
 def _read(path: Path) -> str:
@@ -286,7 +310,7 @@ def match_profile(machine: Machine, requested: str = "auto", video: str = "",
     if machine.model:
         for p in profiles.values():
             if p.matches_model(machine.model):
-                return Match(p, f"/proc/device-tree/model is {machine.model!r}")
+                return Match(p, f"device-tree model is {machine.model!r}")
     if video:
         for p in profiles.values():
             if p.video_prefix and video.startswith(p.video_prefix) and not p.fallback:
@@ -294,5 +318,5 @@ def match_profile(machine: Machine, requested: str = "auto", video: str = "",
     fallback = next((p for p in profiles.values() if p.fallback), None)
     if fallback is None:
         raise ProfileError("no board profile matches this machine and none is marked fallback")
-    why = f"not a known Raspberry Pi ({machine.model!r})" if machine.model else "no /proc/device-tree/model"
+    why = f"not a known Raspberry Pi ({machine.model!r})" if machine.model else "no device-tree model"
     return Match(fallback, f"{why}: the generic board profile")

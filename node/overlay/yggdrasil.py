@@ -69,7 +69,7 @@ class AdminEndpoint:
         if parts.scheme == "unix":
             path = parts.netloc + parts.path
             if not path.startswith("/"):
-                raise OverlayError(f"yggdrasil_admin {text!r}: use an absolute path, unix:///var/run/yggdrasil.sock")
+                raise OverlayError(f"yggdrasil_admin {text!r}: use an absolute path, unix:///run/yggdrasil/yggdrasil.sock")
             return cls("unix", path=path)
         if parts.scheme == "tcp":
             try:

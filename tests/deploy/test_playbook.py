@@ -171,7 +171,8 @@ def test_first_run_deploys_both_devices(deployed):
     assert ids["dev-a"] in peers_b and '"call"' in peers_b
     # Profile-driven system settings: A is a Pi 4 (config.txt block), B matched generic-uvc.
     boot = (a.root / "boot" / "config.txt").read_text()
-    assert "# BEGIN media-node pi4" in boot and "display_auto_detect=0" in boot
+    assert "# BEGIN media-node board profile" in boot and "# profile pi4" in boot
+    assert "display_auto_detect=0" in boot
     assert boot.startswith("dtparam=audio=on\n"), "the operator's lines stay"
     assert "net.core.rmem_max = 4194304" in (a.root / "sysctl.d" / "60-media-node.conf").read_text()
     assert "generic-uvc" in (b.root / "sysctl.d" / "60-media-node.conf").read_text()

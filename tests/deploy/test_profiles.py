@@ -111,6 +111,52 @@ def test_probe_reads_video_and_alsa(tmp_path):
     assert machine.capture_pcms == ("card0/pcm0c",)
 
 
+def unit_view_root(tmp_path: Path, model: str) -> Path:
+    """What the daemon sees under the unit (ProcSubset=pid): /proc holds only processes,
+    so the board model, sound cards and sysctls are in /sys or nowhere."""
+    root = tmp_path / "unitroot"
+    base = root / "sys/firmware/devicetree/base"
+    base.mkdir(parents=True)
+    (base / "model").write_bytes(model.encode() + b"\0")
+    sound = root / "sys/class/sound"
+    (sound / "card1").mkdir(parents=True)
+    (sound / "card1/id").write_text("Device\n")
+    (sound / "pcmC1D0c").mkdir()
+    (sound / "pcmC1D0p").mkdir()
+    (root / "proc/1").mkdir(parents=True)
+    return root
+
+
+def test_probe_under_the_unit_reads_the_model_and_sound_cards_from_sys(tmp_path):
+    machine = Machine.probe(unit_view_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4"))
+    assert machine.model == "Raspberry Pi 4 Model B Rev 1.4"
+    assert match_profile(machine).profile.name == "pi4", "not the generic-uvc fallback"
+    assert machine.capture_pcms == ("card1/pcm0c",), "playback PCMs are not capture"
+    assert machine.alsa_cards == ("1 [Device]",)
+
+
+def test_sys_model_wins_over_proc(tmp_path):
+    root = fake_root(tmp_path, model="Raspberry Pi 3 Model B Rev 1.2")
+    base = root / "sys/firmware/devicetree/base"
+    base.mkdir(parents=True)
+    (base / "model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\0")
+    assert match_profile(Machine.probe(root)).profile.name == "pi5"
+
+
+def test_doctor_does_not_call_unreadable_sysctls_ok(tmp_path):
+    root = unit_view_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4")
+    config = Config.model_validate({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
+    report = Doctor(home_with_key(tmp_path), config, Machine.probe(root)).run()
+    sysctl = checks(report)["sysctl"]
+    assert sysctl.status == "skip" and "ProcSubset=pid" in sysctl.detail, sysctl
+    # with /proc/sys present a low buffer is still reported
+    (root / "proc/sys/net/core").mkdir(parents=True)
+    (root / "proc/sys/net/core/rmem_max").write_text("212992\n")
+    (root / "proc/sys/net/core/wmem_max").write_text("212992\n")
+    low = checks(Doctor(home_with_key(tmp_path, "m"), config, Machine.probe(root)).run())["sysctl"]
+    assert low.status == "warn" and "net.core.rmem_max=212992" in low.detail, low
+
+
 def home_with_key(tmp_path, name="n") -> Home:
     home = Home(tmp_path / name)
     home.create(name)
