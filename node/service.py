@@ -104,6 +104,9 @@ class Service:
     def healthy(self) -> bool:
         """Fed to the systemd watchdog: called at all means the event loop runs; a
         transport whose threads or workers died makes the node unhealthy (a restart fixes it)."""
+        publisher_ok = getattr(self.publisher, "healthy", None)
+        if callable(publisher_ok) and not publisher_ok():  # e.g. a dead camera thread
+            return False
         return self.manager is not None and all(
             t.healthy() for t in self.transports if callable(getattr(t, "healthy", None)))
 

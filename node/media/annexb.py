@@ -7,8 +7,11 @@ canonical form comes out of a viewer's receiver byte-identical to what the sourc
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Iterator
+
+log = logging.getLogger(__name__)
 
 START_CODE = b"\x00\x00\x00\x01"
 
@@ -182,10 +185,33 @@ def parse_sps(nal: bytes) -> SpsInfo:
     return SpsInfo(profile_idc, constraints, level_idc, width, height)
 
 
+class _MalformedSps:
+    """Counts SPS units that could not be parsed; only the first is logged, since a
+    camera that sends one broken SPS usually sends it with every keyframe."""
+
+    count = 0
+
+    @classmethod
+    def note(cls, error: Exception) -> None:
+        cls.count += 1
+        if cls.count == 1:
+            log.warning("malformed H.264 SPS ignored (%s); further ones are not logged", error)
+
+
+def malformed_sps_count() -> int:
+    return _MalformedSps.count
+
+
 def find_sps(data: bytes) -> SpsInfo | None:
+    """The first SPS in `data`, or None when there is none or it cannot be parsed:
+    a truncated SPS from a camera or a peer is bad input, never a reason to fail."""
     for nal in split_nals(data):
         if nal_type(nal) == NAL_SPS:
-            return parse_sps(nal)
+            try:
+                return parse_sps(nal)
+            except (ValueError, IndexError) as e:
+                _MalformedSps.note(e)
+                return None
     return None
 
 

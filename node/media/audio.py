@@ -17,7 +17,7 @@ from typing import Callable
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .source import MediaError, WorkerThread
+from .source import Backoff, MediaError, WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ class AudioSource:
     def start(self, sink: PcmSink) -> None:
         self._sink = sink
         self._open()
-        self._worker = WorkerThread(f"{self.kind}-audio", self._run)
+        # a read error (a USB microphone hiccup) reopens the device after a backoff
+        self._worker = WorkerThread(f"{self.kind}-audio", self._run, restart=Backoff())
         self._worker.start()
 
     def stop(self) -> None:
@@ -63,7 +64,15 @@ class AudioSource:
         """One chunk (period samples), b"" to retry, None when the source ended."""
         raise NotImplementedError
 
+    def _reopen(self) -> None:
+        """Called when the capture thread runs again after a failure."""
+
+    def alive(self) -> bool:
+        return self._worker is None or self._worker.alive()
+
     def _run(self, stop: threading.Event) -> None:
+        if self._worker is not None and self._worker.failures:
+            self._reopen()
         t0 = time.monotonic()
         pts = 0
         while not stop.is_set():
@@ -154,11 +163,21 @@ class AlsaSource(AudioSource):
             self._pcm.close()
             self._pcm = None
 
+    def _reopen(self) -> None:
+        self._close()
+        self._open()  # a MediaError here is retried by the worker's backoff
+        log.info("alsa:%s: capture reopened", self.device)
+
     def _read(self) -> bytes | None:
         pcm = self._pcm
         if pcm is None:
             return None
-        n, data = pcm.read()
+        import alsaaudio
+
+        try:
+            n, data = pcm.read()
+        except alsaaudio.ALSAAudioError as e:
+            raise MediaError(f"alsa:{self.device}: capture failed: {e}") from None
         if n < 0:  # overrun (-EPIPE): ALSA re-prepares the stream; count and go on
             self.overruns += 1
             return b""

@@ -9,7 +9,7 @@ import threading
 import time
 
 from .annexb import is_idr
-from .source import AccessUnit, EncodedVideoSource, MediaError, WorkerThread
+from .source import AccessUnit, Backoff, EncodedVideoSource, MediaError, WorkerThread
 
 
 class LoopedClip(EncodedVideoSource):
@@ -63,7 +63,7 @@ class LoopedClip(EncodedVideoSource):
                 i = 0
 
     def _start(self) -> None:
-        self._worker = WorkerThread(f"{self.kind}-source", self._run)
+        self._worker = WorkerThread(f"{self.kind}-source", self._run, restart=Backoff())
         self._worker.start()
 
     def _stop(self) -> None:

@@ -22,7 +22,9 @@ import av
 
 from .annexb import normalize
 from .software import SoftwareH264Encoder
-from .source import HARDWARE, SOFTWARE_FALLBACK, EncodedVideoSource, MediaError, WorkerThread
+from .source import (
+    HARDWARE, SOFTWARE_FALLBACK, Backoff, EncodedVideoSource, MediaError, WorkerThread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ class Picamera2Source(EncodedVideoSource):
         self._software = SoftwareH264Encoder(self.width, self.height, self.fps, self.bitrate,
                                              self.iperiod)
         self._picam2.start()
-        self._worker = WorkerThread("picamera2-software", self._run_software)
+        self._worker = WorkerThread("picamera2-software", self._run_software, restart=Backoff())
         self._worker.start()
 
     def _run_software(self, stop: threading.Event) -> None:

@@ -5,6 +5,7 @@ an audio subscriber), H.264 codec preferences, and the PLI/FIR/REMB hooks."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,6 +32,9 @@ class MediaPolicy:
     keyframe_interval: float = 0.5  # seconds between forced IDRs, all viewers together
     loss_backoff: float = 0.10  # fraction lost above which a viewer's estimate is cut
     stall_timeout: float = 10.0  # seconds without video before the source is restarted
+    # seconds without any video after which the node reports itself unhealthy, so the
+    # service manager restarts it (a source wedged inside a native call); None: never
+    dead_after: float | None = 300.0
 
 
 class BitrateController:
@@ -140,6 +144,8 @@ class MediaPublisher:
         )
         self._attachments: set[Attachment] = set()
         self.started = False
+        self._started_at = 0.0
+        self.unhealthy_reason = ""
 
     async def start(self) -> None:
         if self.started:
@@ -158,6 +164,35 @@ class MediaPublisher:
                 log.warning("no audio: %s", e)
                 self.audio, self.audio_hub = None, None
         self.started = True
+        self._started_at = time.monotonic()
+
+    def healthy(self) -> bool:
+        """Liveness for the service watchdog: False when a source thread died and
+        nothing will restart it, or no video came for `policy.dead_after` seconds (then
+        a restart of the node is the remaining fix); `unhealthy_reason` says which."""
+        problem = self._problem()
+        if problem and problem != self.unhealthy_reason:
+            log.error("media is unhealthy: %s", problem)
+        self.unhealthy_reason = problem
+        return not problem
+
+    def _problem(self) -> str:
+        if not self.started:
+            return ""
+        if self.video is not None:
+            fanout = self.fanout
+            watchdog = fanout._watchdog
+            if watchdog is not None and watchdog.done():
+                return "the video stall watchdog ended"
+            if fanout.stall_timeout is None and not self.video.alive():
+                return f"the {self.video.kind} video source thread died"
+            dead_after = self.policy.dead_after
+            last = max(self.video.last_au_at or 0.0, self._started_at)
+            if dead_after and time.monotonic() - last > dead_after:
+                return f"no video from the {self.video.kind} source for {dead_after:.0f} s"
+        if self.audio is not None and not self.audio.alive():
+            return f"the {self.audio.kind} audio thread died"
+        return ""
 
     async def stop(self) -> None:
         for attachment in list(self._attachments):

@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 FORMATS = {".mkv": "matroska", ".mp4": "mp4", ".ts": "mpegts"}
 
 
+class BadAccessUnit(ValueError):
+    """An access unit from the peer that cannot be recorded; it is skipped."""
+
+
 class Recorder:
     """Annex-B access units → a container file, packets copied, nothing decoded or
     encoded. Recording starts at the first IDR (it carries SPS/PPS)."""
@@ -44,7 +48,14 @@ class Recorder:
     def _open(self, first_idr: bytes) -> None:
         # FFmpeg's raw H.264 parser reads the SPS/PPS of the first IDR into a stream
         # template (size, profile, extradata); the output stream copies it unopened.
-        template = av.open(io.BytesIO(first_idr), format="h264")
+        try:
+            template = av.open(io.BytesIO(first_idr), format="h264")
+            if not template.streams.video:
+                template.close()
+                raise ValueError("no video stream in it")
+        except (av.FFmpegError, ValueError) as e:
+            # a broken IDR from the peer: wait for the next one rather than give up
+            raise BadAccessUnit(f"the first IDR cannot be parsed ({e})") from None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._container = av.open(str(self.path), "w", format=self._format)
@@ -60,7 +71,11 @@ class Recorder:
             if not is_idr(access_unit) or find_sps(access_unit) is None:
                 self.skipped += 1
                 return
-            self._open(access_unit)
+            try:
+                self._open(access_unit)
+            except BadAccessUnit:
+                self.skipped += 1
+                return
         if self._last_pts is not None and pts_90k <= self._last_pts:
             pts_90k = self._last_pts + 1  # containers need increasing timestamps
         self._last_pts = pts_90k
@@ -117,6 +132,7 @@ class MediaReceiver:
         self.video_frames = 0
         self.video_keyframes = 0
         self.video_bytes = 0
+        self.bad_access_units = 0  # AUs from the peer the recorder could not take (skipped)
         self.audio_frames = 0
         self.audio_samples = 0
         self.audio_peak = 0.0
@@ -201,11 +217,16 @@ class MediaReceiver:
             if self.recorder is not None:
                 try:
                     self.recorder.write(data, int(packet.pts))
-                except (av.FFmpegError, OSError) as e:
+                except OSError as e:  # the disk, not the stream: stop recording
                     log.error("recording to %s failed, recording stopped: %s",
                               self.recorder.path, e)
                     self.recorder.close()
                     self.recorder = None
+                except Exception as e:  # a malformed AU from the peer: skip it, go on
+                    self.bad_access_units += 1
+                    if self.bad_access_units == 1 or self.bad_access_units % 100 == 0:
+                        log.warning("recording to %s: skipped a bad access unit (%d so far): %s",
+                                    self.recorder.path, self.bad_access_units, e)
             self._wake_waiters()
 
     async def _consume_audio(self, track: MediaStreamTrack) -> None:

@@ -5,14 +5,22 @@ that lack them; packets without a timestamp get one; the stream reconnects with 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 import av
 
 from .annexb import ParameterSetCache, is_annexb
-from .source import PASSTHROUGH, EncodedVideoSource, MediaError, WorkerThread
+from .source import PASSTHROUGH, Backoff, EncodedVideoSource, MediaError, WorkerThread
 
 log = logging.getLogger(__name__)
+
+_USERINFO = re.compile(r"(rtsps?://)[^\s/]*@", re.IGNORECASE)
+
+
+def redact_urls(text: str) -> str:
+    """Any rtsp(s):// URL in `text` with its user:password part replaced by ***."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 class RtspSource(EncodedVideoSource):
@@ -23,7 +31,7 @@ class RtspSource(EncodedVideoSource):
                  read_timeout: float = 10.0, max_backoff: float = 30.0):
         super().__init__()
         if not url.startswith(("rtsp://", "rtsps://")):
-            raise MediaError(f"rtsp: {url!r} is not an rtsp:// URL")
+            raise MediaError(f"rtsp: {redact_urls(url)!r} is not an rtsp:// URL")
         self.url = url
         self.transport = transport
         self.open_timeout = open_timeout
@@ -37,7 +45,8 @@ class RtspSource(EncodedVideoSource):
         self._info.note = "IDR period is the camera's own; keyframe requests cannot force one"
 
     def _start(self) -> None:
-        self._worker = WorkerThread("rtsp-source", self._run)
+        # The restart backoff is a last resort: _run itself catches everything.
+        self._worker = WorkerThread("rtsp-source", self._run, restart=Backoff(1.0, self.max_backoff))
         self._worker.start()
 
     def _stop(self) -> None:
@@ -46,23 +55,36 @@ class RtspSource(EncodedVideoSource):
             self._worker = None
 
     def _run(self, stop: threading.Event) -> None:
-        backoff = 1.0
+        backoff = Backoff(1.0, self.max_backoff)
         pts_base = 0  # keeps pts increasing across reconnects
         while not stop.is_set():
             try:
                 pts_base = self._session(stop, pts_base)
-                backoff = 1.0
+                backoff.reset()
             except (av.FFmpegError, OSError, MediaError) as e:
-                self.last_error = str(e)
-                log.warning("rtsp: %s: %s; retrying in %.0f s", self._redacted(), e, backoff)
-            if stop.wait(backoff):
+                self.last_error = self.redact(str(e))
+                log.warning("rtsp: %s: %s; retrying in %.0f s", self._redacted(), self.last_error,
+                            backoff.delay)
+            except Exception as e:  # bad input from the camera must not end the source
+                self.last_error = self.redact(f"{type(e).__name__}: {e}")
+                log.error("rtsp: %s: unexpected %s; reconnecting in %.0f s", self._redacted(),
+                          self.last_error, backoff.delay)
+            if backoff.wait(stop):
                 return
-            backoff = min(backoff * 2, self.max_backoff)
 
     def _redacted(self) -> str:
         # never log camera credentials
         scheme, _, rest = self.url.partition("://")
         return f"{scheme}://{rest.rpartition('@')[2]}"
+
+    def redact(self, text: str) -> str:
+        """`text` (an FFmpeg error, which quotes the URL it opened) without the camera's
+        user name and password."""
+        text = text.replace(self.url, self._redacted())
+        userinfo = self.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+        if userinfo:
+            text = text.replace(userinfo, "***")
+        return redact_urls(text)
 
     def _session(self, stop: threading.Event, pts_base: int) -> int:
         container = av.open(

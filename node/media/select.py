@@ -3,9 +3,11 @@ config.media plus the board profile's defaults and bounds."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .audio import AlsaSource, AudioSource, ToneSource
 from .publisher import MediaPolicy, MediaPublisher
@@ -38,10 +40,36 @@ def parse_video(text: str) -> VideoSpec:
     if t.startswith("file:") and len(t) > 5:
         return VideoSpec("file", t[5:])
     if t.startswith(("rtsp://", "rtsps://")):
+        check_rtsp_url(t)
         return VideoSpec("rtsp", t)
     if t.startswith("v4l2:") and t[5:].startswith("/dev/"):
         return VideoSpec("v4l2", t[5:])
     raise MediaError(f"video source {text!r} not understood; use one of: {VIDEO_FORMS}")
+
+
+def check_rtsp_url(url: str) -> None:
+    """An rtsp(s):// URL must name its camera by IP address: a host name would make
+    FFmpeg resolve it, and the node makes no DNS lookups (DESIGN privacy rule 1)."""
+    from .rtsp import redact_urls  # error messages never show the camera's password
+
+    shown = redact_urls(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError as e:
+        raise MediaError(f"video source {shown!r}: not a valid URL ({e}); "
+                         "use rtsp://USER:PASS@192.0.2.10:554/STREAM") from None
+    if not host:
+        raise MediaError(f"video source {shown!r} has no camera address; "
+                         "use rtsp://USER:PASS@192.0.2.10:554/STREAM")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise MediaError(
+            f"video source {shown!r}: {host!r} is a host name, and the node makes no DNS "
+            "lookups: give the camera's IP (e.g. rtsp://USER:PASS@192.0.2.10:554/STREAM, "
+            "IPv6 in brackets: rtsp://[fd00::10]/STREAM)") from None
 
 
 def parse_audio(text: str) -> AudioSpec:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -73,6 +74,13 @@ class EncodedVideoSource(ABC):
         self._sink: AccessUnitSink | None = None
         self._info = VideoInfo(kind=self.kind, label=PASSTHROUGH)
         self.frames = 0
+        self.last_au_at: float | None = None  # time.monotonic() of the last AU emitted
+
+    def alive(self) -> bool:
+        """False once the source's own thread has died (it will deliver nothing until
+        restarted); sources without a thread, or not started, count as alive."""
+        worker = getattr(self, "_worker", None)
+        return worker is None or worker.alive()
 
     def info(self) -> VideoInfo:
         return self._info
@@ -96,6 +104,7 @@ class EncodedVideoSource(ABC):
         au = AccessUnit(data, int(pts_us), is_idr(data))
         self._info.update_from(au)
         self.frames += 1
+        self.last_au_at = time.monotonic()
         sink = self._sink
         if sink is not None:
             sink(au)
@@ -108,22 +117,62 @@ class EncodedVideoSource(ABC):
 
 
 class WorkerThread:
-    """A named daemon thread with a stop event; run(stop_event) must return when set."""
+    """A named daemon thread with a stop event; run(stop_event) must return when set.
+    With `restart` (a Backoff), a run() that raises is logged and run again after the
+    backoff, so one bad input or a device hiccup never ends a source for good; a run()
+    that returns normally ends the thread (the source is finished)."""
 
-    def __init__(self, name: str, run: Callable[[threading.Event], None]):
+    def __init__(self, name: str, run: Callable[[threading.Event], None],
+                 restart: "Backoff | None" = None):
         self.stop_event = threading.Event()
+        self.error: BaseException | None = None  # the last exception run() raised
+        self.failures = 0
+        self._restart = restart
         self._thread = threading.Thread(target=self._main, args=(run,), name=name, daemon=True)
 
     def _main(self, run: Callable[[threading.Event], None]) -> None:
-        try:
-            run(self.stop_event)
-        except Exception:  # a crashed source must be visible, not silent
-            log.exception("media thread %s failed", self._thread.name)
+        while True:
+            started = time.monotonic()
+            try:
+                run(self.stop_event)
+                return
+            except Exception as e:  # a crashed source must be visible, not silent
+                self.error = e
+                self.failures += 1
+                if self._restart is not None and time.monotonic() - started > self._restart.most:
+                    self._restart.reset()  # it ran well for a while: a fresh failure
+                if self._restart is None:
+                    log.exception("media thread %s failed", self._thread.name)
+                    return
+                log.exception("media thread %s failed (failure %d); restarting in %.0f s",
+                              self._thread.name, self.failures, self._restart.delay)
+                if self._restart.wait(self.stop_event):
+                    return
 
     def start(self) -> None:
         self._thread.start()
+
+    def alive(self) -> bool:
+        """Running, or never started; False once run() returned or raised."""
+        return self._thread.is_alive() or self._thread.ident is None
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+
+class Backoff:
+    """Waits between restarts of a failing loop: `first` seconds, doubling up to `most`;
+    reset() after a success. wait() returns True when `stop` was set meanwhile."""
+
+    def __init__(self, first: float = 1.0, most: float = 30.0):
+        self.first, self.most = first, most
+        self.delay = first
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+    def wait(self, stop: threading.Event) -> bool:
+        delay, self.delay = self.delay, min(self.delay * 2, self.most)
+        return stop.wait(delay)

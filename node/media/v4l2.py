@@ -16,7 +16,7 @@ import av
 from .annexb import ParameterSetCache
 from .software import SoftwareH264Encoder
 from .source import (
-    HARDWARE, PASSTHROUGH, SOFTWARE_FALLBACK, EncodedVideoSource, MediaError, WorkerThread,
+    HARDWARE, PASSTHROUGH, SOFTWARE_FALLBACK, Backoff, EncodedVideoSource, MediaError, WorkerThread,
 )
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class V4l2Source(EncodedVideoSource):
         self.iperiod = iperiod or fps
         self.encoder_name = encoder
         self._encoder: SoftwareH264Encoder | None = None
+        self._input_format: str | None = "h264"  # what the last start opened
         self._worker: WorkerThread | None = None
         self._container = None
         self._info.fps = float(fps)
@@ -45,6 +46,9 @@ class V4l2Source(EncodedVideoSource):
         return av.open(self.device, format="v4l2", options=options, timeout=10)
 
     def _start(self) -> None:
+        # a restart decides afresh: the camera may give H.264 now where it gave raw before
+        self._encoder = None
+        self._input_format = "h264"
         try:
             self._container = self._open("h264")
             self._info.label = PASSTHROUGH
@@ -54,8 +58,9 @@ class V4l2Source(EncodedVideoSource):
                 self._container = self._open(None)
             except av.FFmpegError as e:
                 raise MediaError(f"v4l2:{self.device}: cannot open the camera: {e}") from None
+            self._input_format = None
             self._encoder = self._make_encoder()
-        self._worker = WorkerThread("v4l2-source", self._run)
+        self._worker = WorkerThread("v4l2-source", self._run, restart=Backoff())
         self._worker.start()
 
     def _make_encoder(self) -> SoftwareH264Encoder:
@@ -77,10 +82,13 @@ class V4l2Source(EncodedVideoSource):
 
     def _run(self, stop: threading.Event) -> None:
         container = self._container
+        if container is None:  # restarted after a failure: the last run closed it
+            container = self._container = self._open(self._input_format)
         stream = container.streams.video[0]
+        encoder = self._encoder  # _stop() clears the attribute
         t0 = time.monotonic()
         try:
-            if self._encoder is None:
+            if encoder is None:
                 cache = ParameterSetCache(stream.codec_context.extradata)
                 for packet in container.demux(stream):
                     if stop.is_set():
@@ -93,15 +101,17 @@ class V4l2Source(EncodedVideoSource):
                     if stop.is_set():
                         return
                     pts_us = int((time.monotonic() - t0) * 1_000_000)
-                    for au in self._encoder.encode(frame, pts_us):
+                    for au in encoder.encode(frame, pts_us):
                         self._emit(au, pts_us)
         finally:
+            self._container = None
             container.close()
 
     def _stop(self) -> None:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        self._encoder = None
 
     def request_keyframe(self) -> None:
         if self._encoder is not None:

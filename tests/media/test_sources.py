@@ -178,7 +178,7 @@ def test_fake_picamera2_on_a_pi5_falls_back_to_labelled_software(fake_picamera2,
 def test_source_strings():
     assert parse_video("testsrc").kind == "testsrc"
     assert parse_video("file:/x/y.mp4").target == "/x/y.mp4"
-    assert parse_video("rtsp://cam/1").kind == "rtsp"
+    assert parse_video("rtsp://192.0.2.10/1").kind == "rtsp"
     assert parse_video("picamera2").kind == "picamera2"
     assert parse_video("v4l2:/dev/video2").target == "/dev/video2"
     assert parse_audio("alsa:hw:1,0").device == "hw:1,0"
