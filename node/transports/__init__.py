@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Awaitable, Callable
 
 from ..errors import NodeError
+from ..links.errors import REASONS
 
 # CallManager.handle_link: a link text in, the signed reply link out (None: no reply);
 # raises LinkError (or any other error) for a refused link.
@@ -24,6 +25,24 @@ TRANSPORT_REASONS = {
     "interrupted": "the node stopped while handling the link",
     "timeout": "no reply arrived in time",
     "unreachable": "the transport could not deliver the request",
+    "busy": "the node is busy; try again later",
+}
+
+# What a call failure may say where others read it (MQTT replies, events): one fixed text
+# per reason, because an exception's own text can name underlay addresses or paths.
+CALL_REASONS = {
+    "busy": "the node already serves its maximum number of calls; try again later",
+    "timeout": "the call was not set up in time",
+    "stopping": "the node is shutting down; try again shortly",
+    "bad-offer": "the offer was not acceptable (see the node's log)",
+    "bad-reply": "the peer's reply was not an answer (see the node's log)",
+    "no-candidate": "no candidate on the overlay address (see the node's log)",
+    "no-permission": "the peer is not allowed this call in the allowlist",
+    "no-media": "the node has no camera or microphone to share",
+    "wrong-peer": "the reply was not signed by the peer that was asked",
+    "privacy": "the node refused an SDP not confined to the overlay (see its log)",
+    "unavailable": "the node could not place the call; see its log",
+    "internal": "the node failed while placing the call; see its log",
 }
 
 
@@ -54,4 +73,23 @@ def error_info(exc: BaseException) -> dict:
     return {"reason": "handler-error", "message": f"{type(exc).__name__}: {message}"[:500]}
 
 
-__all__ = ["Handler", "TransportError", "TRANSPORT_REASONS", "error_info"]
+def public_error(exc: BaseException) -> dict:
+    """{"reason", "message"} safe to publish off the device (MQTT replies and events):
+    the message is always a fixed text for the reason, never the exception's own text,
+    which may carry underlay addresses (DESIGN privacy 5). Callers log the detail."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason in REASONS:
+        return {"reason": reason, "message": REASONS[reason]}
+    if isinstance(reason, str) and reason in TRANSPORT_REASONS:
+        return {"reason": reason, "message": TRANSPORT_REASONS[reason]}
+    code = getattr(exc, "code", None)  # CallError (also a peer's error link)
+    if isinstance(code, str) and code in CALL_REASONS:
+        return {"reason": code, "message": CALL_REASONS[code]}
+    if type(exc).__name__ == "PrivacyError":
+        return {"reason": "privacy", "message": CALL_REASONS["privacy"]}
+    if isinstance(exc, NodeError):  # OverlayError and friends, or a peer's unknown code
+        return {"reason": "unavailable", "message": CALL_REASONS["unavailable"]}
+    return {"reason": "handler-error", "message": TRANSPORT_REASONS["handler-error"] + "; see its log"}
+
+
+__all__ = ["Handler", "TransportError", "TRANSPORT_REASONS", "CALL_REASONS", "error_info", "public_error"]

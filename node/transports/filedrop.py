@@ -1,10 +1,14 @@
 """File-drop transport: links arrive as files in the home's inbox/, replies leave as
 files of the same name in outbox/.
 
-Daemon side (`FileDropWatcher`): inotify (through watchdog) tells us a name changed; a
-file is taken only once it has settled (no event and no change of size/mtime for
-`settle` seconds), so writers may write-then-rename or write in place. Names starting
-with '.' or ending in .tmp/.part/~ are someone's unfinished write and are left alone.
+Daemon side (`FileDropWatcher`): inotify (through watchdog) tells us a name changed. A
+file renamed into inbox/ (write-then-rename) is complete and is taken at once; a file
+written in place is taken only once it has settled (no event and no change of
+size/mtime for `settle` seconds). Names starting with '.' or ending in .tmp/.part/~ are
+someone's unfinished write and are left alone. A file renamed in while a file of the
+same name is still queued or being handled is picked up by the next rescan (`rescan`
+seconds). A handler that takes longer than HANDLE_TIMEOUT is abandoned and the file is
+rejected with reason `timeout`, so a hung call set-up cannot hold a worker forever.
 
 Exactly once: the file is claimed by renaming it inbox/ -> work/ (atomic, so only one
 worker can win), handled, its reply written atomically to outbox/, and only then moved
@@ -33,7 +37,7 @@ from watchdog.observers import Observer
 
 from ..home import Home
 from ..links.link import MAX_LINK_BYTES
-from . import Handler, TransportError, error_info
+from . import Handler, TransportError, error_info, public_error
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ logging.getLogger("watchdog.observers.inotify").addFilter(_QuietStop())
 
 _UNFINISHED_SUFFIXES = (".tmp", ".part", ".partial", ".swp", "~")
 _REPLY_TMP = ".mnode-tmp"
+HANDLE_TIMEOUT = 120.0  # seconds a link may be in hand before it is rejected as `timeout`
 
 
 def is_unfinished(name: str) -> bool:
@@ -115,8 +120,9 @@ class FileDropWatcher:
 
     def __init__(self, home: Home, handler: Handler, *, settle: float = 0.3, rescan: float = 5.0,
                  empty_grace: float = 10.0, max_open: float = 30.0, concurrency: int = 4,
-                 on_event: Callable[[dict], None] | None = None):
+                 on_event: Callable[[dict], None] | None = None, handle_timeout: float = HANDLE_TIMEOUT):
         self.home = home
+        self.handle_timeout = handle_timeout
         self.handler = handler
         self.on_event = on_event  # rejections, e.g. to MQTT events (file name and reason only)
         self.settle = settle
@@ -298,7 +304,11 @@ class FileDropWatcher:
         path = self.home.work / name
         try:
             text = self._read(path)
-            reply = await self.handler(text)
+            try:
+                reply = await asyncio.wait_for(self.handler(text), self.handle_timeout)
+            except asyncio.TimeoutError:
+                raise TransportError("timeout", f"the node did not finish handling the link within "
+                                     f"{self.handle_timeout:.0f} s") from None
             if reply is not None:
                 if not isinstance(reply, str):
                     raise TypeError(f"the handler returned {type(reply).__name__}, not a link")
@@ -306,7 +316,8 @@ class FileDropWatcher:
         except asyncio.CancelledError:
             raise  # stays in work/: finished at the next start
         except Exception as e:  # every refusal is recorded, none kills the watcher
-            info = error_info(e)
+            info = error_info(e)  # reason.json stays on this device: the details help there
+            info["public"] = public_error(e)["message"]
             if recovered and info["reason"] == "replayed":
                 info["message"] = ("the node stopped while handling this file and its link was "
                                    "already used, so it was not handled twice")
@@ -337,13 +348,16 @@ class FileDropWatcher:
         folder = self.home.done if ok else self.home.rejected
         target = _free_name(folder, name)
         if not ok:
-            record = {**(info or {}), "file": name, "at": int(time.time())}
+            info = dict(info or {})
+            public = info.pop("public", None) or info.get("message")
+            record = {**info, "file": name, "at": int(time.time())}
             write_atomic(folder / f"{target}.reason.json", json.dumps(record) + "\n")
             log.warning("file drop: rejected %r: %s: %s", name, record.get("reason"), record.get("message"))
             if self.on_event is not None:
                 try:
+                    # Events may leave the device (MQTT): a fixed text, never the detail.
                     self.on_event({"event": "rejected", "transport": "file", "file": name,
-                                   "reason": record.get("reason"), "message": record.get("message")})
+                                   "reason": record.get("reason"), "message": public})
                 except Exception:
                     log.exception("file drop: event callback failed")
         os.rename(self.home.work / name, folder / target)

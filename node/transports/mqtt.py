@@ -40,16 +40,19 @@ from ..config import MqttSection
 from ..errors import NodeError
 from ..identity import Identity
 from ..links.jws import CompactJws, jws_digest
-from ..links.link import MAX_LINK_BYTES, PREFIX, SEALED_PREFIX
+from ..links.errors import LinkError
+from ..links.link import MAX_LINK_BYTES, PREFIX, SEALED_PREFIX, LinkOpener
 from ..links.payload import decode_payload
 from ..peers import Peer, PeerStore
-from . import Handler, TransportError, error_info
+from . import TRANSPORT_REASONS, Handler, TransportError, public_error
 
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_TOPIC = 512
 HANDLE_TIMEOUT = 90.0  # a link in hand longer than this is answered with a timeout error
 CONNECT_TIMEOUT = 15.0
+QUEUE_PER_WORKER = 4  # QoS 0 messages waiting beyond workers * this are refused as busy
+BUSY_REPORT_EVERY = 1.0  # seconds: busy refusals are logged and announced in batches
 
 CallStarter = Callable[[Peer], Awaitable[Any]]  # e.g. lambda peer: manager.call(peer, transport)
 
@@ -120,6 +123,7 @@ def _scrub(event: dict) -> dict:
 class _Pending:
     future: asyncio.Future
     digest: str | None
+    peer_id: str = ""
 
 
 class MqttClient:
@@ -319,7 +323,7 @@ class MqttClient:
         corr = uuid.uuid4().bytes
         loop = asyncio.get_running_loop()
         peeked = peek_claims(link_text)
-        pending = _Pending(loop.create_future(), peeked[1] if peeked else None)
+        pending = _Pending(loop.create_future(), peeked[1] if peeked else None, peer_id)
         self._pending[corr] = pending
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = f"{self.reply_base}/{corr.hex()}"
@@ -356,7 +360,13 @@ class MqttTransport(MqttClient):
         self.active_calls = active_calls or (lambda: 0)
         self.handle_timeout = handle_timeout
         self.counts = {"handled": 0, "rejected": 0}
+        # Unbounded on purpose for QoS 1 (the broker's in-flight window bounds those: a
+        # message is acked only once handled); QoS 0 bypasses that window, so it is
+        # refused as busy once `queue_limit` messages wait.
         self._queue: asyncio.Queue = asyncio.Queue()
+        self.queue_limit = max(1, workers) * QUEUE_PER_WORKER
+        self._busy_refused = 0
+        self._busy_report: asyncio.TimerHandle | None = None
         self._workers_n = workers
         self._tasks: list[asyncio.Task] = []
         self._busy = 0
@@ -387,6 +397,9 @@ class MqttTransport(MqttClient):
         await self.connect(timeout, wait=wait)
 
     async def stop(self) -> None:
+        if self._busy_report is not None:
+            self._busy_report.cancel()
+            self._report_busy()
         if self.connected:
             info = self.publish(self.topic("status"), self._status_payload(
                 "offline", self.node_id, self.name, 0), qos=1, retain=True)
@@ -469,7 +482,28 @@ class MqttTransport(MqttClient):
         if self.home_assistant is not None and self.home_assistant.owns(topic):
             self.home_assistant.on_message(message)
             return
+        if getattr(message, "qos", 1) == 0 and self._queue.qsize() >= self.queue_limit:
+            self._refuse_busy(message)
+            return
         self._queue.put_nowait(message)
+
+    def _refuse_busy(self, message) -> None:
+        """A QoS 0 message while the queue is full: an error reply (if it named a response
+        topic) at once; the log line and the 'rejected' event come once per
+        BUSY_REPORT_EVERY with a count, so a flood cannot flood the log and events too."""
+        self.counts["rejected"] += 1
+        self._reply(message, error_payload("busy", TRANSPORT_REASONS["busy"]))
+        self._busy_refused += 1
+        if self._busy_report is None and self._loop is not None:
+            self._busy_report = self._loop.call_later(BUSY_REPORT_EVERY, self._report_busy)
+
+    def _report_busy(self) -> None:
+        count, self._busy_refused, self._busy_report = self._busy_refused, 0, None
+        if not count:
+            return
+        log.warning("MQTT: refused %d QoS 0 message(s): busy (%d waiting)", count, self._queue.qsize())
+        self.publish_event({"event": "rejected", "transport": "mqtt", "reason": "busy",
+                            "message": TRANSPORT_REASONS["busy"], "count": count})
 
     async def _worker(self) -> None:
         while True:
@@ -544,7 +578,9 @@ class MqttTransport(MqttClient):
             self._refuse(message, "timeout", f"no reply within {self.handle_timeout:.0f} s")
             return
         except Exception as e:  # LinkError and everything else: a reason, never a crash
-            info = error_info(e)
+            # The detail stays in this log; what leaves is a fixed text (no addresses).
+            log.info("MQTT: inbox link refused: %s: %s", type(e).__name__, e)
+            info = public_error(e)
             self._refuse(message, info["reason"], info["message"])
             return
         self.counts["handled"] += 1
@@ -561,9 +597,22 @@ class MqttTransport(MqttClient):
                                     "has nowhere to go"})
 
     def _deliver_answer(self, ofh: str, text: str) -> bool:
-        """An answer sent to our inbox instead of our reply topic."""
+        """An answer sent to our inbox instead of our reply topic. Only a reply that
+        verifies (signed by the peer asked, to us, in time, naming our offer) resolves
+        the request: a forgery must not use up the place of the real answer. The caller
+        still opens it fully (allowlist, replay cache)."""
         for corr, pending in list(self._pending.items()):
             if pending.digest and pending.digest == ofh and not pending.future.done():
+                try:
+                    opened = LinkOpener(self.identity, None).open(text, expect_offer=pending.digest)
+                except LinkError as e:
+                    log.warning("MQTT: an answer naming a pending request does not verify (%s); "
+                                "still waiting for the real one", e.reason)
+                    return False
+                if opened.claims.iss != pending.peer_id:
+                    log.warning("MQTT: an answer to a pending request was signed by %s, not by the "
+                                "peer asked; still waiting for the real one", opened.claims.iss)
+                    return False
                 pending.future.set_result(text)
                 self._pending.pop(corr, None)
                 return True
@@ -589,7 +638,8 @@ class MqttTransport(MqttClient):
         try:
             peer = self.peers.find(target.strip())
         except NodeError as e:
-            self._refuse(message, "handler-error", str(e))
+            log.error("MQTT: cmd/call: cannot read the allowlist: %s", e)
+            self._refuse(message, "allowlist-unreadable", "this node's allowlist cannot be read; see its log")
             return
         if peer is None:
             self._refuse(message, "unknown-peer", f"{target[:80]!r} is not a peer in this node's allowlist")
@@ -600,9 +650,13 @@ class MqttTransport(MqttClient):
         try:
             call = await self.on_call(peer)
         except Exception as e:
-            info = error_info(e)
-            if hasattr(e, "code") and hasattr(e, "message"):  # CallError
-                info = {"reason": str(e.code), "message": str(e.message)}
+            # The exception's text may name underlay addresses (an OverlayError, a
+            # PrivacyError): it goes to this log only; MQTT gets a fixed text per reason.
+            if isinstance(e, NodeError):
+                log.warning("MQTT: cmd/call to %s failed: %s", peer.name, e)
+            else:
+                log.exception("MQTT: cmd/call to %s failed", peer.name)
+            info = public_error(e)
             self._refuse(message, info["reason"], info["message"], peer=peer.name)
             return
         self.counts["handled"] += 1
