@@ -40,6 +40,17 @@ class Counts:
         self.first_decoded_ns = 0
 
 
+
+def _count_au(counts: "Counts", log: "AuLog | None", data: bytes) -> None:
+    """One access unit complete at the receiver: count it and log it for latency matching."""
+    t = time.monotonic_ns()
+    with counts.lock:
+        counts.aus += 1
+        counts.bytes += len(data)
+        counts.first_au_ns = counts.first_au_ns or t
+    if log:
+        log.add(data, t)
+
 def install_probe(counts: Counts, log: AuLog | None, decode: bool) -> None:
     original = rtcrtpreceiver.get_decoder
 
@@ -48,14 +59,8 @@ def install_probe(counts: Counts, log: AuLog | None, decode: bool) -> None:
             self.inner = inner
 
         def decode(self, encoded_frame):
-            t = time.monotonic_ns()
             data = encoded_frame.data
-            with counts.lock:
-                counts.aus += 1
-                counts.bytes += len(data)
-                counts.first_au_ns = counts.first_au_ns or t
-            if log:
-                log.add(data, t)
+            _count_au(counts, log, data)
             if self.inner is None:
                 p = av.Packet(data)
                 p.pts = encoded_frame.timestamp
@@ -82,14 +87,7 @@ def install_node_probe(counts: Counts, log: AuLog | None) -> None:
     original = hooks.PassthroughDecoder.decode
 
     def decode(self, encoded_frame):
-        t = time.monotonic_ns()
-        data = encoded_frame.data
-        with counts.lock:
-            counts.aus += 1
-            counts.bytes += len(data)
-            counts.first_au_ns = counts.first_au_ns or t
-        if log:
-            log.add(data, t)
+        _count_au(counts, log, encoded_frame.data)
         before = self.decoded
         out = original(self, encoded_frame)
         if self.decoded > before:
