@@ -18,22 +18,11 @@ from aiortc import RTCSessionDescription
 
 from node.config import MediaSection
 from node.media import make_publisher
-from node.media.source import EncodedVideoSource
 
 from .. import loopback
 from ..au import AuLog
+from ..probe import install_source_probe
 from ..wire import emit, read_line
-
-
-def install_source_probe(log: AuLog) -> None:
-    """Logs each AU at the moment the source hands it over (EncodedVideoSource._emit)."""
-    original = EncodedVideoSource._emit
-
-    def _emit(self, data: bytes, pts_us: int) -> None:
-        log.add(data, time.monotonic_ns())
-        original(self, data, pts_us)
-
-    EncodedVideoSource._emit = _emit
 
 
 async def run(args) -> None:
