@@ -20,11 +20,6 @@ class ReplayCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (nonce TEXT PRIMARY KEY, sender TEXT, exp INTEGER)")
 
-    def seen(self, sender: str, nonce: str) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM seen WHERE nonce = ?", (f"{sender}:{nonce}",)).fetchone()
-        return row is not None
-
     def claim(self, sender: str, nonce: str, exp: int, now: float | None = None) -> bool:
         """Record the nonce; False if it was already recorded (a replay)."""
         now = time.time() if now is None else now

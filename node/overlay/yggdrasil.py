@@ -184,13 +184,3 @@ class YggdrasilProvider(OverlayProvider):
     def is_overlay(self, address: str) -> bool:
         ip = parse_address(address)
         return isinstance(ip, ipaddress.IPv6Address) and ip in YGGDRASIL_NETWORK
-
-    def is_peer_address(self, peer: Peer, address: str) -> bool:
-        """The address is exactly the one the peer's key derives to."""
-        ip = parse_address(address)
-        if ip is None or not peer.yggdrasil_key:
-            return False
-        try:
-            return ip == addr_for_key(parse_key(peer.yggdrasil_key))
-        except OverlayError:
-            return False

@@ -194,8 +194,7 @@ async def test_resolve_derives_the_address_from_the_allowlisted_key():
     provider = YggdrasilProvider("unix:///nonexistent/admin.sock")  # resolve needs no daemon
     assert await provider.resolve(peer(VECTOR[0])) == VECTOR[1]
     assert await provider.resolve(peer(VECTOR[0].upper())) == VECTOR[1]
-    assert provider.is_peer_address(peer(VECTOR[0]), "0200:8792:c684:02ec:1a25:9326:ed51:659b")
-    assert not provider.is_peer_address(peer(VECTOR[0]), "200:8792:c684:2ec:1a25:9326:ed51:659c")
+    assert provider.is_overlay(VECTOR[1]) and not provider.is_overlay("10.0.0.1")
     with pytest.raises(OverlayError, match="no yggdrasil_key"):
         await provider.resolve(peer(""))
     with pytest.raises(OverlayError, match="64 hex"):
