@@ -66,9 +66,13 @@ class Recorder:
         finally:
             template.close()
 
-    def write(self, access_unit: bytes, pts_90k: int) -> None:
+    def write(self, access_unit: bytes, pts_90k: int, keyframe: bool | None = None) -> None:
+        """`keyframe`: whether the AU holds an IDR, if the caller already knows (saves a
+        second scan of every AU's NAL units)."""
+        if keyframe is None:
+            keyframe = is_idr(access_unit)
         if self._container is None:
-            if not is_idr(access_unit) or find_sps(access_unit) is None:
+            if not keyframe or find_sps(access_unit) is None:
                 self.skipped += 1
                 return
             try:
@@ -82,7 +86,7 @@ class Recorder:
         packet = av.Packet(access_unit)
         packet.pts = packet.dts = pts_90k
         packet.time_base = hooks.VIDEO_CLOCK
-        packet.is_keyframe = is_idr(access_unit)
+        packet.is_keyframe = keyframe
         packet.stream = self._stream
         self._container.mux(packet)
         self.frames += 1
@@ -216,7 +220,7 @@ class MediaReceiver:
                 self.access_units.append(data)
             if self.recorder is not None:
                 try:
-                    self.recorder.write(data, int(packet.pts))
+                    self.recorder.write(data, int(packet.pts), keyframe)
                 except OSError as e:  # the disk, not the stream: stop recording
                     log.error("recording to %s failed, recording stopped: %s",
                               self.recorder.path, e)

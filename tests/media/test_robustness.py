@@ -288,10 +288,10 @@ async def test_receiver_keeps_recording_after_a_bad_access_unit(clip, tmp_path):
     receiver = MediaReceiver(pc, record_path=tmp_path / "v.mkv")
     real_write = receiver.recorder.write
 
-    def write(data: bytes, pts: int) -> None:
+    def write(data: bytes, pts: int, keyframe: bool | None = None) -> None:
         if data == clip[5]:
             raise ValueError("a malformed access unit")  # any parse error of the peer's data
-        real_write(data, pts)
+        real_write(data, pts, keyframe)
 
     receiver.recorder.write = write
     try:
