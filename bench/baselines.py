@@ -20,19 +20,32 @@ SENDERS = {
 }
 
 
-def sender_peer(kind: str, clip: Clip, logdir: Path, out: Path, au_log: Path | None = None,
-                viewers: int = 1) -> Peer:
+def sender_peer(
+    kind: str, clip: Clip, logdir: Path, out: Path, au_log: Path | None = None, viewers: int = 1
+) -> Peer:
     log = ["--au-log", str(au_log)] if au_log else []
     if kind == "node_publisher":
-        argv = [VENV_PY, "-m", "bench.senders.node_publisher", str(clip.h264),
-                "--viewers", str(viewers)] + log
+        argv = [
+            VENV_PY,
+            "-m",
+            "bench.senders.node_publisher",
+            str(clip.h264),
+            "--viewers",
+            str(viewers),
+        ] + log
     elif kind == "aiortc_passthrough":
         argv = [VENV_PY, "-m", "bench.senders.aiortc_player", "--mode", "passthrough", str(clip.ts)] + log
     elif kind == "aiortc_encode":
         argv = [VENV_PY, "-m", "bench.senders.aiortc_player", "--mode", "encode", str(clip.ts)]
     elif kind == "gstreamer_webrtcbin":
-        argv = [SYSTEM_PY, "-m", "bench.senders.gst_webrtcbin", str(clip.ts),
-                "--pem", str(ecdsa_pem(out))] + log
+        argv = [
+            SYSTEM_PY,
+            "-m",
+            "bench.senders.gst_webrtcbin",
+            str(clip.ts),
+            "--pem",
+            str(ecdsa_pem(out)),
+        ] + log
     else:
         raise ValueError(kind)
     if viewers != 1 and kind != "node_publisher":
@@ -45,12 +58,16 @@ def sender_cpu(kind: str, clip: Clip, logdir: Path, out: Path, warmup: float, wi
     recv = receiver(f"recv-{kind}-{clip.spec.label}", logdir)
     usage, results = stream_and_measure(sender, recv, warmup, window)
     r = results[0]
-    return {**usage.to_json(), "aus_received": r.get("aus", 0),
-            "mbit_received": round(r.get("bytes", 0) * 8 / 1e6, 2)}
+    return {
+        **usage.to_json(),
+        "aus_received": r.get("aus", 0),
+        "mbit_received": round(r.get("bytes", 0) * 8 / 1e6, 2),
+    }
 
 
-def latency(kind: str, clip: Clip, logdir: Path, out: Path, warmup: float, window: float,
-            node_receiver: bool = True) -> dict:
+def latency(
+    kind: str, clip: Clip, logdir: Path, out: Path, warmup: float, window: float, node_receiver: bool = True
+) -> dict:
     """AU handed over by the source (sender probe) -> same AU complete at the viewer
     (receiver probe), matched by content hash, both on CLOCK_MONOTONIC."""
     tag = f"{kind}-{clip.spec.label}-{'noderecv' if node_receiver else 'aiortcrecv'}"
@@ -68,7 +85,7 @@ def match_latency(send_log: Path, recv_log: Path, settle: float = 1.0) -> dict:
     the viewer are left out (they may have queued behind ICE/DTLS setup)."""
     sent, got = read_log(send_log), read_log(recv_log)
     start = min(got.values()) + settle * 1e9 if got else 0
-    deltas = [(got[k] - t) / 1e9 for k, t in sent.items() if k in got and got[k] >= t and t >= start]
+    deltas = [(got[k] - t) / 1e9 for k, t in sent.items() if k in got and got[k] >= t >= start]
     out = summary_ms(deltas)
     out["sent"] = len(sent)
     out["matched"] = len(deltas)

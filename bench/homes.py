@@ -34,7 +34,7 @@ class BenchNode:
     def node_id(self) -> str:
         return self.identity.node_id
 
-    def trust(self, other: "BenchNode", allow: str) -> None:
+    def trust(self, other: BenchNode, allow: str) -> None:
         self.peers.add(make_peer(other.name, other.node_id, allow, address=other.address), replace=True)
 
     def configure(self, **sections) -> None:

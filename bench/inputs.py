@@ -39,8 +39,13 @@ class Clip:
     measured_bitrate: int
 
     def to_json(self) -> dict:
-        return {**asdict(self.spec), "h264": str(self.h264), "ts": str(self.ts),
-                "frames": self.frames, "measured_bitrate": self.measured_bitrate}
+        return {
+            **asdict(self.spec),
+            "h264": str(self.h264),
+            "ts": str(self.ts),
+            "frames": self.frames,
+            "measured_bitrate": self.measured_bitrate,
+        }
 
 
 CLIPS = {
@@ -62,23 +67,76 @@ def _encode(spec: ClipSpec, dest: Path) -> None:
     # repeat-headers: SPS/PPS before every IDR, as the Pi encoder is set up to send.
     kbps = spec.bitrate // 1000
     cmd = [
-        _ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi",
-        "-i", f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps},noise=alls=10:allf=t",
-        "-t", str(spec.seconds), "-an",
-        "-c:v", "libx264", "-profile:v", "baseline", "-level", "4.0", "-preset", "veryfast",
-        "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-g", str(spec.gop),
-        "-keyint_min", str(spec.gop), "-sc_threshold", "0",
-        "-b:v", f"{kbps}k", "-minrate", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps // 2}k",
-        "-x264-params", "nal-hrd=cbr:repeat-headers=1:aud=0",
-        "-bsf:v", "h264_mp4toannexb", "-f", "h264", str(dest),
+        _ffmpeg(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps},noise=alls=10:allf=t",
+        "-t",
+        str(spec.seconds),
+        "-an",
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "baseline",
+        "-level",
+        "4.0",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        str(spec.gop),
+        "-keyint_min",
+        str(spec.gop),
+        "-sc_threshold",
+        "0",
+        "-b:v",
+        f"{kbps}k",
+        "-minrate",
+        f"{kbps}k",
+        "-maxrate",
+        f"{kbps}k",
+        "-bufsize",
+        f"{kbps // 2}k",
+        "-x264-params",
+        "nal-hrd=cbr:repeat-headers=1:aud=0",
+        "-bsf:v",
+        "h264_mp4toannexb",
+        "-f",
+        "h264",
+        str(dest),
     ]
     subprocess.run(cmd, check=True, timeout=600)
 
 
 def _to_ts(src: Path, dest: Path, fps: int) -> None:
-    subprocess.run([_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-r", str(fps),
-                    "-i", str(src), "-c", "copy", "-f", "mpegts", str(dest)], check=True, timeout=300)
+    subprocess.run(
+        [
+            _ffmpeg(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-r",
+            str(fps),
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            str(dest),
+        ],
+        check=True,
+        timeout=300,
+    )
 
 
 def count_access_units(path: Path) -> int:

@@ -16,10 +16,11 @@ from node.overlay.static import StaticProvider
 
 from .homes import make_nodes
 
-
 # Yggdrasil-shaped addresses (200::/7, full length) to show the size on an IPv6 overlay.
-YGG = {"127.0.0.1": "200:1111:2222:3333:4444:5555:6666:7777",
-       "127.0.0.10": "201:8888:9999:aaaa:bbbb:cccc:dddd:eeee"}
+YGG = {
+    "127.0.0.1": "200:1111:2222:3333:4444:5555:6666:7777",
+    "127.0.0.10": "201:8888:9999:aaaa:bbbb:cccc:dddd:eeee",
+}
 
 
 def _readdress(text: str, node, other) -> int:
@@ -33,8 +34,18 @@ def _readdress(text: str, node, other) -> int:
     sdp = c.sdp
     for v4, v6 in YGG.items():
         sdp = sdp.replace(f"IN IP4 {v4}\r", f"IN IP6 {v6}\r").replace(f" {v4} ", f" {v6} ")
-    made = make_link(node.identity, c.kind, c.aud, sdp=sdp, addr=YGG.get(c.addr, c.addr), prov=c.prov,
-                     ofh=c.ofh, err=c.err, sealed=sealed, ttl=c.exp - c.iat)
+    made = make_link(
+        node.identity,
+        c.kind,
+        c.aud,
+        sdp=sdp,
+        addr=YGG.get(c.addr, c.addr),
+        prov=c.prov,
+        ofh=c.ofh,
+        err=c.err,
+        sealed=sealed,
+        ttl=c.exp - c.iat,
+    )
     return len(made.text)
 
 
@@ -57,8 +68,15 @@ def _manager(node, sealed: bool, publisher, receiver_factory=None):
     config = Config()
     config.links.seal = sealed
     opener = LinkOpener(node.identity, node.peers, ReplayCache(node.home.replay_db), skew=30)
-    return CallManager(node.identity, config, node.peers, StaticProvider(address=node.address),
-                       publisher, opener, receiver_factory=receiver_factory)
+    return CallManager(
+        node.identity,
+        config,
+        node.peers,
+        StaticProvider(address=node.address),
+        publisher,
+        opener,
+        receiver_factory=receiver_factory,
+    )
 
 
 async def _measure(clip_h264: Path) -> dict:
@@ -85,21 +103,26 @@ async def _measure(clip_h264: Path) -> dict:
                 await call.end("bench")
                 await view_mgr.close()
                 await cam_mgr.close()
-                out[key] = {"view_request_chars": len(transport.sent[0]),
-                            "view_answer_chars": len(transport.replies[0]),
-                            "call_offer_chars": len(back.sent[0]),
-                            "call_answer_chars": len(back.replies[0])}
+                out[key] = {
+                    "view_request_chars": len(transport.sent[0]),
+                    "view_answer_chars": len(transport.replies[0]),
+                    "call_offer_chars": len(back.sent[0]),
+                    "call_answer_chars": len(back.replies[0]),
+                }
                 out[f"{key}_ipv6_overlay"] = {
                     "view_request_chars": _readdress(transport.sent[0], viewer, cam),
                     "view_answer_chars": _readdress(transport.replies[0], cam, viewer),
                     "call_offer_chars": _readdress(back.sent[0], cam, viewer),
-                    "call_answer_chars": _readdress(back.replies[0], viewer, cam)}
+                    "call_answer_chars": _readdress(back.replies[0], viewer, cam),
+                }
         finally:
             await publisher.stop()
-    out["note"] = ("characters of the whole link text (prefix included), audio+video, from a real view "
-                   "and a real call between two nodes on IPv4 loopback as the overlay; the IPv6 columns are "
-                   "the same links re-signed with full-length Yggdrasil-shaped addresses (200::/7) in the "
-                   "claims and the SDP")
+    out["note"] = (
+        "characters of the whole link text (prefix included), audio+video, from a real view "
+        "and a real call between two nodes on IPv4 loopback as the overlay; the IPv6 columns are "
+        "the same links re-signed with full-length Yggdrasil-shaped addresses (200::/7) in the "
+        "claims and the SDP"
+    )
     return out
 
 

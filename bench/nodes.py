@@ -19,16 +19,28 @@ from .stats import summary_ms
 class NodeRig:
     """A camera daemon and `viewers` viewer homes under `root` (wiped first)."""
 
-    def __init__(self, root: Path, clip: Clip, viewers: int, logdir: Path, *, audio: str = "none",
-                 mqtt: dict | None = None, max_calls: int = 0):
+    def __init__(
+        self,
+        root: Path,
+        clip: Clip,
+        viewers: int,
+        logdir: Path,
+        *,
+        audio: str = "none",
+        mqtt: dict | None = None,
+        max_calls: int = 0,
+    ):
         if root.exists():
             shutil.rmtree(root)
         self.root = root
         self.logdir = logdir
         self.cam, self.viewers = make_nodes(root, viewers)
         calls = {"max_calls": max(4, max_calls or viewers + 2)}
-        cam_sections = {"media": {"video": f"file:{clip.h264}", "audio": audio}, "calls": calls,
-                        "filedrop": {"enabled": True}}
+        cam_sections = {
+            "media": {"video": f"file:{clip.h264}", "audio": audio},
+            "calls": calls,
+            "filedrop": {"enabled": True},
+        }
         if mqtt:
             cam_sections["mqtt"] = mqtt
         self.cam.configure(**cam_sections)
@@ -39,16 +51,39 @@ class NodeRig:
 
     def start(self, au_log: Path | None = None, timeout: float = 60.0) -> Peer:
         env = {"BENCH_AU_LOG": str(au_log)} if au_log else {}
-        self.daemon = Peer("daemon", [VENV_PY, "-m", "bench.probe", "node", str(self.cam.home.path)],
-                           self.logdir, env=env)
+        self.daemon = Peer(
+            "daemon", [VENV_PY, "-m", "bench.probe", "node", str(self.cam.home.path)], self.logdir, env=env
+        )
         self.daemon.expect("event", timeout, "ready")
         return self.daemon
 
-    def viewer(self, i: int, via: str, *, calls: int = 1, seconds: float = 0.0, first_frame: bool = False,
-               au_log: Path | None = None, wait_go: bool = False, tag: str = "", pause: float = 0.0) -> Peer:
+    def viewer(
+        self,
+        i: int,
+        via: str,
+        *,
+        calls: int = 1,
+        seconds: float = 0.0,
+        first_frame: bool = False,
+        au_log: Path | None = None,
+        wait_go: bool = False,
+        tag: str = "",
+        pause: float = 0.0,
+    ) -> Peer:
         v = self.viewers[i]
-        argv = [VENV_PY, "-m", "bench.probe", "viewer", str(v.home.path), "cam", via,
-                "--calls", str(calls), "--seconds", str(seconds)]
+        argv = [
+            VENV_PY,
+            "-m",
+            "bench.probe",
+            "viewer",
+            str(v.home.path),
+            "cam",
+            via,
+            "--calls",
+            str(calls),
+            "--seconds",
+            str(seconds),
+        ]
         argv += ["--first-frame"] if first_frame else []
         argv += ["--wait-go"] if wait_go else []
         argv += ["--pause", str(pause)] if pause else []
@@ -74,8 +109,15 @@ def _calls(peer: Peer, n: int, timeout: float) -> list[dict]:
     return out
 
 
-def streaming(root: Path, clip: Clip, logdir: Path, viewers: int, warmup: float, window: float,
-              profile_seconds: float = 0.0) -> dict:
+def streaming(
+    root: Path,
+    clip: Clip,
+    logdir: Path,
+    viewers: int,
+    warmup: float,
+    window: float,
+    profile_seconds: float = 0.0,
+) -> dict:
     """Daemon CPU/RSS with `viewers` viewers receiving (figures 1, 4 and 5a); then,
     with `profile_seconds`, a py-spy profile of the daemon (after the CPU window, so the
     sampler never counts against it)."""
@@ -111,9 +153,14 @@ def streaming(root: Path, clip: Clip, logdir: Path, viewers: int, warmup: float,
                 results.append({"error": str(e)})
         frames = [r.get("frames", 0) for r in results]
         mbit = [r.get("bytes", 0) * 8 / 1e6 for r in results]
-        out = {**usage.to_json(), "viewers": viewers, "frames_min": min(frames), "frames_max": max(frames),
-               "mbit_received": round(sum(mbit) / max(1, len(mbit)), 2),
-               "failed": sum(1 for r in results if "error" in r)}
+        out = {
+            **usage.to_json(),
+            "viewers": viewers,
+            "frames_min": min(frames),
+            "frames_max": max(frames),
+            "mbit_received": round(sum(mbit) / max(1, len(mbit)), 2),
+            "failed": sum(1 for r in results if "error" in r),
+        }
         if prof is not None:
             out["profile"] = prof
         return out
@@ -160,7 +207,9 @@ def ttff(root: Path, clip: Clip, logdir: Path, via: str, calls: int, pause: floa
     ok = [g for g in got if "error" not in g and g.get("first_decoded_ns")]
     out = summary_ms([(g["first_decoded_ns"] - g["sent_ns"]) / 1e9 for g in ok])
     out["answer"] = summary_ms([(g["answered_ns"] - g["sent_ns"]) / 1e9 for g in ok])
-    out["connected"] = summary_ms([(g["connected_ns"] - g["sent_ns"]) / 1e9 for g in ok if g.get("connected_ns")])
+    out["connected"] = summary_ms(
+        [(g["connected_ns"] - g["sent_ns"]) / 1e9 for g in ok if g.get("connected_ns")]
+    )
     out["first_au"] = summary_ms([(g["first_au_ns"] - g["sent_ns"]) / 1e9 for g in ok if g["first_au_ns"]])
     out["failed"] = len(errors)
     out["pause_s"] = pause
@@ -199,9 +248,18 @@ def churn(root: Path, clip: Clip, logdir: Path, calls: int, via: str = "mqtt", w
         if broker:
             broker.stop()
     failed = sum(1 for g in got if "error" in g)
-    return {"calls": calls, "via": via, "warmup_calls": warmup, "failed": failed, "seconds": round(wall, 1), "before": before, "after": after,
-            "rss_growth_mib": round(after["rss_mib"] - before["rss_mib"], 1),
-            "fd_growth": after["fds"] - before["fds"], "thread_growth": after["threads"] - before["threads"]}
+    return {
+        "calls": calls,
+        "via": via,
+        "warmup_calls": warmup,
+        "failed": failed,
+        "seconds": round(wall, 1),
+        "before": before,
+        "after": after,
+        "rss_growth_mib": round(after["rss_mib"] - before["rss_mib"], 1),
+        "fd_growth": after["fds"] - before["fds"],
+        "thread_growth": after["threads"] - before["threads"],
+    }
 
 
 def _snapshot(pid: int) -> dict:

@@ -58,6 +58,7 @@ class FirstFrames:
 
 def install_viewer_probe(first: FirstFrames, log: AuLog | None) -> None:
     import av
+
     from node.media import hooks
 
     original = hooks.PassthroughDecoder.decode
@@ -151,8 +152,9 @@ async def run_viewer(args) -> None:
     provider = make_provider(config.overlay)
     replay = ReplayCache(home.replay_db, config.links.clock_skew)
     opener = LinkOpener(identity, peers, replay, skew=config.links.clock_skew)
-    manager = CallManager(identity, config, peers, provider, None, opener,
-                          receiver_factory=lambda pc: MediaReceiver(pc))
+    manager = CallManager(
+        identity, config, peers, provider, None, opener, receiver_factory=lambda pc: MediaReceiver(pc)
+    )
     transport = TimedTransport(_client_transport(args.via, config, identity))
     emit({"type": "event", "name": "ready", "pid": os.getpid()})
     if args.wait_go:
@@ -184,17 +186,28 @@ async def run_viewer(args) -> None:
                 if args.seconds:
                     try:
                         await asyncio.wait_for(stop.wait(), args.seconds)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 summary = call.receiver.summary()
                 await call.end("bench")
                 ok += 1
                 connected_ns = int(call.connected_at * 1e9) if call.connected_at else 0
-                emit({"type": "call", "index": i, "sent_ns": transport.sent_ns, "answered_ns": answered_ns,
-                      "connected_ns": connected_ns,
-                      "first_au_ns": first.first_au_ns, "first_decoded_ns": first.first_decoded_ns,
-                      "frames": summary.get("video_frames", 0), "bytes": summary.get("video_bytes", 0),
-                      "connected_s": round(time.monotonic() - call.connected_at, 3) if call.connected_at else 0})
+                emit(
+                    {
+                        "type": "call",
+                        "index": i,
+                        "sent_ns": transport.sent_ns,
+                        "answered_ns": answered_ns,
+                        "connected_ns": connected_ns,
+                        "first_au_ns": first.first_au_ns,
+                        "first_decoded_ns": first.first_decoded_ns,
+                        "frames": summary.get("video_frames", 0),
+                        "bytes": summary.get("video_bytes", 0),
+                        "connected_s": round(time.monotonic() - call.connected_at, 3)
+                        if call.connected_at
+                        else 0,
+                    }
+                )
             except Exception as e:  # a failed call is counted and reported, the run goes on
                 failed += 1
                 emit({"type": "call", "index": i, "error": f"{type(e).__name__}: {e}"})
@@ -222,8 +235,9 @@ def main(argv=None) -> None:
     v.add_argument("--first-frame", action="store_true", help="time the first decoded frame")
     v.add_argument("--wait-go", action="store_true", help="start calling after a line on stdin")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(run_node(args) if args.role == "node" else run_viewer(args))
 
 

@@ -18,7 +18,7 @@ def _stat_fields(pid: int) -> list[str]:
     with open(f"/proc/{pid}/stat") as f:
         raw = f.read()
     # comm may hold spaces and parentheses: split after the last ')'.
-    return raw[raw.rindex(")") + 2:].split()
+    return raw[raw.rindex(")") + 2 :].split()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,10 +75,13 @@ class Usage:
         return 100.0 * self.cpu / self.wall if self.wall > 0 else 0.0
 
     def to_json(self) -> dict:
-        return {"wall_s": round(self.wall, 3), "cpu_s": round(self.cpu, 3),
-                "cpu_percent": round(self.cpu_percent, 2),
-                "rss_max_mib": round(self.rss_max / 2**20, 1),
-                "rss_last_mib": round(self.rss_last / 2**20, 1)}
+        return {
+            "wall_s": round(self.wall, 3),
+            "cpu_s": round(self.cpu, 3),
+            "cpu_percent": round(self.cpu_percent, 2),
+            "rss_max_mib": round(self.rss_max / 2**20, 1),
+            "rss_last_mib": round(self.rss_last / 2**20, 1),
+        }
 
 
 class TreeMeter:

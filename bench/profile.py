@@ -15,13 +15,17 @@ GROUPS = [  # first match wins; matched against "file" in each frame of a stack
     ("SRTP (pylibsrtp)", ("pylibsrtp",)),
     ("DTLS/crypto (cryptography, OpenSSL)", ("cryptography", "OpenSSL")),
     ("H.264 packetizer (aiortc codecs/h264)", ("aiortc/codecs",)),
-    ("RTP sender/RTCP (aiortc rtcrtpsender, rtp)", ("aiortc/rtcrtpsender", "aiortc/rtp.py",
-                                                   "aiortc/rtcdtlstransport")),
+    (
+        "RTP sender/RTCP (aiortc rtcrtpsender, rtp)",
+        ("aiortc/rtcrtpsender", "aiortc/rtp.py", "aiortc/rtcdtlstransport"),
+    ),
     ("ICE/UDP (aioice)", ("aioice",)),
     ("aiortc other", ("aiortc",)),
     ("node media (source, fan-out, track)", ("node/media",)),
-    ("node calls/transports/links", ("node/calls", "node/transports", "node/links", "node/ice",
-                                     "node/service")),
+    (
+        "node calls/transports/links",
+        ("node/calls", "node/transports", "node/links", "node/ice", "node/service"),
+    ),
     ("watchdog/paho (transports' threads)", ("watchdog", "paho")),
     ("asyncio event loop", ("asyncio",)),
 ]
@@ -49,8 +53,22 @@ def profile(pid: int, seconds: float, out: Path) -> dict:
     raw = out / "pyspy.txt"
     # --gil: only threads holding the GIL, i.e. running Python, not waiting in
     # epoll/Condition.wait (which py-spy's idle heuristic may count as active).
-    cmd = [exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "250", "-f", "raw",
-           "-o", str(raw), "--nonblocking", "--gil"]
+    cmd = [
+        exe,
+        "record",
+        "-p",
+        str(pid),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "-o",
+        str(raw),
+        "--nonblocking",
+        "--gil",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if r.returncode != 0 or not raw.exists():
         return {"skipped": f"py-spy failed: {(r.stderr or r.stdout).strip()[-300:]}"}
@@ -78,5 +96,7 @@ def summarize(raw: Path) -> dict:
         "samples": total,
         "note": "py-spy samples of the thread holding the GIL (Python running); shares of those samples",
         "groups": {k: round(100 * v / total, 1) for k, v in groups.most_common()},
-        "top_functions": [{"function": k, "share": round(100 * v / total, 1)} for k, v in leaves.most_common(12)],
+        "top_functions": [
+            {"function": k, "share": round(100 * v / total, 1)} for k, v in leaves.most_common(12)
+        ],
     }

@@ -21,8 +21,7 @@ import threading
 import time
 
 import av
-import aiortc.rtcrtpreceiver as rtcrtpreceiver
-from aiortc import RTCSessionDescription
+from aiortc import RTCSessionDescription, rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 
 from . import loopback
@@ -40,8 +39,7 @@ class Counts:
         self.first_decoded_ns = 0
 
 
-
-def _count_au(counts: "Counts", log: "AuLog | None", data: bytes) -> None:
+def _count_au(counts: Counts, log: AuLog | None, data: bytes) -> None:
     """One access unit complete at the receiver: count it and log it for latency matching."""
     t = time.monotonic_ns()
     with counts.lock:
@@ -50,6 +48,7 @@ def _count_au(counts: "Counts", log: "AuLog | None", data: bytes) -> None:
         counts.first_au_ns = counts.first_au_ns or t
     if log:
         log.add(data, t)
+
 
 def install_probe(counts: Counts, log: AuLog | None, decode: bool) -> None:
     original = rtcrtpreceiver.get_decoder
@@ -149,12 +148,18 @@ async def run(args) -> None:
     # Run until the harness says stop (a line or EOF on stdin), or the time limit.
     try:
         await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), args.seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     with counts.lock:
-        result = {"type": "result", "aus": counts.aus, "bytes": counts.bytes,
-                  "decoded": counts.decoded, "first_au_ns": counts.first_au_ns,
-                  "first_decoded_ns": counts.first_decoded_ns, "connected_ns": t_connected}
+        result = {
+            "type": "result",
+            "aus": counts.aus,
+            "bytes": counts.bytes,
+            "decoded": counts.decoded,
+            "first_au_ns": counts.first_au_ns,
+            "first_decoded_ns": counts.first_decoded_ns,
+            "connected_ns": t_connected,
+        }
     for t in tasks:
         t.cancel()
     if node_receiver is not None:

@@ -9,8 +9,11 @@ from pathlib import Path
 
 from .baselines import SENDERS
 
-LABELS = {"node_daemon": "our node (daemon, passthrough)", **SENDERS,
-          "node_publisher_to_aiortc_receiver": "our publisher -> aiortc's stock receiver"}
+LABELS = {
+    "node_daemon": "our node (daemon, passthrough)",
+    **SENDERS,
+    "node_publisher_to_aiortc_receiver": "our publisher -> aiortc's stock receiver",
+}
 
 
 def _fmt(v, unit: str = "") -> str:
@@ -79,12 +82,19 @@ def plots(results: dict, folder: Path, prefix: str = "bench") -> tuple[list[str]
     ttff = {k: v for k, v in (results.get("ttff") or {}).items() if isinstance(v, dict) and v.get("n")}
     if lat or ttff:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        for ax, data, title, hi in ((axes[0], lat, "Fig. 3: latency, ms (p50 / p99)", "p99_ms"),
-                                    (axes[1], ttff, "Fig. 2: time to first frame, ms (p50 / p95)", "p95_ms")):
+        for ax, data, title, hi in (
+            (axes[0], lat, "Fig. 3: latency, ms (p50 / p99)", "p99_ms"),
+            (axes[1], ttff, "Fig. 2: time to first frame, ms (p50 / p95)", "p95_ms"),
+        ):
             names = list(data)
             ax.barh(names, [data[n]["p50_ms"] for n in names], label="p50")
-            ax.barh(names, [data[n][hi] - data[n]["p50_ms"] for n in names],
-                    left=[data[n]["p50_ms"] for n in names], alpha=0.5, label=hi.split("_")[0])
+            ax.barh(
+                names,
+                [data[n][hi] - data[n]["p50_ms"] for n in names],
+                left=[data[n]["p50_ms"] for n in names],
+                alpha=0.5,
+                label=hi.split("_")[0],
+            )
             ax.set_title(title, fontsize=9)
             ax.tick_params(axis="y", labelsize=7)
             ax.legend(fontsize=7)
@@ -99,20 +109,31 @@ def plots(results: dict, folder: Path, prefix: str = "bench") -> tuple[list[str]
 def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -> str:
     m = results.get("machine", {})
     out = ["# Benchmarks", ""]
-    out += [f"Run: `media-node bench{' --quick' if results.get('mode') == 'quick' else ''}` "
-            f"({results.get('mode')}), {results.get('started_utc', '')}, {results.get('elapsed_s', '?')} s.", ""]
+    out += [
+        f"Run: `media-node bench{' --quick' if results.get('mode') == 'quick' else ''}` "
+        f"({results.get('mode')}), {results.get('started_utc', '')}, {results.get('elapsed_s', '?')} s.",
+        "",
+    ]
     out += ["Machine: " + ", ".join(f"{k} {v}" for k, v in m.items() if k not in ("ffmpeg",)) + ".", ""]
     if results.get("loadavg_start"):
-        out += [f"Load average (1/5/15 min) at start {results['loadavg_start']}, at end {results.get('loadavg_end')} "
-                "(other work on the machine during a run skews CPU figures).", ""]
+        out += [
+            f"Load average (1/5/15 min) at start {results['loadavg_start']}, at end {results.get('loadavg_end')} "
+            "(other work on the machine during a run skews CPU figures).",
+            "",
+        ]
     ins = results.get("inputs") or {}
     if ins:
-        out += ["Inputs (made with ffmpeg/libx264, constrained baseline, SPS/PPS before every IDR, IDR every 2 s, "
-                "testsrc2 + temporal noise so every frame costs bits):", ""]
+        out += [
+            "Inputs (made with ffmpeg/libx264, constrained baseline, SPS/PPS before every IDR, IDR every 2 s, "
+            "testsrc2 + temporal noise so every frame costs bits):",
+            "",
+        ]
         out += ["| clip | size | frames | measured bitrate |", "|---|---|---|---|"]
         for k, c in ins.items():
-            out.append(f"| {k} | {c['width']}x{c['height']} @ {c['fps']} | {c['frames']} | "
-                       f"{c['measured_bitrate'] / 1e6:.2f} Mb/s |")
+            out.append(
+                f"| {k} | {c['width']}x{c['height']} @ {c['fps']} | {c['frames']} | "
+                f"{c['measured_bitrate'] / 1e6:.2f} Mb/s |"
+            )
         out.append("")
     for n in results.get("notes", []):
         out += [f"> {n}", ""]
@@ -130,13 +151,23 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
     for clip, data in cpu.items():
         if clip == "method":
             continue
-        out += [f"**{clip}**", "", "| sender | CPU % of one core | RSS max MiB | AUs at the receiver (whole connection) | Mb received |",
-                "|---|---|---|---|---|"]
+        out += [
+            f"**{clip}**",
+            "",
+            "| sender | CPU % of one core | RSS max MiB | AUs at the receiver (whole connection) | Mb received |",
+            "|---|---|---|---|---|",
+        ]
         for k, r in (data.get("senders") or {}).items():
-            out.append(f"| {LABELS.get(k, k)} | {_fmt(r.get('cpu_percent'))} | {_fmt(r.get('rss_max_mib'))} | "
-                       f"{r.get('aus_received', r.get('frames_max', 'n/m'))} | {_fmt(r.get('mbit_received'))} |")
+            out.append(
+                f"| {LABELS.get(k, k)} | {_fmt(r.get('cpu_percent'))} | {_fmt(r.get('rss_max_mib'))} | "
+                f"{r.get('aus_received', r.get('frames_max', 'n/m'))} | {_fmt(r.get('mbit_received'))} |"
+            )
         if data.get("ratios"):
-            out += ["", "Ratios to our daemon: " + ", ".join(f"{k.split('/')[0]} x{v}" for k, v in data["ratios"].items())]
+            out += [
+                "",
+                "Ratios to our daemon: "
+                + ", ".join(f"{k.split('/')[0]} x{v}" for k, v in data["ratios"].items()),
+            ]
         out.append("")
     prof = None
     for clip, data in cpu.items():
@@ -147,38 +178,66 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
         if prof.get("skipped"):
             out += [f"Profile skipped: {prof['skipped']}", ""]
         else:
-            out += [f"{prof['samples']} samples; {prof['note']}.", "", "| part | share of samples |", "|---|---|"]
+            out += [
+                f"{prof['samples']} samples; {prof['note']}.",
+                "",
+                "| part | share of samples |",
+                "|---|---|",
+            ]
             out += [f"| {k} | {v} % |" for k, v in prof["groups"].items()]
             out += ["", "Top functions (self):", "", "| function | share |", "|---|---|"]
             out += [f"| `{f['function']}` | {f['share']} % |" for f in prof["top_functions"][:8]]
             out.append("")
 
     tt = results.get("ttff") or {}
-    out += ["## 2. Time to first frame", "", tt.get("method", ""), "",
-            "| transport | calls (s apart) | p50 ms | p95 ms | answer p50 ms | connected p50 ms | first AU p50 ms | failed |",
-            "|---|---|---|---|---|---|---|---|"]
+    out += [
+        "## 2. Time to first frame",
+        "",
+        tt.get("method", ""),
+        "",
+        "| transport | calls (s apart) | p50 ms | p95 ms | answer p50 ms | connected p50 ms | first AU p50 ms | failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for k, r in tt.items():
         if isinstance(r, dict):
-            out.append(f"| {k} | {r['n']} ({r.get('pause_s', 0)}) | {_fmt(r['p50_ms'])} | {_fmt(r['p95_ms'])} | "
-                       f"{_fmt(r['answer']['p50_ms'])} | {_fmt((r.get('connected') or {}).get('p50_ms'))} | "
-                       f"{_fmt(r['first_au']['p50_ms'])} | {r['failed']} |")
+            out.append(
+                f"| {k} | {r['n']} ({r.get('pause_s', 0)}) | {_fmt(r['p50_ms'])} | {_fmt(r['p95_ms'])} | "
+                f"{_fmt(r['answer']['p50_ms'])} | {_fmt((r.get('connected') or {}).get('p50_ms'))} | "
+                f"{_fmt(r['first_au']['p50_ms'])} | {r['failed']} |"
+            )
     out.append("")
 
     lat = results.get("latency") or {}
-    out += ["## 3. Latency", "", lat.get("method", ""), "",
-            "| path | AUs matched | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|"]
+    out += [
+        "## 3. Latency",
+        "",
+        lat.get("method", ""),
+        "",
+        "| path | AUs matched | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+    ]
     for k, r in lat.items():
         if isinstance(r, dict):
-            out.append(f"| {LABELS.get(k, k)} | {r['matched']}/{r['sent']} | {_fmt(r['p50_ms'])} | "
-                       f"{_fmt(r['p99_ms'])} | {_fmt(r['max_ms'])} |")
+            out.append(
+                f"| {LABELS.get(k, k)} | {r['matched']}/{r['sent']} | {_fmt(r['p50_ms'])} | "
+                f"{_fmt(r['p99_ms'])} | {_fmt(r['max_ms'])} |"
+            )
     out.append("")
 
     fan = results.get("fanout") or {}
-    out += ["## 4. Fan-out", "", fan.get("method", ""), "",
-            "| viewers | daemon CPU % | RSS max MiB | frames per viewer (min-max) | failed |", "|---|---|---|---|---|"]
+    out += [
+        "## 4. Fan-out",
+        "",
+        fan.get("method", ""),
+        "",
+        "| viewers | daemon CPU % | RSS max MiB | frames per viewer (min-max) | failed |",
+        "|---|---|---|---|---|",
+    ]
     for r in fan.get("rows", []):
-        out.append(f"| {r['viewers']} | {_fmt(r['cpu_percent'])} | {_fmt(r['rss_max_mib'])} | "
-                   f"{r['frames_min']}-{r['frames_max']} | {r['failed']} |")
+        out.append(
+            f"| {r['viewers']} | {_fmt(r['cpu_percent'])} | {_fmt(r['rss_max_mib'])} | "
+            f"{r['frames_min']}-{r['frames_max']} | {r['failed']} |"
+        )
     out.append("")
 
     mem = results.get("memory") or {}
@@ -186,25 +245,45 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
     if "streaming_rss_mib" in mem:
         out.append(f"- Daemon RSS while streaming to one viewer: {mem['streaming_rss_mib']} MiB.")
     if mem.get("streaming_rss_by_viewers"):
-        out.append("- By viewers: " + ", ".join(f"{k}: {v} MiB" for k, v in mem["streaming_rss_by_viewers"].items()) + ".")
+        out.append(
+            "- By viewers: "
+            + ", ".join(f"{k}: {v} MiB" for k, v in mem["streaming_rss_by_viewers"].items())
+            + "."
+        )
     c = mem.get("calls_in_a_row")
     if c:
-        out += ["", f"{c['calls']} calls in a row over {c.get('via', '?')} ({c['failed']} failed, {c['seconds']} s), "
-                f"each until its first frame; daemon after {c.get('warmup_calls', 5)} warm-up calls vs after all of them:", "",
-                "| | RSS MiB | open fds | threads |", "|---|---|---|---|",
-                f"| before | {c['before']['rss_mib']} | {c['before']['fds']} | {c['before']['threads']} |",
-                f"| after | {c['after']['rss_mib']} | {c['after']['fds']} | {c['after']['threads']} |"]
+        out += [
+            "",
+            f"{c['calls']} calls in a row over {c.get('via', '?')} ({c['failed']} failed, {c['seconds']} s), "
+            f"each until its first frame; daemon after {c.get('warmup_calls', 5)} warm-up calls vs after all of them:",
+            "",
+            "| | RSS MiB | open fds | threads |",
+            "|---|---|---|---|",
+            f"| before | {c['before']['rss_mib']} | {c['before']['fds']} | {c['before']['threads']} |",
+            f"| after | {c['after']['rss_mib']} | {c['after']['fds']} | {c['after']['threads']} |",
+        ]
     out.append("")
 
     ls = results.get("link_sizes") or {}
-    out += ["## 6. Link sizes", "", ls.get("note", ""), "",
-            "| link | plain | sealed | plain, IPv6 overlay | sealed, IPv6 overlay |", "|---|---|---|---|---|"]
-    for key, label in (("view_request_chars", "view-request (the viewer's offer)"),
-                       ("view_answer_chars", "answer to it"),
-                       ("call_offer_chars", "offer (the node calls)"), ("call_answer_chars", "answer to it")):
+    out += [
+        "## 6. Link sizes",
+        "",
+        ls.get("note", ""),
+        "",
+        "| link | plain | sealed | plain, IPv6 overlay | sealed, IPv6 overlay |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("view_request_chars", "view-request (the viewer's offer)"),
+        ("view_answer_chars", "answer to it"),
+        ("call_offer_chars", "offer (the node calls)"),
+        ("call_answer_chars", "answer to it"),
+    ):
         if "plain" in ls:
-            cells = [(ls.get(v) or {}).get(key, "n/m") for v in ("plain", "sealed", "plain_ipv6_overlay",
-                                                                 "sealed_ipv6_overlay")]
+            cells = [
+                (ls.get(v) or {}).get(key, "n/m")
+                for v in ("plain", "sealed", "plain_ipv6_overlay", "sealed_ipv6_overlay")
+            ]
             out.append(f"| {label} | " + " | ".join(str(c) for c in cells) + " |")
     out.append("")
     return "\n".join(out)
@@ -220,7 +299,7 @@ def write_docs(results: dict, docs: Path) -> None:
     if docs.exists():
         old = docs.read_text()
         if MARKER in old:
-            kept = old[old.index(MARKER):]
+            kept = old[old.index(MARKER) :]
     images, note = plots(results, docs.parent / "bench", prefix="bench")
     text = markdown(results, images, note, image_dir="bench/")
     docs.write_text(text + ("\n" + kept if kept else ""))

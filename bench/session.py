@@ -34,9 +34,16 @@ class Peer:
         self.stderr_path = logdir / f"{name}.stderr"
         self._err = open(self.stderr_path, "wb")
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._err, env=full_env, cwd=str(REPO), text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            env=full_env,
+            cwd=str(REPO),
+            text=True,
+            start_new_session=True,
+        )
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -59,8 +66,10 @@ class Peer:
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise PeerError(f"{self.name}: no {kind} {name or ''} within {timeout:.0f} s "
-                                f"(see {self.stderr_path}): {self.tail()}")
+                raise PeerError(
+                    f"{self.name}: no {kind} {name or ''} within {timeout:.0f} s "
+                    f"(see {self.stderr_path}): {self.tail()}"
+                )
             try:
                 msg = self.lines.get(timeout=left)
             except queue.Empty:
@@ -111,8 +120,9 @@ class Peer:
         self._err.close()
 
 
-def receiver(name: str, logdir: Path, decode: bool = False, au_log: Path | None = None,
-             node_receiver: bool = False) -> Peer:
+def receiver(
+    name: str, logdir: Path, decode: bool = False, au_log: Path | None = None, node_receiver: bool = False
+) -> Peer:
     argv = [VENV_PY, "-m", "bench.receiver"] + (["--decode"] if decode else [])
     argv += ["--node-receiver"] if node_receiver else []
     if au_log:
@@ -141,8 +151,9 @@ def measure_window(pid: int, window: float, every: float = 0.5) -> Usage:
     return meter.stop()
 
 
-def stream_and_measure(sender: Peer, receivers: Peer | list[Peer], warmup: float, window: float,
-                       connect_timeout: float = 30.0) -> tuple[Usage, list[dict]]:
+def stream_and_measure(
+    sender: Peer, receivers: Peer | list[Peer], warmup: float, window: float, connect_timeout: float = 30.0
+) -> tuple[Usage, list[dict]]:
     """Connect, let `warmup` s of media pass, measure the sender's tree for `window` s.
     Returns its usage and each receiver's result."""
     receivers = receivers if isinstance(receivers, list) else [receivers]
@@ -164,9 +175,28 @@ def ecdsa_pem(out: Path) -> Path:
     if not pem.exists():
         out.mkdir(parents=True, exist_ok=True)
         key, crt = out / "gst-ecdsa.key", out / "gst-ecdsa.crt"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
-                        str(crt), "-days", "3650", "-subj", "/CN=webrtcbin"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(crt),
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=webrtcbin",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         pem.write_text(crt.read_text() + key.read_text())
     return pem

@@ -17,6 +17,11 @@ def percentile(values: list[float], p: float) -> float | None:
 def summary_ms(seconds: list[float]) -> dict:
     ms = [v * 1000 for v in seconds]
     r = lambda v: None if v is None else round(v, 2)  # noqa: E731
-    return {"n": len(ms), "p50_ms": r(percentile(ms, 50)), "p95_ms": r(percentile(ms, 95)),
-            "p99_ms": r(percentile(ms, 99)), "min_ms": r(min(ms) if ms else None),
-            "max_ms": r(max(ms) if ms else None)}
+    return {
+        "n": len(ms),
+        "p50_ms": r(percentile(ms, 50)),
+        "p95_ms": r(percentile(ms, 95)),
+        "p99_ms": r(percentile(ms, 99)),
+        "min_ms": r(min(ms) if ms else None),
+        "max_ms": r(max(ms) if ms else None),
+    }

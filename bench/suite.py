@@ -9,9 +9,9 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import baselines, machine
 from .inputs import CLIPS, OUT, ClipSpec, ensure_clip
@@ -37,12 +37,38 @@ class Plan:
     churn_warmup: int = 5
 
 
-QUICK = Plan("quick", ["720p30"], 10, 1.0, 4.0, 3.0, ["gstreamer_webrtcbin"], [1, 2, 4], 3.0, 5, 30, 0.0,
-             ["quick: 720p30 only, 10 s clip, 4 s CPU windows, fan-out 1/2/4, 5 calls per TTFF "
-              "transport, 30 calls in a row: for a smoke check, not for quoting"])
-FULL = Plan("full", ["720p30", "1080p30"], 30, 3.0, 15.0, 10.0,
-            ["node_publisher", "aiortc_passthrough", "gstreamer_webrtcbin"],
-            [1, 2, 4, 8, 16], 10.0, 20, 300, 20.0)
+QUICK = Plan(
+    "quick",
+    ["720p30"],
+    10,
+    1.0,
+    4.0,
+    3.0,
+    ["gstreamer_webrtcbin"],
+    [1, 2, 4],
+    3.0,
+    5,
+    30,
+    0.0,
+    [
+        "quick: 720p30 only, 10 s clip, 4 s CPU windows, fan-out 1/2/4, 5 calls per TTFF "
+        "transport, 30 calls in a row: for a smoke check, not for quoting"
+    ],
+)
+FULL = Plan(
+    "full",
+    ["720p30", "1080p30"],
+    30,
+    3.0,
+    15.0,
+    10.0,
+    ["node_publisher", "aiortc_passthrough", "gstreamer_webrtcbin"],
+    [1, 2, 4, 8, 16],
+    10.0,
+    20,
+    300,
+    20.0,
+)
 
 
 def say(msg: str) -> None:
@@ -82,8 +108,11 @@ class Runner:
         self.results["started_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         clips = {}
         for name in p.clips:
-            clip = self.attempt(f"inputs.{name}", f"input {name} ({p.clip_seconds} s)",
-                                lambda n=name: ensure_clip(p.specs[n], p.clip_seconds))
+            clip = self.attempt(
+                f"inputs.{name}",
+                f"input {name} ({p.clip_seconds} s)",
+                lambda n=name: ensure_clip(p.specs[n], p.clip_seconds),
+            )
             if clip:
                 clips[name] = clip
         self.results["inputs"] = {k: c.to_json() for k, c in clips.items()}
@@ -110,13 +139,18 @@ class Runner:
             rows: dict = {}
             profile = p.profile_seconds if name == p.clips[0] else 0.0
             rows["node_daemon"] = self.attempt(
-                f"sender_cpu.{name}.node_daemon", f"fig 1 {name}: our daemon (file: source, 1 viewer)",
-                lambda: nodes.streaming(self.rig, clip, self.logdir, 1, p.cpu_warmup, p.cpu_window, profile))
+                f"sender_cpu.{name}.node_daemon",
+                f"fig 1 {name}: our daemon (file: source, 1 viewer)",
+                lambda: nodes.streaming(self.rig, clip, self.logdir, 1, p.cpu_warmup, p.cpu_window, profile),
+            )
             for kind in p.senders:
                 rows[kind] = self.attempt(
-                    f"sender_cpu.{name}.{kind}", f"fig 1 {name}: {baselines.SENDERS[kind]}",
-                    lambda k=kind: baselines.sender_cpu(k, clip, self.logdir, self.out, p.cpu_warmup,
-                                                        p.cpu_window))
+                    f"sender_cpu.{name}.{kind}",
+                    f"fig 1 {name}: {baselines.SENDERS[kind]}",
+                    lambda k=kind: baselines.sender_cpu(
+                        k, clip, self.logdir, self.out, p.cpu_warmup, p.cpu_window
+                    ),
+                )
             rows = {k: v for k, v in rows.items() if v}
             ours = (rows.get("node_daemon") or {}).get("cpu_percent")
             ratios = {}
@@ -125,10 +159,12 @@ class Runner:
                     if k != "node_daemon":
                         ratios[f"{k}/node_daemon"] = round(v["cpu_percent"] / ours, 2)
             fig[name] = {"senders": rows, "ratios": ratios}
-        fig["method"] = ("user+sys CPU of the sender's process tree over a steady window after "
-                         f"{p.cpu_warmup:.0f} s of media, 100 % = one core; one receiver in its own process "
-                         "(our viewer for the daemon, a bench aiortc receiver without decoding for the others); "
-                         "video only")
+        fig["method"] = (
+            "user+sys CPU of the sender's process tree over a steady window after "
+            f"{p.cpu_warmup:.0f} s of media, 100 % = one core; one receiver in its own process "
+            "(our viewer for the daemon, a bench aiortc receiver without decoding for the others); "
+            "video only"
+        )
         self.results["sender_cpu"] = fig
 
     def latency(self, clip) -> None:
@@ -137,21 +173,30 @@ class Runner:
         p = self.plan
         fig: dict = {}
         fig["node_daemon"] = self.attempt(
-            "latency.node_daemon", "fig 3: latency through our daemon to our viewer",
-            lambda: nodes.latency(self.rig, clip, self.logdir, 1.0, p.latency_window))
+            "latency.node_daemon",
+            "fig 3: latency through our daemon to our viewer",
+            lambda: nodes.latency(self.rig, clip, self.logdir, 1.0, p.latency_window),
+        )
         for kind in p.latency_senders:
             fig[kind] = self.attempt(
-                f"latency.{kind}", f"fig 3: latency {kind} -> our receiver",
-                lambda k=kind: baselines.latency(k, clip, self.logdir, self.out, 1.0, p.latency_window))
+                f"latency.{kind}",
+                f"fig 3: latency {kind} -> our receiver",
+                lambda k=kind: baselines.latency(k, clip, self.logdir, self.out, 1.0, p.latency_window),
+            )
         if "node_publisher" in p.latency_senders:
             fig["node_publisher_to_aiortc_receiver"] = self.attempt(
-                "latency.node_publisher_to_aiortc_receiver", "fig 3: latency to aiortc's stock receiver",
-                lambda: baselines.latency("node_publisher", clip, self.logdir, self.out, 1.0,
-                                          p.latency_window, node_receiver=False))
+                "latency.node_publisher_to_aiortc_receiver",
+                "fig 3: latency to aiortc's stock receiver",
+                lambda: baselines.latency(
+                    "node_publisher", clip, self.logdir, self.out, 1.0, p.latency_window, node_receiver=False
+                ),
+            )
         fig = {k: v for k, v in fig.items() if v}
-        fig["method"] = ("AU handed over by the source (sender-side probe) -> the same AU complete at the "
-                         "viewer (its jitter buffer hands it on), matched by a hash of its slice NAL units, "
-                         f"both on CLOCK_MONOTONIC; {clip.spec.label}, steady state (first second left out)")
+        fig["method"] = (
+            "AU handed over by the source (sender-side probe) -> the same AU complete at the "
+            "viewer (its jitter buffer hands it on), matched by a hash of its slice NAL units, "
+            f"both on CLOCK_MONOTONIC; {clip.spec.label}, steady state (first second left out)"
+        )
         self.results["latency"] = fig
 
     def ttff(self, clip) -> None:
@@ -159,14 +204,22 @@ class Runner:
 
         p = self.plan
         fig: dict = {}
-        fig["filedrop"] = self.attempt("ttff.filedrop", f"fig 2: time to first frame, file drop ({p.ttff_calls} calls)",
-                                       lambda: nodes.ttff(self.rig, clip, self.logdir, "file", p.ttff_calls))
-        fig["mqtt"] = self.attempt("ttff.mqtt", f"fig 2: time to first frame, MQTT ({p.ttff_calls} calls)",
-                                   lambda: nodes.ttff(self.rig, clip, self.logdir, "mqtt", p.ttff_calls))
+        fig["filedrop"] = self.attempt(
+            "ttff.filedrop",
+            f"fig 2: time to first frame, file drop ({p.ttff_calls} calls)",
+            lambda: nodes.ttff(self.rig, clip, self.logdir, "file", p.ttff_calls),
+        )
+        fig["mqtt"] = self.attempt(
+            "ttff.mqtt",
+            f"fig 2: time to first frame, MQTT ({p.ttff_calls} calls)",
+            lambda: nodes.ttff(self.rig, clip, self.logdir, "mqtt", p.ttff_calls),
+        )
         fig = {k: v for k, v in fig.items() if v}
-        fig["method"] = ("viewer node (own process) hands its signed view-request to the transport -> first "
-                         "decoded video frame at that viewer; the daemon serves the clip with a tone as audio; "
-                         "calls 1 s apart, one warm-up call not counted")
+        fig["method"] = (
+            "viewer node (own process) hands its signed view-request to the transport -> first "
+            "decoded video frame at that viewer; the daemon serves the clip with a tone as audio; "
+            "calls 1 s apart, one warm-up call not counted"
+        )
         self.results["ttff"] = fig
 
     def fanout(self, clip) -> None:
@@ -175,29 +228,43 @@ class Runner:
         p = self.plan
         rows = []
         for n in p.fanout:
-            r = self.attempt(f"fanout.{n}", f"fig 4: fan-out, {n} viewer(s)",
-                             lambda n=n: nodes.streaming(self.rig, clip, self.logdir, n, 2.0, p.fanout_window))
+            r = self.attempt(
+                f"fanout.{n}",
+                f"fig 4: fan-out, {n} viewer(s)",
+                lambda n=n: nodes.streaming(self.rig, clip, self.logdir, n, 2.0, p.fanout_window),
+            )
             if r:
                 rows.append(r)
-        self.results["fanout"] = {"rows": rows, "method": (
-            "daemon CPU with N viewer nodes (one process each, recording without decoding) over a "
-            f"{p.fanout_window:.0f} s window; the viewers share the same 2 cores")}
+        self.results["fanout"] = {
+            "rows": rows,
+            "method": (
+                "daemon CPU with N viewer nodes (one process each, recording without decoding) over a "
+                f"{p.fanout_window:.0f} s window; the viewers share the same 2 cores"
+            ),
+        }
 
     def memory(self, clip) -> None:
         from . import nodes
 
         p = self.plan
         fig: dict = {}
-        streaming = [r for r in ((self.results.get("sender_cpu") or {}).get(clip.spec.name) or {})
-                     .get("senders", {}).items() if r[0] == "node_daemon"]
+        streaming = [
+            r
+            for r in ((self.results.get("sender_cpu") or {}).get(clip.spec.name) or {})
+            .get("senders", {})
+            .items()
+            if r[0] == "node_daemon"
+        ]
         if streaming:
             fig["streaming_rss_mib"] = streaming[0][1]["rss_max_mib"]
         fan = (self.results.get("fanout") or {}).get("rows") or []
         if fan:
             fig["streaming_rss_by_viewers"] = {r["viewers"]: r["rss_max_mib"] for r in fan}
         fig["calls_in_a_row"] = self.attempt(
-            "memory.calls_in_a_row", f"fig 5: {p.churn_calls} calls in a row",
-            lambda: nodes.churn(self.rig, clip, self.logdir, p.churn_calls, warmup=p.churn_warmup))
+            "memory.calls_in_a_row",
+            f"fig 5: {p.churn_calls} calls in a row",
+            lambda: nodes.churn(self.rig, clip, self.logdir, p.churn_calls, warmup=p.churn_warmup),
+        )
         if not fig["calls_in_a_row"]:
             fig.pop("calls_in_a_row")
         self.results["memory"] = fig

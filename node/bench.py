@@ -16,7 +16,9 @@ def _import_suite():
     try:
         from bench import report, suite
     except ImportError as e:
-        raise NodeError(f"the benchmark suite (bench/) is not here: run it from a source checkout ({e})") from None
+        raise NodeError(
+            f"the benchmark suite (bench/) is not here: run it from a source checkout ({e})"
+        ) from None
     return suite, report
 
 

@@ -20,16 +20,25 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from aiortc import RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from .config import Config
 from .errors import NodeError
-from .ice import IcePolicy, MalformedSdpError, OverlayPeerConnection, PrivacyError, check_outgoing_sdp, \
-    filter_incoming_sdp, ice_connections, selected_pair
+from .ice import (
+    IcePolicy,
+    MalformedSdpError,
+    OverlayPeerConnection,
+    PrivacyError,
+    check_outgoing_sdp,
+    filter_incoming_sdp,
+    ice_connections,
+    selected_pair,
+)
 from .identity import Identity
 from .links import LinkError, LinkOpener, make_link
 from .links.link import OpenedLink
@@ -72,7 +81,7 @@ def _new_id() -> str:
 async def _within(seconds: float, what: str, aw: Awaitable):
     try:
         return await asyncio.wait_for(aw, seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise CallError("timeout", f"{what} took longer than {seconds:.0f} s") from None
 
 
@@ -96,8 +105,16 @@ class Call:
     incoming (a peer called the node), outgoing (the node called a peer), viewing (this
     node watches a peer)."""
 
-    def __init__(self, manager: "CallManager", kind: str, peer: Peer, pc: OverlayPeerConnection,
-                 policy: IcePolicy, attachment: Any = None, receiver: Any = None):
+    def __init__(
+        self,
+        manager: CallManager,
+        kind: str,
+        peer: Peer,
+        pc: OverlayPeerConnection,
+        policy: IcePolicy,
+        attachment: Any = None,
+        receiver: Any = None,
+    ):
         self.id = _new_id()
         self.manager = manager
         self.kind = kind
@@ -140,8 +157,13 @@ class Call:
 
     def describe(self) -> dict:
         """For events, status and logs: never an address."""
-        return {"call": self.id, "kind": self.kind, "peer": self.peer.name, "peer_id": self.peer.node_id,
-                "state": self.state}
+        return {
+            "call": self.id,
+            "kind": self.kind,
+            "peer": self.peer.name,
+            "peer_id": self.peer.node_id,
+            "state": self.state,
+        }
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -160,7 +182,7 @@ class Call:
             while True:
                 try:
                     await asyncio.wait_for(self._wake.wait(), POLL)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._wake.clear()
                 now = time.monotonic()
@@ -252,14 +274,16 @@ class Call:
         self.ended.set()
         self.manager._forget(self)
         log.debug("call %s with %s ended: %s", self.id, self.peer.name, reason)
-        self.manager._emit({"event": "call-ended", **self.describe(), "reason": reason, "stats": self.stats()})
+        self.manager._emit(
+            {"event": "call-ended", **self.describe(), "reason": reason, "stats": self.stats()}
+        )
 
     async def wait(self, timeout: float) -> bool:
         """True if the call ended within `timeout` seconds."""
         try:
             await asyncio.wait_for(self.ended.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 
@@ -289,9 +313,17 @@ def _frames(part: Any, name: str) -> int | None:
 class CallManager:
     """All calls of one node (docs/architecture.md, "Calls")."""
 
-    def __init__(self, identity: Identity, config: Config, peers: PeerStore, provider: Any,
-                 publisher: Publisher | None, opener: LinkOpener, *,
-                 receiver_factory: ReceiverFactory | None = None):
+    def __init__(
+        self,
+        identity: Identity,
+        config: Config,
+        peers: PeerStore,
+        provider: Any,
+        publisher: Publisher | None,
+        opener: LinkOpener,
+        *,
+        receiver_factory: ReceiverFactory | None = None,
+    ):
         self.identity = identity
         self.config = config
         self.peers = peers
@@ -362,12 +394,18 @@ class CallManager:
     # --- shared steps --------------------------------------------------------------------
 
     async def _policy(self, peer: Peer) -> tuple[IcePolicy, str]:
-        local = await _within(SETUP_TIMEOUT, "finding this node's overlay address", self.provider.local_address())
-        remote = await _within(SETUP_TIMEOUT, f"resolving {peer.name}'s overlay address", self.provider.resolve(peer))
+        local = await _within(
+            SETUP_TIMEOUT, "finding this node's overlay address", self.provider.local_address()
+        )
+        remote = await _within(
+            SETUP_TIMEOUT, f"resolving {peer.name}'s overlay address", self.provider.resolve(peer)
+        )
         # Defence in depth: the provider must vouch for both ends being on its overlay.
         if not (self.provider.is_overlay(local) and self.provider.is_overlay(remote)):
             raise PrivacyError(f"the {self.provider.name} overlay does not vouch for this call's addresses")
-        policy = IcePolicy.make([local], [remote], rewrite_remote=self.provider.name == "staex", label=peer.name)
+        policy = IcePolicy.make(
+            [local], [remote], rewrite_remote=self.provider.name == "staex", label=peer.name
+        )
         return policy, local
 
     def _receiver(self, pc: Any) -> Any:
@@ -380,18 +418,45 @@ class CallManager:
             factory = MediaReceiver
         return factory(pc)
 
-    def _sign(self, kind: str, peer: Peer, *, sdp: str = "", addr: str = "", ofh: str = "",
-              err: dict | None = None, sealed: bool = False) -> Any:
-        return make_link(self.identity, kind, peer.node_id, ttl=self.config.links.ttl, sdp=sdp, addr=addr,
-                         prov=self.provider.name, ofh=ofh, err=err, sealed=sealed or self.config.links.seal)
+    def _sign(
+        self,
+        kind: str,
+        peer: Peer,
+        *,
+        sdp: str = "",
+        addr: str = "",
+        ofh: str = "",
+        err: dict | None = None,
+        sealed: bool = False,
+    ) -> Any:
+        return make_link(
+            self.identity,
+            kind,
+            peer.node_id,
+            ttl=self.config.links.ttl,
+            sdp=sdp,
+            addr=addr,
+            prov=self.provider.name,
+            ofh=ofh,
+            err=err,
+            sealed=sealed or self.config.links.seal,
+        )
 
     def _error_reply(self, opened: OpenedLink, code: str, message: str) -> str:
         peer = opened.peer
-        self._emit({"event": "rejected", "peer": peer.name, "peer_id": peer.node_id,
-                    "kind": opened.claims.kind, "code": code})
+        self._emit(
+            {
+                "event": "rejected",
+                "peer": peer.name,
+                "peer_id": peer.node_id,
+                "kind": opened.claims.kind,
+                "code": code,
+            }
+        )
         log.warning("refused %s from %s: %s: %s", opened.claims.kind, peer.name, code, message)
-        return self._sign("error", peer, ofh=opened.digest, err={"code": code, "message": message},
-                          sealed=opened.sealed).text
+        return self._sign(
+            "error", peer, ofh=opened.digest, err={"code": code, "message": message}, sealed=opened.sealed
+        ).text
 
     # --- daemon side: links in, replies out -------------------------------------------
 
@@ -411,8 +476,12 @@ class CallManager:
         if self._closed:
             return self._error_reply(opened, "stopping", "this node is shutting down; try again shortly")
         if self._busy():
-            return self._error_reply(opened, "busy", f"this node already serves its maximum of "
-                                     f"{self.config.calls.max_calls} call(s); try again later")
+            return self._error_reply(
+                opened,
+                "busy",
+                f"this node already serves its maximum of "
+                f"{self.config.calls.max_calls} call(s); try again later",
+            )
         if self.publisher is None:
             return self._error_reply(opened, "no-media", "this node has no camera or microphone to share")
         self._pending += 1
@@ -424,12 +493,18 @@ class CallManager:
         # link never carries an address that is not on the overlay (privacy rule 5).
         except PrivacyError as e:
             log.error("refusing to answer %s: %s", opened.peer.name, e)
-            return self._error_reply(opened, "privacy", "this node refused to send an SDP that was "
-                                     "not confined to the overlay (see its log)")
+            return self._error_reply(
+                opened,
+                "privacy",
+                "this node refused to send an SDP that was not confined to the overlay (see its log)",
+            )
         except NodeError as e:  # OverlayError and friends: the log says what to fix
             log.error("cannot answer %s: %s", opened.peer.name, e)
-            return self._error_reply(opened, "unavailable", "this node cannot place the call on its "
-                                     "overlay right now (see its log)")
+            return self._error_reply(
+                opened,
+                "unavailable",
+                "this node cannot place the call on its overlay right now (see its log)",
+            )
         except Exception as e:
             log.exception("answering %s from %s failed", kind, opened.peer.name)
             return self._error_reply(opened, "internal", f"the node failed to answer ({type(e).__name__})")
@@ -446,8 +521,11 @@ class CallManager:
             raise CallError("bad-offer", "the offer's SDP is malformed (see this node's log)") from None
         except PrivacyError as e:
             log.error("%s's offer: %s", peer.name, e)
-            raise CallError("no-candidate", "the offer has no candidate on the overlay address this "
-                            "node resolves for you (check both allowlists' overlay bindings)") from None
+            raise CallError(
+                "no-candidate",
+                "the offer has no candidate on the overlay address this "
+                "node resolves for you (check both allowlists' overlay bindings)",
+            ) from None
         # Only an `offer` (permission `call`) may be two-way; a view-request asks to
         # receive and nothing else, so the camera never takes media from a viewer.
         two_way = claims.kind == "offer"
@@ -455,13 +533,17 @@ class CallManager:
             problem = _not_receive_only(offer_sdp)
             if problem:
                 log.error("%s's view-request: %s", peer.name, problem)
-                raise CallError("bad-offer", "a view-request must only ask to receive audio and video "
-                                "(recvonly m-lines)")
+                raise CallError(
+                    "bad-offer", "a view-request must only ask to receive audio and video (recvonly m-lines)"
+                )
         pc = policy.peer_connection()
         attachment = receiver = None
         try:
-            await _within(SETUP_TIMEOUT, "applying the offer",
-                          pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer")))
+            await _within(
+                SETUP_TIMEOUT,
+                "applying the offer",
+                pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer")),
+            )
             if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
             attachment = self.publisher.attach(pc)
@@ -474,8 +556,15 @@ class CallManager:
         except BaseException:
             await _discard(pc, attachment, receiver)
             raise
-        call = Call(self, "view" if claims.kind == "view-request" else "incoming", peer, pc, policy,
-                    attachment, receiver)
+        call = Call(
+            self,
+            "view" if claims.kind == "view-request" else "incoming",
+            peer,
+            pc,
+            policy,
+            attachment,
+            receiver,
+        )
         await self._register(call)
         return reply.text
 
@@ -532,8 +621,9 @@ class CallManager:
             check_outgoing_sdp(sdp, policy)
             link = self._sign(link_kind, peer, sdp=sdp, addr=local)
             wait = self.config.calls.answer_timeout
-            reply_text = await _within(wait + 1, f"waiting for {peer.name}'s answer",
-                                       transport.request(peer, link.text, wait))
+            reply_text = await _within(
+                wait + 1, f"waiting for {peer.name}'s answer", transport.request(peer, link.text, wait)
+            )
             opened = self.opener.open(reply_text, expect_offer=link.digest)
             if opened.peer is None or opened.peer.node_id != peer.node_id:
                 raise CallError("wrong-peer", "the reply was not signed by the peer that was asked")
@@ -543,8 +633,11 @@ class CallManager:
             if opened.claims.kind != "answer":
                 raise CallError("bad-reply", f"expected an answer, got a {opened.claims.kind}")
             answer_sdp = filter_incoming_sdp(opened.claims.sdp, policy, reported=opened.claims.addr)
-            await _within(SETUP_TIMEOUT, "applying the answer",
-                          pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer")))
+            await _within(
+                SETUP_TIMEOUT,
+                "applying the answer",
+                pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer")),
+            )
         except BaseException:
             if pc is not None:
                 await _discard(pc, attachment, receiver)

@@ -18,7 +18,7 @@ from .errors import NodeError
 from .home import Home, default_home
 from .identity import Identity
 from .links import LinkError, LinkOpener, ReplayCache, make_link
-from .peers import PERMISSION_HELP, PERMISSIONS, PeerStore, make_peer
+from .peers import PERMISSION_HELP, PeerStore, make_peer
 
 
 class NodeGroup(click.Group):
@@ -34,8 +34,12 @@ class NodeGroup(click.Group):
 
 def home_option(f):
     return click.option(
-        "--home", "home_dir", type=click.Path(path_type=Path), envvar="MEDIA_NODE_HOME",
-        default=None, show_envvar=True,
+        "--home",
+        "home_dir",
+        type=click.Path(path_type=Path),
+        envvar="MEDIA_NODE_HOME",
+        default=None,
+        show_envvar=True,
         help="The node's home directory (default: ~/.local/share/media-node; the service uses "
         "/var/lib/media-node).",
     )(f)
@@ -59,10 +63,13 @@ def main(verbose: int) -> None:
     Start with `media-node init`, add peers with `media-node peers add`, then
     `media-node run` (the daemon) or `media-node demo` (two nodes on this machine)."""
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 # --- identity -----------------------------------------------------------------------
+
 
 @main.command()
 @home_option
@@ -88,6 +95,7 @@ def show_id(home_dir):
 
 
 # --- allowlist ----------------------------------------------------------------------
+
 
 @main.group()
 def peers():
@@ -139,6 +147,7 @@ def peers_remove(home_dir, name_or_id):
 
 # --- links --------------------------------------------------------------------------
 
+
 @main.group()
 def link():
     """Make and inspect signed handshake links (docs/link-format.md)."""
@@ -151,12 +160,20 @@ def _read_arg(value: str) -> str:
 @link.command("inspect")
 @home_option
 @click.argument("link_text", metavar="LINK|-")
-@click.option("--replay/--no-replay", default=False, show_default=True,
-              help="Check (and record) the nonce in this home's replay cache.")
+@click.option(
+    "--replay/--no-replay",
+    default=False,
+    show_default=True,
+    help="Check (and record) the nonce in this home's replay cache.",
+)
 @click.option("--no-allowlist", is_flag=True, help="Skip the allowlist and permission checks.")
-@click.option("--offer", "offer_link", default=None,
-              help="For an answer or error: the offer it must answer, as its digest (from "
-              "`link inspect` or `link make --digest`), the unsealed link, or @FILE.")
+@click.option(
+    "--offer",
+    "offer_link",
+    default=None,
+    help="For an answer or error: the offer it must answer, as its digest (from "
+    "`link inspect` or `link make --digest`), the unsealed link, or @FILE.",
+)
 def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     """Verify a link addressed to this node and print its claims as JSON.
 
@@ -168,8 +185,9 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     identity = load_identity(home)
     config = load_config(home.config_file)
     cache = ReplayCache(home.replay_db, config.links.clock_skew) if replay else None
-    opener = LinkOpener(identity, None if no_allowlist else PeerStore(home.peers_file), cache,
-                        skew=config.links.clock_skew)
+    opener = LinkOpener(
+        identity, None if no_allowlist else PeerStore(home.peers_file), cache, skew=config.links.clock_skew
+    )
     expect = None
     if offer_link:
         from .links.jws import jws_digest
@@ -177,8 +195,10 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
 
         text = (Path(offer_link[1:]).read_text() if offer_link.startswith("@") else offer_link).strip()
         if text.startswith(SEALED_PREFIX):
-            raise NodeError("--offer: a sealed link can only be opened by its recipient; pass the "
-                            "offer's digest (printed by `link make --digest`) instead")
+            raise NodeError(
+                "--offer: a sealed link can only be opened by its recipient; pass the "
+                "offer's digest (printed by `link make --digest`) instead"
+            )
         # a digest is 43 base64url characters; anything with dots is a JWS
         expect = text if "." not in text and len(text) == 43 else jws_digest(text.removeprefix(PREFIX))
     try:
@@ -186,8 +206,13 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     except LinkError as e:
         click.echo(f"rejected: {e.reason}: {e.detail}", err=True)
         sys.exit(e.exit_code)
-    out = {"valid": True, "sealed": opened.sealed, "digest": opened.digest,
-           "peer": opened.peer.name if opened.peer else None, "claims": opened.claims.to_json()}
+    out = {
+        "valid": True,
+        "sealed": opened.sealed,
+        "digest": opened.digest,
+        "peer": opened.peer.name if opened.peer else None,
+        "claims": opened.claims.to_json(),
+    }
     click.echo(json.dumps(out, indent=2))
 
 
@@ -196,13 +221,22 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
 @click.argument("kind", type=click.Choice(["view-request", "offer", "answer", "error"]))
 @click.option("--to", "to", required=True, help="Recipient node id (or a peer name).")
 @click.option("--seal", is_flag=True, help="Seal the link to the recipient.")
-@click.option("--sdp-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="SDP to carry (offer/answer/view-request). '-' is not accepted: use a file.")
+@click.option(
+    "--sdp-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SDP to carry (offer/answer/view-request). '-' is not accepted: use a file.",
+)
 @click.option("--answers", default="", help="answer/error: the digest of the link it answers.")
 @click.option("--error-code", default="", help="error: the error code (e.g. busy).")
-@click.option("--ttl", type=int, default=None, help="Seconds the link stays valid (default: config links.ttl).")
-@click.option("--digest", "show_digest", is_flag=True,
-              help="Also print the link's digest (what an answer's ofh must equal) on stderr.")
+@click.option(
+    "--ttl", type=int, default=None, help="Seconds the link stays valid (default: config links.ttl)."
+)
+@click.option(
+    "--digest",
+    "show_digest",
+    is_flag=True,
+    help="Also print the link's digest (what an answer's ofh must equal) on stderr.",
+)
 def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show_digest):
     """Print a signed link from this node (for scripts and for checking a setup)."""
     home = get_home(home_dir)
@@ -222,14 +256,24 @@ def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show
     err = {"code": error_code, "message": ""} if kind == "error" else None
     if kind == "error" and not error_code:
         raise NodeError("an error link needs --error-code")
-    made = make_link(identity, kind, to_id, ttl=ttl or config.links.ttl, sdp=sdp, ofh=answers,
-                     err=err, sealed=seal or config.links.seal, prov=config.overlay.provider)
+    made = make_link(
+        identity,
+        kind,
+        to_id,
+        ttl=ttl or config.links.ttl,
+        sdp=sdp,
+        ofh=answers,
+        err=err,
+        sealed=seal or config.links.seal,
+        prov=config.overlay.provider,
+    )
     click.echo(made.text)
     if show_digest:
         click.echo(f"digest: {made.digest}", err=True)
 
 
 # --- deployment: board profiles and doctor (node/profiles.py, node/doctor.py) ---------
+
 
 @main.group("profile")
 def profile_group():
@@ -268,8 +312,10 @@ def profile_show(home_dir, name, as_json, config_txt):
         click.echo(f"{p.name}: {p.title} ({match.reason})")
         click.echo(f"video: {p.video.source or '(set media.video)'} via {p.video.encoder}")
         click.echo(f"  {'hardware' if p.video.hardware else 'software'}: {p.video.why}")
-        click.echo(f"  {p.video.width}x{p.video.height}@{p.video.fps}, {p.video.bitrate} bit/s "
-                   f"[{p.video.min_bitrate}..{p.video.max_bitrate}], I-period {p.video.iperiod}")
+        click.echo(
+            f"  {p.video.width}x{p.video.height}@{p.video.fps}, {p.video.bitrate} bit/s "
+            f"[{p.video.min_bitrate}..{p.video.max_bitrate}], I-period {p.video.iperiod}"
+        )
         click.echo(f"audio: {p.audio.source} ({p.audio.why})")
         for key, value in p.sysctl.items():
             click.echo(f"sysctl {key} = {value}")
@@ -278,8 +324,13 @@ def profile_show(home_dir, name, as_json, config_txt):
 @main.command()
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--timeout", type=float, default=3.0, show_default=True,
-              help="Seconds each network check (overlay, broker, RTSP camera) may take.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Seconds each network check (overlay, broker, RTSP camera) may take.",
+)
 def doctor(home_dir, as_json, timeout):
     """Which board profile matches this machine, and what is missing (camera, encoder,
     ALSA device, config.txt, overlay, broker, key permissions), with the fix for each.
@@ -295,6 +346,7 @@ def doctor(home_dir, as_json, timeout):
 
 # --- calls: daemon, viewer, demo (node/service.py, node/viewer.py, node/demo.py) -------
 
+
 def _log_level_from(config) -> None:
     """-v/-vv win; otherwise config [node] log_level (default info) for long-running commands."""
     verbose = click.get_current_context().find_root().params.get("verbose", 0)
@@ -304,9 +356,13 @@ def _log_level_from(config) -> None:
         logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
-_VIDEO_HELP = ("Video source: testsrc, file:PATH (.h264, .mp4, .ts), rtsp://..., picamera2, "
-               "v4l2:/dev/videoN (default: config media.video, else the board profile's).")
-_AUDIO_HELP = "Audio source: tone, alsa:DEVICE or none (default: config media.audio, else the board profile's)."
+_VIDEO_HELP = (
+    "Video source: testsrc, file:PATH (.h264, .mp4, .ts), rtsp://..., picamera2, "
+    "v4l2:/dev/videoN (default: config media.video, else the board profile's)."
+)
+_AUDIO_HELP = (
+    "Audio source: tone, alsa:DEVICE or none (default: config media.audio, else the board profile's)."
+)
 
 
 @main.command()
@@ -319,9 +375,8 @@ def run(home_dir, video, audio):
     limits come from the home's config.toml."""
     import asyncio
 
-    from .service import run_service
-
     from .media import apply_overrides
+    from .service import run_service
 
     home = get_home(home_dir)
     config = load_config(home.config_file)
@@ -333,13 +388,21 @@ def run(home_dir, video, audio):
 @main.command()
 @home_option
 @click.argument("peer")
-@click.option("--via", required=True, metavar="file:DIR|mqtt|manual",
-              help="file:DIR: drop the request into DIR/inbox and wait for DIR/outbox (DIR is the "
-              "peer's home or drop folder); mqtt: through the broker in this home's [mqtt] config; "
-              "manual: print the request, paste the reply.")
+@click.option(
+    "--via",
+    required=True,
+    metavar="file:DIR|mqtt|manual",
+    help="file:DIR: drop the request into DIR/inbox and wait for DIR/outbox (DIR is the "
+    "peer's home or drop folder); mqtt: through the broker in this home's [mqtt] config; "
+    "manual: print the request, paste the reply.",
+)
 @click.option("--seconds", type=float, default=10.0, show_default=True, help="Seconds to receive.")
-@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts).")
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON summary.")
 def view(home_dir, peer, via, seconds, record, as_json):
     """Watch PEER's camera and microphone: a signed view-request, its signed answer,
@@ -366,8 +429,13 @@ def view(home_dir, peer, via, seconds, record, as_json):
 
 @main.command()
 @click.option("--seconds", type=float, default=5.0, show_default=True, help="Seconds of streaming.")
-@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the two demo homes and the recording go (default: a new temp dir, kept).")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the two demo homes and the recording go (default: a new temp dir, kept).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the viewer's JSON summary instead.")
 @click.option("--video", default="testsrc", show_default=True, metavar="SOURCE", help=_VIDEO_HELP)
 @click.option("--audio", default="tone", show_default=True, metavar="SOURCE", help=_AUDIO_HELP)
@@ -378,7 +446,6 @@ def demo(seconds, workdir, as_json, video, audio):
     import asyncio
 
     from .demo import format_demo, run_demo
-
     from .media.select import parse_audio, parse_video
 
     if seconds <= 0:
@@ -394,10 +461,20 @@ def demo(seconds, workdir, as_json, video, audio):
 @main.command()
 @click.option("--quick", is_flag=True, help="A smoke run (under 3 minutes): 720p only, short windows.")
 @click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON on stdout.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where inputs, logs, results and plots go (default: bench/out).")
-@click.option("--docs", "docs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the report there (e.g. docs/benchmarks.md).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where inputs, logs, results and plots go (default: bench/out).",
+)
+@click.option(
+    "--docs",
+    "docs_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the report there (e.g. docs/benchmarks.md).",
+)
 def bench(quick, as_json, out_dir, docs_file):
     """Measure the node side by side with aiortc's own paths and GStreamer webrtcbin:
     sender CPU, time to first frame, latency, fan-out, memory, link sizes.

@@ -129,10 +129,14 @@ class MqttSection(Section):
     password_file: str = Field("", description="File holding the password (never put it in config).")
     keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
     session_expiry: int = Field(
-        86400, ge=0, le=2592000,
+        86400,
+        ge=0,
+        le=2592000,
         description="Seconds the broker keeps this node's session (and queues its links) while it is offline.",
     )
-    reconnect_min: int = Field(1, ge=1, le=60, description="First reconnect delay in seconds (doubles up to reconnect_max).")
+    reconnect_min: int = Field(
+        1, ge=1, le=60, description="First reconnect delay in seconds (doubles up to reconnect_max)."
+    )
     reconnect_max: int = Field(60, ge=1, le=3600, description="Longest reconnect delay in seconds.")
     home_assistant: bool = Field(False, description="Publish Home Assistant MQTT discovery.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
@@ -143,8 +147,10 @@ class MqttSection(Section):
         try:
             return str(ipaddress.ip_address(value.strip("[]")))
         except ValueError:
-            raise ValueError(f"{value!r} is not an IP address; the node makes no DNS lookups, "
-                             "so give the broker's IP (e.g. 127.0.0.1 or its overlay address)") from None
+            raise ValueError(
+                f"{value!r} is not an IP address; the node makes no DNS lookups, "
+                "so give the broker's IP (e.g. 127.0.0.1 or its overlay address)"
+            ) from None
 
 
 class Config(Section):
@@ -168,9 +174,7 @@ def load_config(path: Path) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
         raise NodeError(f"{path}: {problems}") from None
 
 

@@ -53,9 +53,11 @@ def describe_source(describe: dict) -> str:
             "software-fallback": "encoded in software",
         }.get(video.get("label", ""), video.get("label", ""))
         size = f"{video.get('width')}x{video.get('height')}" if video.get("width") else "size from the stream"
-        parts.append(f"video: {video.get('note') or video.get('kind')} ({how}; H.264 "
-                     f"{video.get('profile') or ''} {size} @ {video.get('fps')} fps; the access units "
-                     "are packetized as they are, not re-encoded per viewer)")
+        parts.append(
+            f"video: {video.get('note') or video.get('kind')} ({how}; H.264 "
+            f"{video.get('profile') or ''} {size} @ {video.get('fps')} fps; the access units "
+            "are packetized as they are, not re-encoded per viewer)"
+        )
     else:
         parts.append("video: none")
     if audio:
@@ -66,15 +68,20 @@ def describe_source(describe: dict) -> str:
     return "; ".join(parts)
 
 
-async def run_demo(seconds: float = 5.0, workdir: Path | None = None, video: str = "testsrc",
-                   audio: str = "tone") -> dict:
+async def run_demo(
+    seconds: float = 5.0, workdir: Path | None = None, video: str = "testsrc", audio: str = "tone"
+) -> dict:
     """Run both nodes for `seconds` of streaming; returns the viewer's summary plus
     `source` (what was streamed) and `demo_dir` (the homes and the recording, kept)."""
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="media-node-demo-"))
     camera, camera_id = _make_home(root / "camera", "demo-camera", CAMERA_ADDRESS, video, audio)
     viewer, viewer_id = _make_home(root / "viewer", "demo-viewer", VIEWER_ADDRESS)
-    PeerStore(camera.peers_file).add(make_peer("viewer", viewer_id, "view", address=VIEWER_ADDRESS), replace=True)
-    PeerStore(viewer.peers_file).add(make_peer("camera", camera_id, "view", address=CAMERA_ADDRESS), replace=True)
+    PeerStore(camera.peers_file).add(
+        make_peer("viewer", viewer_id, "view", address=VIEWER_ADDRESS), replace=True
+    )
+    PeerStore(viewer.peers_file).add(
+        make_peer("camera", camera_id, "view", address=CAMERA_ADDRESS), replace=True
+    )
 
     from .transports.filedrop import FileDropClient
 
@@ -95,14 +102,16 @@ async def run_demo(seconds: float = 5.0, workdir: Path | None = None, video: str
 def format_demo(summary: dict) -> str:
     from .viewer import format_summary
 
-    return "\n".join([
-        "media-node demo: a camera node and a viewer node on this machine, loopback as the overlay",
-        f"camera streamed {summary['source']}",
-        f"handshake: {summary['handshake']}",
-        format_summary(summary),
-        f"homes and recording kept in {summary['demo_dir']}",
-        "result: OK" if summary.get("ok") else "result: FAILED (no video arrived)",
-    ])
+    return "\n".join(
+        [
+            "media-node demo: a camera node and a viewer node on this machine, loopback as the overlay",
+            f"camera streamed {summary['source']}",
+            f"handshake: {summary['handshake']}",
+            format_summary(summary),
+            f"homes and recording kept in {summary['demo_dir']}",
+            "result: OK" if summary.get("ok") else "result: FAILED (no video arrived)",
+        ]
+    )
 
 
-__all__ = ["run_demo", "format_demo", "describe_source"]
+__all__ = ["describe_source", "format_demo", "run_demo"]

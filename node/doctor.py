@@ -29,7 +29,7 @@ BOOT_CONFIGS = ("boot/firmware/config.txt", "boot/config.txt")  # Bookworm+, the
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str        # ok | missing | warn | skip
+    status: str  # ok | missing | warn | skip
     detail: str
     fix: str = ""
     required: bool = True
@@ -50,8 +50,12 @@ class Report:
         return not any(c.failed for c in self.checks)
 
     def to_json(self) -> dict:
-        return {"ok": self.ok, "profile": self.profile, "reason": self.reason,
-                "checks": [asdict(c) for c in self.checks]}
+        return {
+            "ok": self.ok,
+            "profile": self.profile,
+            "reason": self.reason,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
     def render(self) -> str:
         marks = {OK: "ok  ", MISSING: "MISS", WARN: "warn", SKIP: "-   "}
@@ -81,15 +85,27 @@ class Doctor:
             match = match_profile(self.machine, self.config.media.profile, self.config.media.video)
         except ProfileError as e:
             report = Report("none", str(e))
-            report.checks.append(Check("profile", MISSING, str(e),
-                                       "set media.profile in config.toml to one of `media-node profile list`"))
+            report.checks.append(
+                Check(
+                    "profile",
+                    MISSING,
+                    str(e),
+                    "set media.profile in config.toml to one of `media-node profile list`",
+                )
+            )
             report.checks += [self.key(), self.overlay(), self.broker()]
             return report
         p = match.profile
         report = Report(p.name, match.reason)
         report.checks += [
-            self.key(), self.camera(p), self.encoder(p), self.audio(p), self.config_txt(p),
-            self.overlay(), self.broker(), self.udp_buffers(p),
+            self.key(),
+            self.camera(p),
+            self.encoder(p),
+            self.audio(p),
+            self.config_txt(p),
+            self.overlay(),
+            self.broker(),
+            self.udp_buffers(p),
         ]
         return report
 
@@ -99,13 +115,13 @@ class Doctor:
 
         path = self.home.key_file
         if not path.exists():
-            return Check("key", MISSING, f"no identity key at {path}",
-                         f"media-node init --home {self.home.path}")
+            return Check(
+                "key", MISSING, f"no identity key at {path}", f"media-node init --home {self.home.path}"
+            )
         try:
             identity = Identity.load(path)
         except NodeError as e:
-            return Check("key", MISSING, str(e),
-                         f"chown <service user> {path} && chmod 600 {path}")
+            return Check("key", MISSING, str(e), f"chown <service user> {path} && chmod 600 {path}")
         return Check("key", OK, f"{path} is private; node id {identity.node_id}")
 
     # --- video ----------------------------------------------------------------------
@@ -115,56 +131,89 @@ class Doctor:
     def camera(self, p: BoardProfile) -> Check:
         video = self._video(p)
         if not video:
-            return Check("camera", MISSING, f"profile {p.name} has no default source",
-                         'set media.video = "rtsp://USER:PASS@CAMERA_IP:554/STREAM" in config.toml '
-                         '(an IP address: the node makes no DNS lookups)')
+            return Check(
+                "camera",
+                MISSING,
+                f"profile {p.name} has no default source",
+                'set media.video = "rtsp://USER:PASS@CAMERA_IP:554/STREAM" in config.toml '
+                "(an IP address: the node makes no DNS lookups)",
+            )
         if video == "testsrc":
-            return Check("camera", WARN, "media.video = testsrc: a test pattern, not a camera",
-                         "set media.video to the real source when one is attached", required=False)
+            return Check(
+                "camera",
+                WARN,
+                "media.video = testsrc: a test pattern, not a camera",
+                "set media.video to the real source when one is attached",
+                required=False,
+            )
         if video.startswith("file:"):
             path = Path(video[5:])
             if path.is_file():
                 return Check("camera", OK, f"file source {path}")
-            return Check("camera", MISSING, f"file source {path} does not exist",
-                         "point media.video = file:PATH at an MPEG-TS H.264 file")
+            return Check(
+                "camera",
+                MISSING,
+                f"file source {path} does not exist",
+                "point media.video = file:PATH at an MPEG-TS H.264 file",
+            )
         if video == "picamera2":
             found = [d for d in self.machine.cameras() if d.card.startswith(("unicam", "rp1-cfe"))]
             if found:
                 return Check("camera", OK, f"Pi camera receiver {found[0].card} at {found[0].path}")
-            return Check("camera", MISSING, "no Pi camera (no unicam / rp1-cfe capture device)",
-                         "seat the ribbon cable (power off), keep camera_auto_detect=1 or add "
-                         "dtoverlay=<sensor> to config.txt, reboot, then `rpicam-hello --list-cameras`")
+            return Check(
+                "camera",
+                MISSING,
+                "no Pi camera (no unicam / rp1-cfe capture device)",
+                "seat the ribbon cable (power off), keep camera_auto_detect=1 or add "
+                "dtoverlay=<sensor> to config.txt, reboot, then `rpicam-hello --list-cameras`",
+            )
         if video.startswith("v4l2:"):
             path = video[5:]
             dev = self.machine.device(path)
             if dev and dev.capture and not dev.m2m:
                 return Check("camera", OK, f"{path}: {dev.card} ({dev.driver or 'v4l2'})")
             others = ", ".join(d.path for d in self.machine.cameras()) or "none"
-            return Check("camera", MISSING, f"{path} is not a camera (cameras found: {others})",
-                         "plug in the UVC camera, find it with `v4l2-ctl --list-devices` and set "
-                         "media.video = v4l2:/dev/videoN")
+            return Check(
+                "camera",
+                MISSING,
+                f"{path} is not a camera (cameras found: {others})",
+                "plug in the UVC camera, find it with `v4l2-ctl --list-devices` and set "
+                "media.video = v4l2:/dev/videoN",
+            )
         if video.startswith(("rtsp://", "rtsps://")):
-            return self._reach("camera", video, 322 if video.startswith("rtsps://") else 554,
-                               "check the camera's address, port and credentials in media.video; "
-                               "test with `ffprobe -rtsp_transport tcp URL`")
+            return self._reach(
+                "camera",
+                video,
+                322 if video.startswith("rtsps://") else 554,
+                "check the camera's address, port and credentials in media.video; "
+                "test with `ffprobe -rtsp_transport tcp URL`",
+            )
         return Check("camera", WARN, f"media.video = {video!r}: not checked", required=False)
 
     def encoder(self, p: BoardProfile) -> Check:
         if self._video(p) != "picamera2":
-            return Check("encoder", SKIP, "the source delivers H.264 itself (no encoder device used)",
-                         required=False)
+            return Check(
+                "encoder", SKIP, "the source delivers H.264 itself (no encoder device used)", required=False
+            )
         if not p.video.hardware:
             return Check("encoder", OK, f"software: {p.video.encoder} ({p.video.why})")
         dev = self.machine.encoder(p.video.encoder_card, p.video.encoder_device)
         if dev is None:
-            return Check("encoder", MISSING,
-                         f"no {p.video.encoder_card} encoder ({p.video.encoder_device} missing)",
-                         "use Raspberry Pi OS's kernel (bcm2835-codec is built in); check "
-                         f"`v4l2-ctl -d {p.video.encoder_device} --info`; on a 32-bit/legacy image, update it")
+            return Check(
+                "encoder",
+                MISSING,
+                f"no {p.video.encoder_card} encoder ({p.video.encoder_device} missing)",
+                "use Raspberry Pi OS's kernel (bcm2835-codec is built in); check "
+                f"`v4l2-ctl -d {p.video.encoder_device} --info`; on a 32-bit/legacy image, update it",
+            )
         node = self.machine.root / dev.path.lstrip("/")
         if node.exists() and not os.access(node, os.R_OK | os.W_OK):
-            return Check("encoder", MISSING, f"{dev.path} ({dev.card}) is not accessible to this user",
-                         "add the service user to group video: usermod -aG video media-node")
+            return Check(
+                "encoder",
+                MISSING,
+                f"{dev.path} ({dev.card}) is not accessible to this user",
+                "add the service user to group video: usermod -aG video media-node",
+            )
         return Check("encoder", OK, f"{dev.path}: {dev.card} (hardware H.264)")
 
     # --- audio ----------------------------------------------------------------------
@@ -179,10 +228,13 @@ class Doctor:
         cards = ", ".join(self.machine.alsa_cards) or "no sound cards"
         if opened:
             return Check("alsa", OK, f"capture device {device!r} opens ({cards})")
-        return Check("alsa", MISSING, f"cannot capture from {device!r}: {why} ({cards}; "
-                     f"{len(self.machine.capture_pcms)} capture PCMs)",
-                     "plug a USB microphone (`arecord -l` lists it), add the service user to group "
-                     f"audio, or set media.audio = \"none\". {p.audio.why}")
+        return Check(
+            "alsa",
+            MISSING,
+            f"cannot capture from {device!r}: {why} ({cards}; {len(self.machine.capture_pcms)} capture PCMs)",
+            "plug a USB microphone (`arecord -l` lists it), add the service user to group "
+            f'audio, or set media.audio = "none". {p.audio.why}',
+        )
 
     # --- firmware -------------------------------------------------------------------
     def config_txt(self, p: BoardProfile) -> Check:
@@ -190,16 +242,29 @@ class Doctor:
             return Check("config.txt", SKIP, "not a Raspberry Pi profile", required=False)
         path = next((self.machine.root / c for c in BOOT_CONFIGS if (self.machine.root / c).exists()), None)
         if path is None:
-            return Check("config.txt", WARN, "no /boot/firmware/config.txt found", required=False,
-                         fix="mount the boot partition; on Raspberry Pi OS it is /boot/firmware")
+            return Check(
+                "config.txt",
+                WARN,
+                "no /boot/firmware/config.txt found",
+                required=False,
+                fix="mount the boot partition; on Raspberry Pi OS it is /boot/firmware",
+            )
         text = path.read_text(errors="replace").splitlines()
-        wanted = [ln.strip() for ln in p.config_txt.splitlines()
-                  if ln.strip() and not ln.strip().startswith(("#", "["))]
+        wanted = [
+            ln.strip()
+            for ln in p.config_txt.splitlines()
+            if ln.strip() and not ln.strip().startswith(("#", "["))
+        ]
         absent = [ln for ln in wanted if ln not in (t.strip() for t in text)]
         if absent:
-            return Check("config.txt", MISSING, f"{path} lacks {', '.join(absent)}",
-                         f"run the Ansible media_node role, or append `media-node profile show {p.name} "
-                         f"--config-txt` to {path} and reboot", required=False)
+            return Check(
+                "config.txt",
+                MISSING,
+                f"{path} lacks {', '.join(absent)}",
+                f"run the Ansible media_node role, or append `media-node profile show {p.name} "
+                f"--config-txt` to {path} and reboot",
+                required=False,
+            )
         return Check("config.txt", OK, f"{path} has the {p.name} fragment")
 
     def udp_buffers(self, p: BoardProfile) -> Check:
@@ -212,13 +277,23 @@ class Doctor:
                 low.append(f"{key}={have} (< {want})")
         if unread and not low:
             # Not "OK": under the unit (ProcSubset=pid) /proc/sys is hidden, so nothing was read.
-            return Check("sysctl", SKIP, f"cannot read {', '.join(unread)} from /proc/sys "
-                         "(hidden under the systemd unit's ProcSubset=pid)", "run `media-node doctor` "
-                         "from a shell (the Ansible role does) to check the UDP buffers", required=False)
+            return Check(
+                "sysctl",
+                SKIP,
+                f"cannot read {', '.join(unread)} from /proc/sys "
+                "(hidden under the systemd unit's ProcSubset=pid)",
+                "run `media-node doctor` from a shell (the Ansible role does) to check the UDP buffers",
+                required=False,
+            )
         if low:
             cmd = " ".join(f"{k}={v}" for k, v in p.sysctl.items())
-            return Check("sysctl", WARN, ", ".join(low), f"sysctl -w {cmd} (the Ansible role writes "
-                         "/etc/sysctl.d/60-media-node.conf)", required=False)
+            return Check(
+                "sysctl",
+                WARN,
+                ", ".join(low),
+                f"sysctl -w {cmd} (the Ansible role writes /etc/sysctl.d/60-media-node.conf)",
+                required=False,
+            )
         return Check("sysctl", OK, "UDP buffers at or above the profile's")
 
     # --- network --------------------------------------------------------------------
@@ -228,17 +303,18 @@ class Doctor:
         section = self.config.overlay
         fixes = {
             "static": "set overlay.address (or overlay.interface) in config.toml to this node's "
-                      "overlay address, and bring that interface up",
+            "overlay address, and bring that interface up",
             "yggdrasil": f"start Yggdrasil (systemctl start yggdrasil) and check its admin socket "
-                         f"{section.yggdrasil_admin}",
+            f"{section.yggdrasil_admin}",
             "staex": "start the Staex agent and check `mcc` works (overlay.staex_command / staex_http)",
         }
         try:
             provider = make_provider(section)
             address = _run(provider.local_address(), self.timeout)
-        except (NodeError, OSError, asyncio.TimeoutError) as e:
-            return Check("overlay", MISSING, f"{section.provider}: {e or 'timed out'}",
-                         fixes.get(section.provider, ""))
+        except (TimeoutError, NodeError, OSError) as e:
+            return Check(
+                "overlay", MISSING, f"{section.provider}: {e or 'timed out'}", fixes.get(section.provider, "")
+            )
         return Check("overlay", OK, f"{section.provider}: this node is {address}")
 
     def broker(self) -> Check:
@@ -246,11 +322,19 @@ class Doctor:
         if not mqtt.enabled:
             return Check("broker", SKIP, "mqtt.enabled = false", required=False)
         if mqtt.password_file and not os.access(mqtt.password_file, os.R_OK):
-            return Check("broker", MISSING, f"password file {mqtt.password_file} is not readable",
-                         "the Ansible mqtt_broker role writes it; chown it to the service user, mode 0600")
-        return self._reach("broker", f"tcp://{mqtt.host}:{mqtt.port}", mqtt.port,
-                           f"start mosquitto on {mqtt.host} (systemctl start mosquitto) or fix "
-                           "mqtt.host / mqtt.port; a firewall must let the port through")
+            return Check(
+                "broker",
+                MISSING,
+                f"password file {mqtt.password_file} is not readable",
+                "the Ansible mqtt_broker role writes it; chown it to the service user, mode 0600",
+            )
+        return self._reach(
+            "broker",
+            f"tcp://{mqtt.host}:{mqtt.port}",
+            mqtt.port,
+            f"start mosquitto on {mqtt.host} (systemctl start mosquitto) or fix "
+            "mqtt.host / mqtt.port; a firewall must let the port through",
+        )
 
     def _reach(self, name: str, url: str, default_port: int, fix: str) -> Check:
         parts = urlsplit(url)
@@ -262,8 +346,12 @@ class Doctor:
         try:  # connect to an IP literal only: a host name would mean a DNS lookup
             ip = ipaddress.ip_address(host)
         except ValueError:
-            return Check(name, MISSING, f"{host!r} is not an IP address and the node makes no "
-                         "DNS lookups", f"give the {name}'s IP address instead of a name")
+            return Check(
+                name,
+                MISSING,
+                f"{host!r} is not an IP address and the node makes no DNS lookups",
+                f"give the {name}'s IP address instead of a name",
+            )
         try:
             family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
             with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -321,4 +409,4 @@ def diagnose(home: Home, config: Config, machine: Machine | None = None, timeout
     return Doctor(home, config, machine or Machine.probe(), timeout).run()
 
 
-__all__ = ["Check", "Doctor", "Report", "Match", "diagnose"]
+__all__ = ["Check", "Doctor", "Match", "Report", "diagnose"]

@@ -27,8 +27,8 @@ import contextlib
 import contextvars
 import ipaddress
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import aioice.ice
 import aiortc.rtcicetransport
@@ -79,8 +79,9 @@ class IcePolicy:
     label: str = field(default="", compare=False)  # for logs: a peer name, never an address
 
     @classmethod
-    def make(cls, local: Iterable[str], remote: Iterable[str], *, rewrite_remote: bool = False,
-             label: str = "") -> "IcePolicy":
+    def make(
+        cls, local: Iterable[str], remote: Iterable[str], *, rewrite_remote: bool = False, label: str = ""
+    ) -> IcePolicy:
         policy = cls(_ips(local, "local"), _ips(remote, "remote"), rewrite_remote, label)
         if not policy.local:
             raise PrivacyError("ICE policy: no local overlay address (is the overlay up?)")
@@ -94,7 +95,7 @@ class IcePolicy:
     def is_remote(self, address: str) -> bool:
         return _ip(address) in self.remote
 
-    def peer_connection(self) -> "OverlayPeerConnection":
+    def peer_connection(self) -> OverlayPeerConnection:
         return OverlayPeerConnection(self)
 
 
@@ -106,7 +107,8 @@ def overlay_configuration() -> RTCConfiguration:
 # The policy of the RTCPeerConnection whose method is running; read once by each
 # OverlayConnection when aiortc builds it.
 _ACTIVE_POLICY: contextvars.ContextVar[IcePolicy | None] = contextvars.ContextVar(
-    "media_node_ice_policy", default=None)
+    "media_node_ice_policy", default=None
+)
 
 
 class OverlayConnection(aioice.ice.Connection):
@@ -137,8 +139,12 @@ class OverlayConnection(aioice.ice.Connection):
 
     def _is_mine(self, c: Candidate) -> bool:
         policy = self.overlay_policy
-        return (policy is not None and c.type == "host" and c.transport.lower() == "udp"
-                and policy.is_local(c.host))
+        return (
+            policy is not None
+            and c.type == "host"
+            and c.transport.lower() == "udp"
+            and policy.is_local(c.host)
+        )
 
     async def _confine_local(self) -> None:
         """Close and forget every socket (and candidate) not on the policy's local
@@ -165,8 +171,12 @@ class OverlayConnection(aioice.ice.Connection):
 
     def _acceptable(self, c: Candidate) -> bool:
         policy = self.overlay_policy
-        ok = (policy is not None and c.type == "host" and c.transport.lower() == "udp"
-              and policy.is_remote(c.host))
+        ok = (
+            policy is not None
+            and c.type == "host"
+            and c.transport.lower() == "udp"
+            and policy.is_remote(c.host)
+        )
         if not ok:
             log.info("ICE: dropped a remote %s candidate outside the overlay policy", c.type)
         return ok
@@ -274,6 +284,7 @@ def selected_pair(pc: RTCPeerConnection) -> tuple[str, str] | None:
 
 # --- SDP checks (parsed fields, never substrings) ----------------------------------------
 
+
 @dataclass
 class SdpCandidate:
     """One `a=candidate:` line, parsed by aioice's own parser."""
@@ -281,8 +292,8 @@ class SdpCandidate:
     candidate: Candidate
 
     @classmethod
-    def parse(cls, line: str) -> "SdpCandidate":
-        value = line[len("a=candidate:"):]
+    def parse(cls, line: str) -> SdpCandidate:
+        value = line[len("a=candidate:") :]
         bits = value.split()
         if len(bits) < 8 or bits[6] != "typ":
             raise PrivacyError("malformed candidate line")
@@ -308,9 +319,11 @@ def _split_lines(sdp: str, what: str = "SDP") -> list[str]:
     for i, ch in enumerate(sdp):
         if ch == "\n" or ("\x20" <= ch < "\x7f"):
             continue
-        if ch == "\r" and sdp[i + 1:i + 2] == "\n":
+        if ch == "\r" and sdp[i + 1 : i + 2] == "\n":
             continue
-        raise MalformedSdpError(f"{what} contains a control character ({ord(ch):#04x}) outside a CRLF/LF line end")
+        raise MalformedSdpError(
+            f"{what} contains a control character ({ord(ch):#04x}) outside a CRLF/LF line end"
+        )
     return [line for line in sdp.splitlines() if line != ""]
 
 
@@ -347,8 +360,9 @@ def check_outgoing_sdp(sdp: str, policy: IcePolicy) -> None:
         if key == "c":
             _, _, address = _connection_address(value)
             if not policy.is_local(address):
-                raise PrivacyError("outgoing SDP: c= line is not this node's overlay address "
-                                   "(refusing to sign it)")
+                raise PrivacyError(
+                    "outgoing SDP: c= line is not this node's overlay address (refusing to sign it)"
+                )
         elif key == "o":
             parts = value.split()
             if len(parts) != 6:
@@ -370,12 +384,14 @@ def check_outgoing_sdp(sdp: str, policy: IcePolicy) -> None:
             if c.related_address is not None or c.related_port is not None:
                 raise PrivacyError("outgoing SDP: a candidate with raddr/rport")
             if not policy.is_local(c.host):
-                raise PrivacyError("outgoing SDP: a candidate that is not on this node's overlay "
-                                   "address (refusing to sign it)")
+                raise PrivacyError(
+                    "outgoing SDP: a candidate that is not on this node's overlay "
+                    "address (refusing to sign it)"
+                )
             candidates += 1
             ports.add(int(c.port))
         elif key == "a" and value.startswith("rtcp:"):
-            parts = value[len("rtcp:"):].split(None, 1)
+            parts = value[len("rtcp:") :].split(None, 1)
             if not parts or not parts[0].isdigit():
                 raise PrivacyError("outgoing SDP: malformed a=rtcp line")
             if len(parts) == 2:
@@ -383,8 +399,9 @@ def check_outgoing_sdp(sdp: str, policy: IcePolicy) -> None:
                 if not (_is_unspecified(address) or policy.is_local(address)):
                     raise PrivacyError("outgoing SDP: a=rtcp names a non-overlay address")
     if candidates == 0:
-        raise PrivacyError("outgoing SDP has no candidate on the overlay address (is the overlay "
-                           "address on this machine?)")
+        raise PrivacyError(
+            "outgoing SDP has no candidate on the overlay address (is the overlay address on this machine?)"
+        )
     for port in m_ports:
         if port not in ports and port not in (0, 9):
             raise PrivacyError("outgoing SDP: an m= port that no overlay candidate owns")
@@ -418,8 +435,12 @@ def filter_incoming_sdp(sdp: str, policy: IcePolicy, *, reported: str = "") -> s
                 continue
             if host_ip in policy.remote:
                 pass
-            elif policy.rewrite_remote and reported_ip is not None and host_ip == reported_ip \
-                    and host_ip.version == target.version:
+            elif (
+                policy.rewrite_remote
+                and reported_ip is not None
+                and host_ip == reported_ip
+                and host_ip.version == target.version
+            ):
                 cand.host = str(target)
             else:
                 dropped += 1
@@ -436,11 +457,16 @@ def filter_incoming_sdp(sdp: str, policy: IcePolicy, *, reported: str = "") -> s
         else:
             out.append(line)
     if dropped:
-        log.info("ICE: dropped %d incoming candidate(s) outside the overlay policy%s", dropped,
-                 f" ({policy.label})" if policy.label else "")
+        log.info(
+            "ICE: dropped %d incoming candidate(s) outside the overlay policy%s",
+            dropped,
+            f" ({policy.label})" if policy.label else "",
+        )
     if kept == 0:
-        raise PrivacyError("the peer's SDP has no candidate on its overlay address as this node "
-                           "resolves it (check the peer's overlay binding in peers.toml)")
+        raise PrivacyError(
+            "the peer's SDP has no candidate on its overlay address as this node "
+            "resolves it (check the peer's overlay binding in peers.toml)"
+        )
     return _join_lines(out)
 
 
@@ -453,12 +479,23 @@ def sdp_addresses(sdp: str) -> dict[str, list[str]]:
         elif line.startswith("a=candidate:"):
             found["candidate"].append(SdpCandidate.parse(line).candidate.host)
         elif line.startswith("a=rtcp:"):
-            parts = line[len("a=rtcp:"):].split(None, 1)
+            parts = line[len("a=rtcp:") :].split(None, 1)
             if len(parts) == 2:
                 found["rtcp"].append(_connection_address(parts[1])[2])
     return found
 
 
-__all__ = ["IcePolicy", "MalformedSdpError", "OverlayConnection", "OverlayPeerConnection", "PrivacyError",
-           "check_outgoing_sdp", "filter_incoming_sdp", "ice_connections", "install", "overlay_configuration",
-           "sdp_addresses", "selected_pair"]
+__all__ = [
+    "IcePolicy",
+    "MalformedSdpError",
+    "OverlayConnection",
+    "OverlayPeerConnection",
+    "PrivacyError",
+    "check_outgoing_sdp",
+    "filter_incoming_sdp",
+    "ice_connections",
+    "install",
+    "overlay_configuration",
+    "sdp_addresses",
+    "selected_pair",
+]

@@ -93,15 +93,15 @@ class Identity:
         return self.signing_key.sign(message).signature
 
     @classmethod
-    def generate(cls) -> "Identity":
+    def generate(cls) -> Identity:
         return cls(SigningKey.generate())
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> "Identity":
+    def from_seed(cls, seed: bytes) -> Identity:
         return cls(SigningKey(seed))
 
     @classmethod
-    def load(cls, path: Path) -> "Identity":
+    def load(cls, path: Path) -> Identity:
         if not path.exists():
             raise NodeError(f"no identity key at {path}: run `media-node init` first")
         check_key_permissions(path)

@@ -58,8 +58,9 @@ def parse_allow(text: str | list[str] | None) -> frozenset[str]:
     return frozenset(items)
 
 
-def make_peer(name: str, node_id: str, allow=None, address: str = "", yggdrasil_key: str = "",
-              staex_id: str = "") -> Peer:
+def make_peer(
+    name: str, node_id: str, allow=None, address: str = "", yggdrasil_key: str = "", staex_id: str = ""
+) -> Peer:
     if not _NAME.match(name):
         raise NodeError(f"peer name {name!r}: use letters, digits, '.', '_' or '-' (max 63)")
     try:
@@ -103,9 +104,14 @@ class PeerStore:
             unknown = set(entry) - {"node_id", "allow", "address", "yggdrasil_key", "staex_id"}
             if unknown:
                 raise NodeError(f"{self.path}: [peers.{name}] has unknown keys {sorted(unknown)}")
-            peers[name] = make_peer(name, entry["node_id"], entry.get("allow", ["view"]),
-                                    entry.get("address", ""), entry.get("yggdrasil_key", ""),
-                                    entry.get("staex_id", ""))
+            peers[name] = make_peer(
+                name,
+                entry["node_id"],
+                entry.get("allow", ["view"]),
+                entry.get("address", ""),
+                entry.get("yggdrasil_key", ""),
+                entry.get("staex_id", ""),
+            )
         return peers
 
     def save(self, peers: dict[str, Peer]) -> None:

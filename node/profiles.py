@@ -87,11 +87,18 @@ class BoardProfile:
 
     def to_json(self) -> dict:
         return {
-            "name": self.name, "title": self.title, "pi": self.pi,
-            "match": {"models": list(self.models), "fallback": self.fallback,
-                      "video_prefix": self.video_prefix},
-            "video": dict(self.video.__dict__), "audio": dict(self.audio.__dict__),
-            "config_txt": self.config_txt, "sysctl": dict(self.sysctl),
+            "name": self.name,
+            "title": self.title,
+            "pi": self.pi,
+            "match": {
+                "models": list(self.models),
+                "fallback": self.fallback,
+                "video_prefix": self.video_prefix,
+            },
+            "video": dict(self.video.__dict__),
+            "audio": dict(self.audio.__dict__),
+            "config_txt": self.config_txt,
+            "sysctl": dict(self.sysctl),
         }
 
 
@@ -123,8 +130,11 @@ def parse_profile(text: str, where: str) -> BoardProfile:
     if not all(isinstance(v, int) and k.startswith("net.") for k, v in sysctl.items()):
         raise ProfileError(f"{where}: [sysctl] holds net.* keys with integer values")
     return BoardProfile(
-        name=data["name"], title=data["title"], pi=bool(data["pi"]),
-        models=tuple(match["models"]), fallback=bool(match["fallback"]),
+        name=data["name"],
+        title=data["title"],
+        pi=bool(data["pi"]),
+        models=tuple(match["models"]),
+        fallback=bool(match["fallback"]),
         video_prefix=match["video_prefix"],
         video=_take(data["video"], VideoProfile, f"{where} [video]"),
         audio=_take(data["audio"], AudioProfile, f"{where} [audio]"),
@@ -160,13 +170,14 @@ def load_profile(name: str) -> BoardProfile:
 
 # --- this machine -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class VideoDevice:
-    path: str       # /dev/videoN
-    card: str       # QUERYCAP card, or the sysfs name when the node could not be opened
-    driver: str     # kernel driver (uvcvideo, bcm2835-codec, unicam ...)
-    capture: bool   # delivers frames from a sensor
-    m2m: bool       # memory-to-memory (an encoder/decoder/ISP)
+    path: str  # /dev/videoN
+    card: str  # QUERYCAP card, or the sysfs name when the node could not be opened
+    driver: str  # kernel driver (uvcvideo, bcm2835-codec, unicam ...)
+    capture: bool  # delivers frames from a sensor
+    m2m: bool  # memory-to-memory (an encoder/decoder/ISP)
 
 
 @dataclass(frozen=True)
@@ -180,9 +191,14 @@ class Machine:
     alsa_cards: tuple[str, ...] = ()
 
     @classmethod
-    def probe(cls, root: Path = Path("/")) -> "Machine":
-        return cls(root=root, model=_read_model(root), video=tuple(_video_devices(root)),
-                   capture_pcms=tuple(_capture_pcms(root)), alsa_cards=tuple(_alsa_cards(root)))
+    def probe(cls, root: Path = Path("/")) -> Machine:
+        return cls(
+            root=root,
+            model=_read_model(root),
+            video=tuple(_video_devices(root)),
+            capture_pcms=tuple(_capture_pcms(root)),
+            alsa_cards=tuple(_alsa_cards(root)),
+        )
 
     def device(self, path: str) -> VideoDevice | None:
         return next((d for d in self.video if d.path == path), None)
@@ -192,14 +208,18 @@ class Machine:
         else any M2M node of that driver named as an encoder. The Pi's decoder and ISP
         share the card prefix (bcm2835-codec-decode, -isp), so the prefix alone is not enough."""
         ours = [d for d in self.video if d.m2m and d.card.startswith(card_prefix)]
-        return (next((d for d in ours if d.path == path), None)
-                or next((d for d in ours if "encode" in d.card), None))
+        return next((d for d in ours if d.path == path), None) or next(
+            (d for d in ours if "encode" in d.card), None
+        )
 
     def cameras(self) -> list[VideoDevice]:
         """Capture devices that are cameras: the Pi CSI receivers and USB (UVC) cameras,
         not the ISP or codec nodes the Pi also exposes as /dev/videoN."""
-        return [d for d in self.video if d.capture and not d.m2m
-                and (d.driver == "uvcvideo" or d.card.startswith(PI_CAMERA_CARDS))]
+        return [
+            d
+            for d in self.video
+            if d.capture and not d.m2m and (d.driver == "uvcvideo" or d.card.startswith(PI_CAMERA_CARDS))
+        ]
 
 
 # /sys first: /proc/device-tree is only a symlink to it, and ProcSubset=pid (the unit)
@@ -272,8 +292,11 @@ def _capture_pcms(root: Path) -> list[str]:
 
 
 def _alsa_cards(root: Path) -> list[str]:
-    cards = [line.strip() for line in _read(root / "proc/asound/cards").splitlines()
-             if line.strip() and line.strip()[0].isdigit()]
+    cards = [
+        line.strip()
+        for line in _read(root / "proc/asound/cards").splitlines()
+        if line.strip() and line.strip()[0].isdigit()
+    ]
     if cards:
         return cards
     # /proc/asound hidden (the unit's ProcSubset=pid): "N [id]" from /sys/class/sound/cardN/id.
@@ -291,21 +314,28 @@ def _read(path: Path) -> str:
 
 # --- matching -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Match:
     profile: BoardProfile
     reason: str
 
 
-def match_profile(machine: Machine, requested: str = "auto", video: str = "",
-                  profiles: dict[str, BoardProfile] | None = None) -> Match:
+def match_profile(
+    machine: Machine,
+    requested: str = "auto",
+    video: str = "",
+    profiles: dict[str, BoardProfile] | None = None,
+) -> Match:
     """The profile for this machine. An explicit name wins; otherwise the Pi model; then
     a configured video source that names its kind (rtsp://); then the fallback board."""
     profiles = profiles or load_profiles()
     if requested and requested != "auto":
         if requested not in profiles:
-            raise ProfileError(f"media.profile = {requested!r}: no such board profile; "
-                               f"choose from {', '.join(profiles)} or auto")
+            raise ProfileError(
+                f"media.profile = {requested!r}: no such board profile; "
+                f"choose from {', '.join(profiles)} or auto"
+            )
         return Match(profiles[requested], "named in config (media.profile)")
     if machine.model:
         for p in profiles.values():

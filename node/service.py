@@ -24,6 +24,7 @@ from .peers import PeerStore
 
 log = logging.getLogger(__name__)
 
+
 def make_notifier() -> Any:
     """The service-manager hook (systemd Type=notify via node/systemd.py): READY=1 once
     serving, WATCHDOG=1 while healthy, STOPPING=1 on shutdown, STATUS= lines. Outside
@@ -37,8 +38,9 @@ class Service:
     """One running node. `publisher`/`provider` may be passed in (tests, the demo);
     otherwise they are built from the home's config.toml."""
 
-    def __init__(self, home: Home, *, config: Config | None = None, publisher: Any = None,
-                 provider: Any = None):
+    def __init__(
+        self, home: Home, *, config: Config | None = None, publisher: Any = None, provider: Any = None
+    ):
         self.home = home
         self.config = config
         self.publisher = publisher
@@ -68,17 +70,20 @@ class Service:
             address = await asyncio.wait_for(self.provider.local_address(), 10)
             log.info("overlay %s: this node is %s", self.provider.name, address)
         except Exception as e:  # keep serving: calls get an 'unavailable' reply until it is up
-            log.error("overlay %s is not usable yet (%s); calls will be refused until it is",
-                      self.provider.name, e)
+            log.error(
+                "overlay %s is not usable yet (%s); calls will be refused until it is", self.provider.name, e
+            )
         if self.publisher is None:
             from .media import make_publisher
 
             self.publisher = make_publisher(self.config.media)
         try:
             await asyncio.wait_for(self.publisher.start(), 60)
-        except asyncio.TimeoutError:
-            raise NodeError("the media sources did not start within 60 s (check media.video and "
-                            "media.audio in config.toml; `media-node doctor` says what is missing)") from None
+        except TimeoutError:
+            raise NodeError(
+                "the media sources did not start within 60 s (check media.video and "
+                "media.audio in config.toml; `media-node doctor` says what is missing)"
+            ) from None
         describe = getattr(self.publisher, "describe", None)
         if callable(describe):
             log.info("media: %s", describe())
@@ -95,10 +100,19 @@ class Service:
         if self.config.mqtt.enabled:
             self.transports.append(await self._start_mqtt(peers))
         if not self.transports:
-            log.warning("no transport is enabled ([filedrop] and [mqtt] are off): nothing can reach this node")
-        log.info("media-node %s (%s) serving %d peer(s); max %d call(s)", self.config.node.name,
-                 self.identity.node_id, len(known), self.config.calls.max_calls)
-        self._heartbeat = asyncio.create_task(self.notifier.run_watchdog(self.healthy), name="service-watchdog")
+            log.warning(
+                "no transport is enabled ([filedrop] and [mqtt] are off): nothing can reach this node"
+            )
+        log.info(
+            "media-node %s (%s) serving %d peer(s); max %d call(s)",
+            self.config.node.name,
+            self.identity.node_id,
+            len(known),
+            self.config.calls.max_calls,
+        )
+        self._heartbeat = asyncio.create_task(
+            self.notifier.run_watchdog(self.healthy), name="service-watchdog"
+        )
         self.notifier.ready(f"serving {len(known)} peer(s), 0 calls")
 
     def healthy(self) -> bool:
@@ -108,7 +122,8 @@ class Service:
         if callable(publisher_ok) and not publisher_ok():  # e.g. a dead camera thread
             return False
         return self.manager is not None and all(
-            t.healthy() for t in self.transports if callable(getattr(t, "healthy", None)))
+            t.healthy() for t in self.transports if callable(getattr(t, "healthy", None))
+        )
 
     async def _start_mqtt(self, peers: PeerStore) -> Any:
         """Links, cmd/call, status and events over MQTT. It connects in the background
@@ -116,8 +131,14 @@ class Service:
         from .transports.mqtt import MqttTransport
 
         manager = self.manager
-        mqtt = MqttTransport(self.config.mqtt, self.identity, manager.handle_link, peers=peers,
-                             name=self.config.node.name, active_calls=lambda: len(manager.active()))
+        mqtt = MqttTransport(
+            self.config.mqtt,
+            self.identity,
+            manager.handle_link,
+            peers=peers,
+            name=self.config.node.name,
+            active_calls=lambda: len(manager.active()),
+        )
         mqtt.on_call = lambda peer: manager.call(peer, mqtt)  # outgoing calls go through the broker
         manager.on_event(mqtt.publish_event)
         for other in self.transports:  # the file drop's rejections become MQTT events too
@@ -131,9 +152,15 @@ class Service:
             log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
         elif event["event"] == "call-ended":
             st = event.get("stats", {})
-            log.info("call %s with %s ended (%s): %.1f s, %d bytes sent, %d lost",
-                     event["call"], event["peer"], event["reason"], st.get("duration_s", 0),
-                     st.get("bytes_sent", 0), st.get("packets_lost", 0))
+            log.info(
+                "call %s with %s ended (%s): %.1f s, %d bytes sent, %d lost",
+                event["call"],
+                event["peer"],
+                event["reason"],
+                st.get("duration_s", 0),
+                st.get("bytes_sent", 0),
+                st.get("packets_lost", 0),
+            )
         if self.manager is not None and event["event"] in ("call-started", "call-ended"):
             self.notifier.status(f"serving, {len(self.manager.active())} call(s)")
 
@@ -189,4 +216,4 @@ async def run_service(home: Home, config: Config | None = None) -> None:
             loop.remove_signal_handler(sig)
 
 
-__all__ = ["Service", "run_service", "make_notifier"]
+__all__ = ["Service", "make_notifier", "run_service"]

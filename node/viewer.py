@@ -22,7 +22,9 @@ from .peers import PeerStore
 
 log = logging.getLogger(__name__)
 
-VIA_FORMS = "file:DIR (another node's home or drop folder), mqtt (the broker in [mqtt]) or manual (paste links)"
+VIA_FORMS = (
+    "file:DIR (another node's home or drop folder), mqtt (the broker in [mqtt]) or manual (paste links)"
+)
 
 
 def client_transport(via: str, home: Home | None = None) -> Any:
@@ -38,8 +40,10 @@ def client_transport(via: str, home: Home | None = None) -> Any:
 
         folder = Path(via[5:]).expanduser()
         if not (folder / "inbox").is_dir():
-            raise NodeError(f"--via {via}: {folder}/inbox does not exist (name the camera node's home "
-                            "or a folder with inbox/ and outbox/)")
+            raise NodeError(
+                f"--via {via}: {folder}/inbox does not exist (name the camera node's home "
+                "or a folder with inbox/ and outbox/)"
+            )
         return FileDropClient(folder)
     if via == "manual":
         from .transports.manual import ManualTransport
@@ -57,8 +61,16 @@ def _receiver_factory(record: Path | None):
     return make
 
 
-async def view(home: Home, peer_name: str, transport: Any, seconds: float, record: Path | None = None,
-               *, config: Config | None = None, provider: Any = None) -> dict:
+async def view(
+    home: Home,
+    peer_name: str,
+    transport: Any,
+    seconds: float,
+    record: Path | None = None,
+    *,
+    config: Config | None = None,
+    provider: Any = None,
+) -> dict:
     """Watch `peer_name` for `seconds`; returns the summary (see `summary_fields`)."""
     identity = Identity.load(home.key_file)
     config = config or load_config(home.config_file)
@@ -75,8 +87,9 @@ async def view(home: Home, peer_name: str, transport: Any, seconds: float, recor
         record.parent.mkdir(parents=True, exist_ok=True)
     replay = ReplayCache(home.replay_db, config.links.clock_skew)
     opener = LinkOpener(identity, peers, replay, skew=config.links.clock_skew)
-    manager = CallManager(identity, config, peers, provider, None, opener,
-                          receiver_factory=_receiver_factory(record))
+    manager = CallManager(
+        identity, config, peers, provider, None, opener, receiver_factory=_receiver_factory(record)
+    )
     started = time.monotonic()
     try:
         call = await manager.view(peer, transport)
@@ -134,4 +147,4 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["client_transport", "view", "format_summary", "VIA_FORMS"]
+__all__ = ["VIA_FORMS", "client_transport", "format_summary", "view"]

@@ -40,7 +40,7 @@ class NodeUnderTest:
     def node_id(self) -> str:
         return self.identity.node_id
 
-    def trust(self, other: "NodeUnderTest", allow: str = "view", **binding) -> None:
+    def trust(self, other: NodeUnderTest, allow: str = "view", **binding) -> None:
         self.peers.add(make_peer(other.name, other.node_id, allow, **binding), replace=True)
 
 

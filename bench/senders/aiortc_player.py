@@ -26,9 +26,13 @@ from ..wire import emit, read_line
 
 def h264_only(pc) -> None:
     caps = RTCRtpSender.getCapabilities("video").codecs
-    prefs = [c for c in caps if c.mimeType == "video/H264"
-             and c.parameters.get("profile-level-id") == "42e01f"
-             and c.parameters.get("packetization-mode") == "1"]
+    prefs = [
+        c
+        for c in caps
+        if c.mimeType == "video/H264"
+        and c.parameters.get("profile-level-id") == "42e01f"
+        and c.parameters.get("packetization-mode") == "1"
+    ]
     prefs += [c for c in caps if c.mimeType == "video/rtx"]
     for t in pc.getTransceivers():
         if t.kind == "video":

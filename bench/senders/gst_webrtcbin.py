@@ -53,7 +53,7 @@ def fingerprint(pem_path: str) -> str:
     m = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text, re.S)
     der = base64.b64decode("".join(m.group(1).split()))
     d = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(d[i:i + 2] for i in range(0, len(d), 2))
+    return ":".join(d[i : i + 2] for i in range(0, len(d), 2))
 
 
 class Sender:
@@ -156,8 +156,10 @@ class Sender:
     def run(self):
         bus = self.pipe.get_bus()
         bus.add_signal_watch()
-        bus.connect("message::error", lambda b, m: (emit({"type": "error", "message": str(m.parse_error())}),
-                                                    self.loop.quit()))
+        bus.connect(
+            "message::error",
+            lambda b, m: (emit({"type": "error", "message": str(m.parse_error())}), self.loop.quit()),
+        )
         self.pipe.set_state(Gst.State.PLAYING)
         self.loop.run()
         self.pipe.set_state(Gst.State.NULL)

@@ -7,7 +7,18 @@ from .link import MAX_LINK_BYTES, PREFIX, SEALED_PREFIX, Link, LinkOpener, Opene
 from .replay import ReplayCache
 
 __all__ = [
-    "Claims", "KINDS", "KIND_PERMISSION", "LinkError", "REASONS", "Link", "LinkOpener",
-    "OpenedLink", "make_link", "ReplayCache", "jws_digest", "MAX_LINK_BYTES", "PREFIX",
+    "KINDS",
+    "KIND_PERMISSION",
+    "MAX_LINK_BYTES",
+    "PREFIX",
+    "REASONS",
     "SEALED_PREFIX",
+    "Claims",
+    "Link",
+    "LinkError",
+    "LinkOpener",
+    "OpenedLink",
+    "ReplayCache",
+    "jws_digest",
+    "make_link",
 ]

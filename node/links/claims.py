@@ -36,7 +36,7 @@ class Claims:
         return {k: val for k, val in asdict(self).items() if val not in ("", {}, None)}
 
     @classmethod
-    def from_json(cls, data: object) -> "Claims":
+    def from_json(cls, data: object) -> Claims:
         if not isinstance(data, dict):
             raise LinkError("malformed", "claims are not a JSON object")
         if data.get("v") != VERSION:

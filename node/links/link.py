@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import NodeError
 from ..identity import Identity
@@ -73,8 +73,19 @@ def make_link(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     iat = int(time.time() if now is None else now)
-    claims = Claims(kind=kind, iss=identity.node_id, aud=to, iat=iat, exp=iat + ttl,
-                    nonce=nonce or new_nonce(), addr=addr, prov=prov, sdp=compact_sdp(sdp) if sdp else "", ofh=ofh, err=err or {})
+    claims = Claims(
+        kind=kind,
+        iss=identity.node_id,
+        aud=to,
+        iat=iat,
+        exp=iat + ttl,
+        nonce=nonce or new_nonce(),
+        addr=addr,
+        prov=prov,
+        sdp=compact_sdp(sdp) if sdp else "",
+        ofh=ofh,
+        err=err or {},
+    )
     claims.check_shape()
     jws = sign_compact(identity, encode_payload(claims))
     text = SEALED_PREFIX + b64url_encode(seal(jws, to)) if sealed else PREFIX + jws
@@ -85,8 +96,14 @@ class LinkOpener:
     """Verifies links addressed to one node. `peers=None` skips the allowlist (used by
     `link inspect --no-allowlist`); `replay=None` skips the replay check."""
 
-    def __init__(self, identity: Identity, peers: PeerStore | None, replay: ReplayCache | None = None,
-                 skew: int = 30, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        identity: Identity,
+        peers: PeerStore | None,
+        replay: ReplayCache | None = None,
+        skew: int = 30,
+        clock: Callable[[], float] = time.time,
+    ):
         self.identity = identity
         self.peers = peers
         self.replay = replay
@@ -113,18 +130,20 @@ class LinkOpener:
         sealed = text.startswith(SEALED_PREFIX)
         if sealed:
             try:
-                box = b64url_decode(text[len(SEALED_PREFIX):])
+                box = b64url_decode(text[len(SEALED_PREFIX) :])
             except ValueError:
                 raise LinkError("malformed", "sealed link is not base64url") from None
             jws_text = unseal(box, self.identity)
         else:
-            jws_text = text[len(PREFIX):] if text.startswith(PREFIX) else text
+            jws_text = text[len(PREFIX) :] if text.startswith(PREFIX) else text
         jws = CompactJws(jws_text)
         jws.check_digest()
         claims = decode_payload(jws.payload)
         jws.check_signature(claims.iss)
         if claims.aud != self.identity.node_id:
-            raise LinkError("wrong-audience", f"addressed to {claims.aud}, this node is {self.identity.node_id}")
+            raise LinkError(
+                "wrong-audience", f"addressed to {claims.aud}, this node is {self.identity.node_id}"
+            )
         now = self.clock()
         if claims.iat > now + self.skew:
             raise LinkError("not-yet-valid", f"issued {claims.iat - now:.0f} s in the future (check clocks)")
@@ -140,8 +159,11 @@ class LinkOpener:
                 raise LinkError("unknown-sender", f"{claims.iss} is not in the allowlist")
             needed = KIND_PERMISSION[claims.kind]
             if needed and not peer.may(needed):
-                raise LinkError("no-permission", f"peer {peer.name!r} may not {needed} (allow: "
-                                f"{', '.join(sorted(peer.allow)) or 'nothing'})")
+                raise LinkError(
+                    "no-permission",
+                    f"peer {peer.name!r} may not {needed} (allow: "
+                    f"{', '.join(sorted(peer.allow)) or 'nothing'})",
+                )
         if expect_offer is not None and claims.kind in ("answer", "error") and claims.ofh != expect_offer:
             raise LinkError("wrong-offer")
         if self.replay is not None and not self.replay.claim(claims.iss, claims.nonce, claims.exp, now):

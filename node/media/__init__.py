@@ -11,7 +11,18 @@ from .select import apply_overrides, make_publisher, parse_audio, parse_video
 from .source import AccessUnit, EncodedVideoSource, MediaError, VideoInfo
 
 __all__ = [
-    "AccessUnit", "Attachment", "EncodedVideoSource", "MediaError", "MediaPolicy",
-    "MediaPublisher", "MediaReceiver", "Recorder", "VideoInfo", "apply_overrides", "make_publisher",
-    "parse_audio", "parse_video", "read_recorded_access_units",
+    "AccessUnit",
+    "Attachment",
+    "EncodedVideoSource",
+    "MediaError",
+    "MediaPolicy",
+    "MediaPublisher",
+    "MediaReceiver",
+    "Recorder",
+    "VideoInfo",
+    "apply_overrides",
+    "make_publisher",
+    "parse_audio",
+    "parse_video",
+    "read_recorded_access_units",
 ]

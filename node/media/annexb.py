@@ -8,8 +8,8 @@ canonical form comes out of a viewer's receiver byte-identical to what the sourc
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,15 @@ NAL_SPS = 7
 NAL_PPS = 8
 NAL_AUD = 9
 
-PROFILE_NAMES = {66: "baseline", 77: "main", 88: "extended", 100: "high", 110: "high10",
-                 122: "high422", 244: "high444"}
+PROFILE_NAMES = {
+    66: "baseline",
+    77: "main",
+    88: "extended",
+    100: "high",
+    110: "high10",
+    122: "high422",
+    244: "high444",
+}
 
 
 def split_nals(data: bytes) -> Iterator[bytes]:

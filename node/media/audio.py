@@ -12,7 +12,7 @@ import struct
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -98,8 +98,9 @@ class ToneSource(AudioSource):
 
     kind = "tone"
 
-    def __init__(self, rate: int = 48000, channels: int = 1, frequency: float = 440.0,
-                 amplitude: float = 0.3):
+    def __init__(
+        self, rate: int = 48000, channels: int = 1, frequency: float = 440.0, amplitude: float = 0.3
+    ):
         super().__init__(rate, channels)
         self.frequency = frequency
         self.amplitude = amplitude
@@ -139,14 +140,18 @@ class AlsaSource(AudioSource):
             ) from None
         try:
             self._pcm = alsaaudio.PCM(
-                type=alsaaudio.PCM_CAPTURE, mode=alsaaudio.PCM_NORMAL, device=self.device,
-                rate=self.rate, channels=self.channels, format=alsaaudio.PCM_FORMAT_S16_LE,
-                periodsize=self.period, periods=4,
+                type=alsaaudio.PCM_CAPTURE,
+                mode=alsaaudio.PCM_NORMAL,
+                device=self.device,
+                rate=self.rate,
+                channels=self.channels,
+                format=alsaaudio.PCM_FORMAT_S16_LE,
+                periodsize=self.period,
+                periods=4,
             )
         except alsaaudio.ALSAAudioError as e:
             raise MediaError(
-                f"alsa:{self.device}: cannot open for capture: {e} "
-                "(list devices with `arecord -L`)"
+                f"alsa:{self.device}: cannot open for capture: {e} (list devices with `arecord -L`)"
             ) from None
         info = self._pcm.info()
         if info.get("rate") != self.rate or info.get("channels") != self.channels:
@@ -190,7 +195,7 @@ class AudioTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, hub: "AudioHub", max_chunks: int = 25):
+    def __init__(self, hub: AudioHub, max_chunks: int = 25):
         super().__init__()
         self._hub = hub
         self._chunks: deque[tuple[bytes, int]] = deque(maxlen=max_chunks)
@@ -212,8 +217,11 @@ class AudioTrack(MediaStreamTrack):
 
     def _frame(self, data: bytes, pts: int) -> av.AudioFrame:
         hub = self._hub
-        frame = av.AudioFrame(format="s16", layout="mono" if hub.channels == 1 else "stereo",
-                              samples=len(data) // (2 * hub.channels))
+        frame = av.AudioFrame(
+            format="s16",
+            layout="mono" if hub.channels == 1 else "stereo",
+            samples=len(data) // (2 * hub.channels),
+        )
         frame.planes[0].update(data)
         frame.sample_rate = hub.rate
         frame.pts = pts

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .source import AccessUnit, EncodedVideoSource
 
@@ -24,8 +24,12 @@ class KeyframeLimiter:
     """At most one keyframe request per `min_interval` seconds reaches `request`; a request
     inside the interval is deferred to its end (coalesced), never lost. Event-loop only."""
 
-    def __init__(self, request: Callable[[], None], min_interval: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        request: Callable[[], None],
+        min_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._request = request
         self._min_interval = min_interval
         self._clock = clock
@@ -64,7 +68,7 @@ class Viewer:
 
     _ids = itertools.count(1)
 
-    def __init__(self, fanout: "Fanout", queue_size: int, name: str = ""):
+    def __init__(self, fanout: Fanout, queue_size: int, name: str = ""):
         self.name = name or f"viewer-{next(self._ids)}"
         self._fanout = fanout
         self._queue: asyncio.Queue[AccessUnit | None] = asyncio.Queue(maxsize=queue_size)
@@ -119,15 +123,25 @@ class Viewer:
             self._queue.put_nowait(None)
 
     def stats(self) -> dict:
-        return {"viewer": self.name, "delivered": self.delivered, "dropped": self.dropped,
-                "skipped": self.skipped, "overflows": self.overflows,
-                "queued": self._queue.qsize()}
+        return {
+            "viewer": self.name,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "skipped": self.skipped,
+            "overflows": self.overflows,
+            "queued": self._queue.qsize(),
+        }
 
 
 class Fanout:
-    def __init__(self, source: EncodedVideoSource, queue_size: int = 30,
-                 keyframe_interval: float = 0.5, stall_timeout: float | None = 10.0,
-                 max_backoff: float = 60.0):
+    def __init__(
+        self,
+        source: EncodedVideoSource,
+        queue_size: int = 30,
+        keyframe_interval: float = 0.5,
+        stall_timeout: float | None = 10.0,
+        max_backoff: float = 60.0,
+    ):
         """`stall_timeout`: a source that delivers nothing for this long is restarted,
         with exponential backoff up to `max_backoff` (None: never; sources that heal
         themselves, like RTSP's reconnect loop, set `self_healing`)."""
@@ -166,8 +180,12 @@ class Fanout:
                     backoff = self.stall_timeout  # delivering again: reset the backoff
                 continue
             self.restarts += 1
-            log.warning("%s source delivered nothing for %.0f s: restarting it (restart %d)",
-                        self.source.kind, time.monotonic() - self._last_push, self.restarts)
+            log.warning(
+                "%s source delivered nothing for %.0f s: restarting it (restart %d)",
+                self.source.kind,
+                time.monotonic() - self._last_push,
+                self.restarts,
+            )
             loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(None, self.source.stop)

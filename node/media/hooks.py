@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fractions
 import queue
-from typing import Callable
+from collections.abc import Callable
 
 import aiortc
 import av
@@ -52,9 +52,7 @@ def check_internals() -> None:
     for name in ("_remove_frame", "add", "remove"):
         if not callable(getattr(JitterBuffer, name, None)):
             problems.append(f"JitterBuffer.{name} is gone")
-    if not callable(getattr(_rr, "get_decoder", None)) or not callable(
-        getattr(_rr, "decoder_worker", None)
-    ):
+    if not callable(getattr(_rr, "get_decoder", None)) or not callable(getattr(_rr, "decoder_worker", None)):
         problems.append("aiortc.rtcrtpreceiver.get_decoder/decoder_worker are gone")
     if problems:
         raise MediaError("aiortc internals changed: " + "; ".join(problems))
@@ -125,7 +123,8 @@ def h264_preferences(kind: str = "video") -> list:
     chosen = []
     for profile in H264_PROFILES:
         chosen += [
-            c for c in caps
+            c
+            for c in caps
             if c.mimeType.lower() == "video/h264" and c.parameters.get("profile-level-id") == profile
         ]
     # Listing an RTX capability keeps RTX (filter_preferred_codecs drops it otherwise).
@@ -142,15 +141,15 @@ def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
     negotiated = getattr(transceiver, "_codecs", None)
     if negotiated:
         kept = [
-            c for c in negotiated
+            c
+            for c in negotiated
             if c.mimeType.lower() == "video/h264"
             and str(c.parameters.get("profile-level-id", "42e01f")).lower()[:2] == "42"
             and str(c.parameters.get("packetization-mode", "0")) == "1"
         ]
         pts = {c.payloadType for c in kept}
         kept += [
-            c for c in negotiated
-            if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") in pts
+            c for c in negotiated if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") in pts
         ]
         if not pts:
             raise MediaError(
@@ -259,9 +258,7 @@ def _install_get_decoder() -> None:
         _rr.get_decoder = _get_decoder  # decoder_worker looks it up at call time
 
 
-def hook_receiver(
-    receiver: RTCRtpReceiver, passthrough: Callable[[object], Decoder] | None
-) -> None:
+def hook_receiver(receiver: RTCRtpReceiver, passthrough: Callable[[object], Decoder] | None) -> None:
     """Video receiver: marker-bit frame release, and (with `passthrough`, a factory
     codec -> Decoder) encoded access units out of track.recv() instead of decoded frames.
     Must run before the receiver starts (the `track` event is early enough)."""

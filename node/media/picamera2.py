@@ -23,7 +23,12 @@ import av
 from .annexb import normalize
 from .software import SoftwareH264Encoder
 from .source import (
-    HARDWARE, SOFTWARE_FALLBACK, Backoff, EncodedVideoSource, MediaError, WorkerThread,
+    HARDWARE,
+    SOFTWARE_FALLBACK,
+    Backoff,
+    EncodedVideoSource,
+    MediaError,
+    WorkerThread,
 )
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,7 @@ def v4l2_set_control(fd, control_id: int, value: int, ioctl=fcntl.ioctl) -> None
 def _import_picamera2():
     try:
         import picamera2
-        from picamera2 import Picamera2
-        from picamera2 import encoders
+        from picamera2 import Picamera2, encoders
         from picamera2.outputs import Output
     except ImportError as e:
         raise MediaError(
@@ -55,6 +59,7 @@ def _import_picamera2():
 def _is_pi5(picamera2_module) -> bool:
     try:
         from picamera2.platform import Platform, get_platform
+
         return get_platform() == Platform.PISP
     except Exception:
         return False
@@ -63,9 +68,16 @@ def _is_pi5(picamera2_module) -> bool:
 class Picamera2Source(EncodedVideoSource):
     kind = "picamera2"
 
-    def __init__(self, width: int = 1280, height: int = 720, fps: int = 30,
-                 bitrate: int = 2_000_000, iperiod: int = 30, camera: int = 0,
-                 ioctl=fcntl.ioctl):
+    def __init__(
+        self,
+        width: int = 1280,
+        height: int = 720,
+        fps: int = 30,
+        bitrate: int = 2_000_000,
+        iperiod: int = 30,
+        camera: int = 0,
+        ioctl=fcntl.ioctl,
+    ):
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
         self.bitrate = bitrate
@@ -90,8 +102,10 @@ class Picamera2Source(EncodedVideoSource):
         try:
             self._picam2 = Picamera2(self.camera)
         except (RuntimeError, IndexError) as e:
-            raise MediaError(f"picamera2: no camera {self.camera}: {e} (check the ribbon cable "
-                             "and `rpicam-hello --list-cameras`)") from None
+            raise MediaError(
+                f"picamera2: no camera {self.camera}: {e} (check the ribbon cable "
+                "and `rpicam-hello --list-cameras`)"
+            ) from None
         config = self._picam2.create_video_configuration(
             main={"size": (self.width, self.height), "format": "YUV420"},
             controls={"FrameRate": self.fps},
@@ -113,26 +127,29 @@ class Picamera2Source(EncodedVideoSource):
                 source._emit(normalize(bytes(frame)), int(timestamp or 0))
 
         try:
-            self._encoder = H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=self.iperiod,
-                                        profile="constrained baseline")
+            self._encoder = H264Encoder(
+                bitrate=self.bitrate, repeat=True, iperiod=self.iperiod, profile="constrained baseline"
+            )
         except TypeError:
             # picamera2 before `profile` existed: the driver's default is High profile,
             # which WebRTC peers negotiating 42e01f may refuse to decode
-            log.warning("picamera2: this version cannot select the H.264 profile; the stream "
-                        "may be High profile (upgrade picamera2 to 0.3.38)")
+            log.warning(
+                "picamera2: this version cannot select the H.264 profile; the stream "
+                "may be High profile (upgrade picamera2 to 0.3.38)"
+            )
             self._encoder = H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=self.iperiod)
         self._info.label = HARDWARE
         self._info.note = "VideoCore H.264 encoder via picamera2; the CPU does not encode"
         self._picam2.start_recording(self._encoder, _Sink())
 
     def _start_software(self) -> None:
-        log.warning("picamera2: this board has no H.264 hardware encoder (Raspberry Pi 5); "
-                    "encoding in software with libx264 (more CPU, labelled software-fallback)")
+        log.warning(
+            "picamera2: this board has no H.264 hardware encoder (Raspberry Pi 5); "
+            "encoding in software with libx264 (more CPU, labelled software-fallback)"
+        )
         self._info.label = SOFTWARE_FALLBACK
-        self._info.note = ("no H.264 hardware encoder on this board (Pi 5): "
-                           "libx264 software fallback")
-        self._software = SoftwareH264Encoder(self.width, self.height, self.fps, self.bitrate,
-                                             self.iperiod)
+        self._info.note = "no H.264 hardware encoder on this board (Pi 5): libx264 software fallback"
+        self._software = SoftwareH264Encoder(self.width, self.height, self.fps, self.bitrate, self.iperiod)
         self._picam2.start()
         self._worker = WorkerThread("picamera2-software", self._run_software, restart=Backoff())
         self._worker.start()
@@ -157,11 +174,12 @@ class Picamera2Source(EncodedVideoSource):
         w, h = self.width, self.height
         frame = av.VideoFrame(w, h, "yuv420p")
         offset = 0
-        for plane, (pw, ph, ps) in zip(frame.planes, ((w, h, stride), (w // 2, h // 2, stride // 2),
-                                                       (w // 2, h // 2, stride // 2))):
+        for plane, (pw, ph, ps) in zip(
+            frame.planes, ((w, h, stride), (w // 2, h // 2, stride // 2), (w // 2, h // 2, stride // 2))
+        ):
             rows = bytearray()
             for y in range(ph):
-                rows += data[offset + y * ps: offset + y * ps + pw]
+                rows += data[offset + y * ps : offset + y * ps + pw]
                 rows += bytes(plane.line_size - pw)
             plane.update(bytes(rows))
             offset += ph * ps

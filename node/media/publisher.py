@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
@@ -83,7 +83,7 @@ class Attachment:
     """One peer connection's share of the publisher; detach() releases it (also done
     automatically when the connection closes or fails)."""
 
-    def __init__(self, publisher: "MediaPublisher", pc: RTCPeerConnection):
+    def __init__(self, publisher: MediaPublisher, pc: RTCPeerConnection):
         self.publisher = publisher
         self.pc = pc
         self.viewer: Viewer | None = None
@@ -118,8 +118,7 @@ def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpT
     is the call's decision (node.calls makes a two-way `offer` call receive, with a
     consumer), never a side effect of sharing the camera."""
     for transceiver in pc.getTransceivers():
-        if (transceiver.kind == track.kind and transceiver.sender.track is None
-                and not transceiver.stopped):
+        if transceiver.kind == track.kind and transceiver.sender.track is None and not transceiver.stopped:
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
             return transceiver
@@ -127,8 +126,13 @@ def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpT
 
 
 class MediaPublisher:
-    def __init__(self, video: EncodedVideoSource | None, audio: AudioSource | None,
-                 policy: MediaPolicy | None = None, audio_optional: bool = False):
+    def __init__(
+        self,
+        video: EncodedVideoSource | None,
+        audio: AudioSource | None,
+        policy: MediaPolicy | None = None,
+        audio_optional: bool = False,
+    ):
         """`audio_optional`: the audio source is a board default, not asked for; if it
         cannot open (no microphone) the node goes on without audio instead of failing."""
         hooks.check_internals()
@@ -136,12 +140,13 @@ class MediaPublisher:
         self.policy = policy or MediaPolicy()
         self.video = video
         self.audio = audio
-        self.fanout = (Fanout(video, self.policy.queue_size, self.policy.keyframe_interval,
-                              self.policy.stall_timeout) if video else None)
-        self.audio_hub = AudioHub(audio) if audio else None
-        self.bitrate = BitrateController(
-            video.set_bitrate if video else (lambda bps: None), self.policy
+        self.fanout = (
+            Fanout(video, self.policy.queue_size, self.policy.keyframe_interval, self.policy.stall_timeout)
+            if video
+            else None
         )
+        self.audio_hub = AudioHub(audio) if audio else None
+        self.bitrate = BitrateController(video.set_bitrate if video else (lambda bps: None), self.policy)
         self._attachments: set[Attachment] = set()
         self.started = False
         self._started_at = 0.0
@@ -217,12 +222,14 @@ class MediaPublisher:
                 att.video_track = EncodedVideoTrack(viewer, self._frame_us())
                 transceiver = _send_transceiver(pc, att.video_track)
                 hooks.prefer_h264(transceiver)
-                att._unhooks.append(hooks.hook_sender_feedback(
-                    transceiver.sender,
-                    on_keyframe=self.fanout.request_keyframe,
-                    on_remb=lambda bps, v=viewer: self.bitrate.remb(v, bps),
-                    on_loss=lambda f, v=viewer: self.bitrate.loss(v, f),
-                ))
+                att._unhooks.append(
+                    hooks.hook_sender_feedback(
+                        transceiver.sender,
+                        on_keyframe=self.fanout.request_keyframe,
+                        on_remb=lambda bps, v=viewer: self.bitrate.remb(v, bps),
+                        on_loss=lambda f, v=viewer: self.bitrate.loss(v, f),
+                    )
+                )
             if self.audio_hub is not None:
                 att.audio_track = self.audio_hub.subscribe()
                 _send_transceiver(pc, att.audio_track)

@@ -59,9 +59,7 @@ class Recorder:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._container = av.open(str(self.path), "w", format=self._format)
-            self._stream = self._container.add_stream_from_template(
-                template.streams.video[0], opaque=True
-            )
+            self._stream = self._container.add_stream_from_template(template.streams.video[0], opaque=True)
             self._stream.time_base = hooks.VIDEO_CLOCK
         finally:
             template.close()
@@ -125,8 +123,13 @@ class MediaReceiver:
     recorded without decoding; with `decode=True` a copy is decoded only to count
     displayable frames. `keep_access_units` keeps every AU in memory (tests)."""
 
-    def __init__(self, pc: RTCPeerConnection, record_path: str | Path | None = None,
-                 decode: bool = False, keep_access_units: bool = False):
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        record_path: str | Path | None = None,
+        decode: bool = False,
+        keep_access_units: bool = False,
+    ):
         hooks.check_internals()
         self.pc = pc
         self.recorder = Recorder(record_path) if record_path else None
@@ -158,8 +161,7 @@ class MediaReceiver:
     def _decoder_factory(self, codec):
         if codec.mimeType.lower() != "video/h264":
             # runs in aiortc's decoder thread: never raise there; decode and count instead
-            log.error("the peer sends %s; only H.264 is recorded (frames are still counted)",
-                      codec.mimeType)
+            log.error("the peer sends %s; only H.264 is recorded (frames are still counted)", codec.mimeType)
             return hooks._original_get_decoder(codec)
         inner = hooks._original_get_decoder(codec) if self.decode else None
         decoder = hooks.PassthroughDecoder(inner)
@@ -170,9 +172,7 @@ class MediaReceiver:
         if id(track) in self._seen:
             return
         self._seen.add(id(track))
-        receiver = next(
-            (t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None
-        )
+        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
         if track.kind == "video" and receiver is not None:
             try:
                 hooks.hook_receiver(receiver, self._decoder_factory)
@@ -222,15 +222,18 @@ class MediaReceiver:
                 try:
                     self.recorder.write(data, int(packet.pts), keyframe)
                 except OSError as e:  # the disk, not the stream: stop recording
-                    log.error("recording to %s failed, recording stopped: %s",
-                              self.recorder.path, e)
+                    log.error("recording to %s failed, recording stopped: %s", self.recorder.path, e)
                     self.recorder.close()
                     self.recorder = None
                 except Exception as e:  # a malformed AU from the peer: skip it, go on
                     self.bad_access_units += 1
                     if self.bad_access_units == 1 or self.bad_access_units % 100 == 0:
-                        log.warning("recording to %s: skipped a bad access unit (%d so far): %s",
-                                    self.recorder.path, self.bad_access_units, e)
+                        log.warning(
+                            "recording to %s: skipped a bad access unit (%d so far): %s",
+                            self.recorder.path,
+                            self.bad_access_units,
+                            e,
+                        )
             self._wake_waiters()
 
     async def _consume_audio(self, track: MediaStreamTrack) -> None:

@@ -27,8 +27,14 @@ class RtspSource(EncodedVideoSource):
     kind = "rtsp"
     self_healing = True  # reconnects with its own backoff
 
-    def __init__(self, url: str, transport: str = "tcp", open_timeout: float = 10.0,
-                 read_timeout: float = 10.0, max_backoff: float = 30.0):
+    def __init__(
+        self,
+        url: str,
+        transport: str = "tcp",
+        open_timeout: float = 10.0,
+        read_timeout: float = 10.0,
+        max_backoff: float = 30.0,
+    ):
         super().__init__()
         if not url.startswith(("rtsp://", "rtsps://")):
             raise MediaError(f"rtsp: {redact_urls(url)!r} is not an rtsp:// URL")
@@ -63,12 +69,17 @@ class RtspSource(EncodedVideoSource):
                 backoff.reset()
             except (av.FFmpegError, OSError, MediaError) as e:
                 self.last_error = self.redact(str(e))
-                log.warning("rtsp: %s: %s; retrying in %.0f s", self._redacted(), self.last_error,
-                            backoff.delay)
+                log.warning(
+                    "rtsp: %s: %s; retrying in %.0f s", self._redacted(), self.last_error, backoff.delay
+                )
             except Exception as e:  # bad input from the camera must not end the source
                 self.last_error = self.redact(f"{type(e).__name__}: {e}")
-                log.error("rtsp: %s: unexpected %s; reconnecting in %.0f s", self._redacted(),
-                          self.last_error, backoff.delay)
+                log.error(
+                    "rtsp: %s: unexpected %s; reconnecting in %.0f s",
+                    self._redacted(),
+                    self.last_error,
+                    backoff.delay,
+                )
             if backoff.wait(stop):
                 return
 

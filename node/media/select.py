@@ -58,18 +58,21 @@ def check_rtsp_url(url: str) -> None:
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
     except ValueError as e:
-        raise MediaError(f"video source {shown!r}: not a valid URL ({e}); "
-                         "use rtsp://USER:PASS@192.0.2.10:554/STREAM") from None
+        raise MediaError(
+            f"video source {shown!r}: not a valid URL ({e}); use rtsp://USER:PASS@192.0.2.10:554/STREAM"
+        ) from None
     if not host:
-        raise MediaError(f"video source {shown!r} has no camera address; "
-                         "use rtsp://USER:PASS@192.0.2.10:554/STREAM")
+        raise MediaError(
+            f"video source {shown!r} has no camera address; use rtsp://USER:PASS@192.0.2.10:554/STREAM"
+        )
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise MediaError(
             f"video source {shown!r}: {host!r} is a host name, and the node makes no DNS "
             "lookups: give the camera's IP (e.g. rtsp://USER:PASS@192.0.2.10:554/STREAM, "
-            "IPv6 in brackets: rtsp://[fd00::10]/STREAM)") from None
+            "IPv6 in brackets: rtsp://[fd00::10]/STREAM)"
+        ) from None
 
 
 def parse_audio(text: str) -> AudioSpec:
@@ -104,20 +107,26 @@ def apply_overrides(media_config, video: str | None = None, audio: str | None = 
 def make_video_source(spec: VideoSpec, s: VideoSettings) -> EncodedVideoSource:
     if spec.kind == "testsrc":
         from .testsrc import TestPatternSource
+
         # The pattern is encoded once at start-up: keep it small so that takes a moment.
-        return TestPatternSource(min(s.width, 640), min(s.height, 480), min(s.fps, 30),
-                                 gop=min(s.iperiod, 60) or 30)
+        return TestPatternSource(
+            min(s.width, 640), min(s.height, 480), min(s.fps, 30), gop=min(s.iperiod, 60) or 30
+        )
     if spec.kind == "file":
         from .filesource import FileSource
+
         return FileSource(spec.target)
     if spec.kind == "rtsp":
         from .rtsp import RtspSource
+
         return RtspSource(spec.target)
     if spec.kind == "picamera2":
         from .picamera2 import Picamera2Source
+
         return Picamera2Source(s.width, s.height, s.fps, s.bitrate, s.iperiod)
     if spec.kind == "v4l2":
         from .v4l2 import V4l2Source
+
         return V4l2Source(spec.target, s.width, s.height, s.fps, s.bitrate, s.iperiod)
     raise MediaError(f"unknown video source kind {spec.kind}")
 
@@ -179,6 +188,5 @@ def make_publisher(media_config, *, profile=None) -> MediaPublisher:
     optional = not audio_text
     if not audio_text:
         audio_text = (profile.audio.source if profile is not None else "") or "tone"
-    audio = make_audio_source(parse_audio(audio_text), media_config.audio_rate,
-                              media_config.audio_channels)
+    audio = make_audio_source(parse_audio(audio_text), media_config.audio_rate, media_config.audio_channels)
     return MediaPublisher(video, audio, policy, audio_optional=optional)

@@ -20,8 +20,7 @@ class SoftwareH264Encoder:
     set_bitrate() re-opens the encoder at the next frame (x264 ignores a bitrate change
     on an open context), which also starts on an IDR."""
 
-    def __init__(self, width: int, height: int, fps: int, bitrate: int, iperiod: int,
-                 codec: str = "libx264"):
+    def __init__(self, width: int, height: int, fps: int, bitrate: int, iperiod: int, codec: str = "libx264"):
         self.width, self.height, self.fps = width, height, fps
         self.iperiod = iperiod or fps
         self.codec = codec
@@ -56,7 +55,9 @@ class SoftwareH264Encoder:
         ctx.profile = "Constrained Baseline"
         if self.codec == "libx264":
             ctx.options = {
-                "preset": "ultrafast", "tune": "zerolatency", "forced-idr": "1",
+                "preset": "ultrafast",
+                "tune": "zerolatency",
+                "forced-idr": "1",
                 "x264-params": f"keyint={self.iperiod}:scenecut=0:repeat-headers=1",
             }
         ctx.open()
@@ -75,8 +76,7 @@ class SoftwareH264Encoder:
         if frame.format.name != "yuv420p" or frame.width != self.width or frame.height != self.height:
             frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
         frame.pts, frame.time_base = pts_us, MICROSECONDS
-        frame.pict_type = (av.video.frame.PictureType.I if force
-                           else av.video.frame.PictureType.NONE)
+        frame.pict_type = av.video.frame.PictureType.I if force else av.video.frame.PictureType.NONE
         return [self.parameter_sets.prepare(bytes(p)) for p in self._ctx.encode(frame)]
 
     def close(self) -> None:

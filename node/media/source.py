@@ -7,8 +7,8 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from ..errors import NodeError
 from .annexb import find_sps, is_idr
@@ -122,8 +122,7 @@ class WorkerThread:
     backoff, so one bad input or a device hiccup never ends a source for good; a run()
     that returns normally ends the thread (the source is finished)."""
 
-    def __init__(self, name: str, run: Callable[[threading.Event], None],
-                 restart: "Backoff | None" = None):
+    def __init__(self, name: str, run: Callable[[threading.Event], None], restart: Backoff | None = None):
         self.stop_event = threading.Event()
         self.error: BaseException | None = None  # the last exception run() raised
         self.failures = 0
@@ -144,8 +143,12 @@ class WorkerThread:
                 if self._restart is None:
                     log.exception("media thread %s failed", self._thread.name)
                     return
-                log.exception("media thread %s failed (failure %d); restarting in %.0f s",
-                              self._thread.name, self.failures, self._restart.delay)
+                log.exception(
+                    "media thread %s failed (failure %d); restarting in %.0f s",
+                    self._thread.name,
+                    self.failures,
+                    self._restart.delay,
+                )
                 if self._restart.wait(self.stop_event):
                     return
 

@@ -17,8 +17,13 @@ log = logging.getLogger(__name__)
 
 
 def encode_pattern(
-    width: int = 640, height: int = 480, fps: int = 30, seconds: float = 2.0,
-    gop: int = 30, bitrate: int = 800_000, pattern: str = "testsrc2",
+    width: int = 640,
+    height: int = 480,
+    fps: int = 30,
+    seconds: float = 2.0,
+    gop: int = 30,
+    bitrate: int = 800_000,
+    pattern: str = "testsrc2",
 ) -> list[bytes]:
     """Canonical Annex-B access units of a lavfi pattern, constrained baseline, SPS/PPS
     repeated on every IDR (x264 without global headers writes them in-band)."""
@@ -60,11 +65,16 @@ class TestPatternSource(LoopedClip):
     kind = "testsrc"
     __test__ = False  # not a pytest class
 
-    def __init__(self, width: int = 640, height: int = 480, fps: int = 30, gop: int = 30,
-                 bitrate: int = 800_000, seconds: float = 2.0):
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 480,
+        fps: int = 30,
+        gop: int = 30,
+        bitrate: int = 800_000,
+        seconds: float = 2.0,
+    ):
         aus = encode_pattern(width, height, fps, seconds, gop, bitrate)
         super().__init__(aus, fps)
         self._info.label = SOFTWARE_FALLBACK
-        self._info.note = (
-            f"test pattern encoded once in software (libx264), {len(aus)} frames looped"
-        )
+        self._info.note = f"test pattern encoded once in software (libx264), {len(aus)} frames looped"

@@ -16,7 +16,13 @@ import av
 from .annexb import ParameterSetCache
 from .software import SoftwareH264Encoder
 from .source import (
-    HARDWARE, PASSTHROUGH, SOFTWARE_FALLBACK, Backoff, EncodedVideoSource, MediaError, WorkerThread,
+    HARDWARE,
+    PASSTHROUGH,
+    SOFTWARE_FALLBACK,
+    Backoff,
+    EncodedVideoSource,
+    MediaError,
+    WorkerThread,
 )
 
 log = logging.getLogger(__name__)
@@ -25,8 +31,16 @@ log = logging.getLogger(__name__)
 class V4l2Source(EncodedVideoSource):
     kind = "v4l2"
 
-    def __init__(self, device: str, width: int = 1280, height: int = 720, fps: int = 30,
-                 bitrate: int = 2_000_000, iperiod: int = 30, encoder: str = "h264_v4l2m2m"):
+    def __init__(
+        self,
+        device: str,
+        width: int = 1280,
+        height: int = 720,
+        fps: int = 30,
+        bitrate: int = 2_000_000,
+        iperiod: int = 30,
+        encoder: str = "h264_v4l2m2m",
+    ):
         super().__init__()
         self.device = device
         self.width, self.height, self.fps = width, height, fps
@@ -64,18 +78,19 @@ class V4l2Source(EncodedVideoSource):
         self._worker.start()
 
     def _make_encoder(self) -> SoftwareH264Encoder:
-        encoder = SoftwareH264Encoder(self.width, self.height, self.fps, self.bitrate,
-                                      self.iperiod, codec=self.encoder_name)
+        encoder = SoftwareH264Encoder(
+            self.width, self.height, self.fps, self.bitrate, self.iperiod, codec=self.encoder_name
+        )
         try:
             encoder.encode(av.VideoFrame(self.width, self.height, "yuv420p"), 0)
             encoder.request_keyframe()
             self._info.label = HARDWARE
             self._info.note = f"V4L2 M2M hardware encoder ({self.encoder_name})"
         except (av.FFmpegError, ValueError) as e:
-            log.warning("v4l2: no hardware encoder (%s: %s); encoding in software with libx264",
-                        self.encoder_name, e)
-            encoder = SoftwareH264Encoder(self.width, self.height, self.fps, self.bitrate,
-                                          self.iperiod)
+            log.warning(
+                "v4l2: no hardware encoder (%s: %s); encoding in software with libx264", self.encoder_name, e
+            )
+            encoder = SoftwareH264Encoder(self.width, self.height, self.fps, self.bitrate, self.iperiod)
             self._info.label = SOFTWARE_FALLBACK
             self._info.note = "camera gives raw frames and no M2M encoder exists: libx264"
         return encoder

@@ -17,8 +17,8 @@ import re
 import shlex
 from urllib.parse import quote, urlsplit
 
-from . import IPAddress, OverlayError, OverlayProvider, parse_address, usable_unicast
 from ..peers import Peer
+from . import IPAddress, OverlayError, OverlayProvider, parse_address, usable_unicast
 
 TIMEOUT = 5.0
 MAX_OUTPUT = 4096
@@ -70,17 +70,22 @@ class MccCommand:
         what = " ".join([*self.argv, *args])
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.argv, *args, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                *self.argv,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
             )
         except OSError as e:
             raise OverlayError(f"cannot run `{what}` ({e.strerror or e}): is Staex mcc installed?") from None
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise OverlayError(f"`{what}` did not finish within {self.timeout:g} s: is mcc running?") from None
+            raise OverlayError(
+                f"`{what}` did not finish within {self.timeout:g} s: is mcc running?"
+            ) from None
         if proc.returncode != 0:
             detail = err.decode(errors="replace").strip()[:200] or f"exit status {proc.returncode}"
             raise OverlayError(f"`{what}` failed: {detail}")
@@ -120,7 +125,9 @@ class MccHttp:
             response = conn.getresponse()
             body = response.read(MAX_OUTPUT).decode(errors="replace")
             if response.status != 200:
-                raise OverlayError(f"Staex helper {self.host}:{self.port}{path}: HTTP {response.status} {body[:120]!r}")
+                raise OverlayError(
+                    f"Staex helper {self.host}:{self.port}{path}: HTTP {response.status} {body[:120]!r}"
+                )
             return body
         finally:
             conn.close()
@@ -130,8 +137,10 @@ class MccHttp:
             return await asyncio.wait_for(asyncio.to_thread(self._get_sync, path), self.timeout + 1)
         except OverlayError:
             raise
-        except (OSError, asyncio.TimeoutError, http.client.HTTPException) as e:
-            raise OverlayError(f"Staex helper http://{self.host}:{self.port} unreachable ({e or type(e).__name__})") from None
+        except (TimeoutError, OSError, http.client.HTTPException) as e:
+            raise OverlayError(
+                f"Staex helper http://{self.host}:{self.port} unreachable ({e or type(e).__name__})"
+            ) from None
 
     async def own_id(self) -> str:
         return _decode_value(await self.get("/id"), "id")

@@ -10,8 +10,8 @@ import socket
 
 import ifaddr
 
-from . import IPAddress, OverlayError, OverlayProvider, parse_address, usable_unicast
 from ..peers import Peer
+from . import IPAddress, OverlayError, OverlayProvider, parse_address, usable_unicast
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 log = logging.getLogger(__name__)
@@ -81,13 +81,17 @@ class StaticProvider(OverlayProvider):
         if self.address is not None:
             self._known.add(self.address)
         if self.cidr is None and not self.loopback_ok:
-            log.warning("[overlay] cidr is not set: the allowlist's peer addresses are taken as overlay "
-                        "addresses as written; set cidr (e.g. 100.64.0.0/10) to have each one checked")
+            log.warning(
+                "[overlay] cidr is not set: the allowlist's peer addresses are taken as overlay "
+                "addresses as written; set cidr (e.g. 100.64.0.0/10) to have each one checked"
+            )
 
     async def local_address(self) -> str:
         if self.address is not None:
             if not is_local(self.address):
-                raise OverlayError(f"overlay address {self.address} is not on this machine: is the overlay up?")
+                raise OverlayError(
+                    f"overlay address {self.address} is not on this machine: is the overlay up?"
+                )
             return str(self.address)
         found = interface_addresses(self.interface)
         if found is None:
@@ -96,7 +100,9 @@ class StaticProvider(OverlayProvider):
             found = [ip for ip in found if ip in self.cidr]
         if not found:
             where = f" inside {self.cidr}" if self.cidr is not None else ""
-            raise OverlayError(f"overlay interface {self.interface!r} has no address{where}: is the overlay up?")
+            raise OverlayError(
+                f"overlay interface {self.interface!r} has no address{where}: is the overlay up?"
+            )
         self._known.add(found[0])
         return str(found[0])
 

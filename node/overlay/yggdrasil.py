@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from . import OverlayError, OverlayProvider, parse_address
 from ..peers import Peer
+from . import OverlayError, OverlayProvider, parse_address
 
 YGGDRASIL_NETWORK = ipaddress.IPv6Network("200::/7")
 ADMIN_TIMEOUT = 3.0
@@ -64,12 +64,14 @@ class AdminEndpoint:
     port: int = 0
 
     @classmethod
-    def parse(cls, text: str) -> "AdminEndpoint":
+    def parse(cls, text: str) -> AdminEndpoint:
         parts = urlsplit(text)
         if parts.scheme == "unix":
             path = parts.netloc + parts.path
             if not path.startswith("/"):
-                raise OverlayError(f"yggdrasil_admin {text!r}: use an absolute path, unix:///run/yggdrasil/yggdrasil.sock")
+                raise OverlayError(
+                    f"yggdrasil_admin {text!r}: use an absolute path, unix:///run/yggdrasil/yggdrasil.sock"
+                )
             return cls("unix", path=path)
         if parts.scheme == "tcp":
             try:
@@ -92,8 +94,9 @@ class AdminEndpoint:
         return f"tcp://{host}:{self.port}"
 
 
-async def admin_request(endpoint: AdminEndpoint, request: str, arguments: dict | None = None,
-                        timeout: float = ADMIN_TIMEOUT) -> dict:
+async def admin_request(
+    endpoint: AdminEndpoint, request: str, arguments: dict | None = None, timeout: float = ADMIN_TIMEOUT
+) -> dict:
     """One admin request (keepalive off: the daemon closes after replying)."""
     body = json.dumps({"request": request, "arguments": arguments or {}, "keepalive": False}).encode()
 
@@ -121,15 +124,23 @@ async def admin_request(endpoint: AdminEndpoint, request: str, arguments: dict |
 
     try:
         raw = await asyncio.wait_for(exchange(), timeout)
-    except asyncio.TimeoutError:
-        raise OverlayError(f"Yggdrasil admin {endpoint} did not answer {request} within {timeout:g} s") from None
+    except TimeoutError:
+        raise OverlayError(
+            f"Yggdrasil admin {endpoint} did not answer {request} within {timeout:g} s"
+        ) from None
     except OSError as e:
-        raise OverlayError(f"Yggdrasil admin {endpoint} unreachable ({e.strerror or e}): is yggdrasil running?") from None
+        raise OverlayError(
+            f"Yggdrasil admin {endpoint} unreachable ({e.strerror or e}): is yggdrasil running?"
+        ) from None
     try:
         reply = json.loads(raw)
     except ValueError:
         raise OverlayError(f"Yggdrasil admin {endpoint}: reply to {request} is not JSON") from None
-    if not isinstance(reply, dict) or reply.get("status") != "success" or not isinstance(reply.get("response"), dict):
+    if (
+        not isinstance(reply, dict)
+        or reply.get("status") != "success"
+        or not isinstance(reply.get("response"), dict)
+    ):
         error = reply.get("error") if isinstance(reply, dict) else None
         raise OverlayError(f"Yggdrasil admin {endpoint}: {request} failed: {error or 'unexpected reply'}")
     return reply["response"]

@@ -5,7 +5,7 @@ client side (`request`) sends one link and waits for the reply link."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ..errors import NodeError
 from ..links.errors import REASONS
@@ -92,4 +92,4 @@ def public_error(exc: BaseException) -> dict:
     return {"reason": "handler-error", "message": TRANSPORT_REASONS["handler-error"] + "; see its log"}
 
 
-__all__ = ["Handler", "TransportError", "TRANSPORT_REASONS", "CALL_REASONS", "error_info", "public_error"]
+__all__ = ["CALL_REASONS", "TRANSPORT_REASONS", "Handler", "TransportError", "error_info", "public_error"]

@@ -29,8 +29,8 @@ import os
 import stat
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -40,6 +40,7 @@ from ..links.link import MAX_LINK_BYTES
 from . import Handler, TransportError, error_info, public_error
 
 log = logging.getLogger(__name__)
+
 
 class _QuietStop(logging.Filter):
     """watchdog logs an ERROR when an inotify event races the observer's stop; it is
@@ -92,7 +93,7 @@ class _Settling:
 class _InboxEvents(FileSystemEventHandler):
     """Runs on watchdog's thread: only forwards names to the event loop."""
 
-    def __init__(self, watcher: "FileDropWatcher"):
+    def __init__(self, watcher: FileDropWatcher):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -118,9 +119,19 @@ class FileDropWatcher:
     `max_open`: how long a file a writer keeps open (no close event yet) is waited for;
     `concurrency`: links handled at the same time."""
 
-    def __init__(self, home: Home, handler: Handler, *, settle: float = 0.3, rescan: float = 5.0,
-                 empty_grace: float = 10.0, max_open: float = 30.0, concurrency: int = 4,
-                 on_event: Callable[[dict], None] | None = None, handle_timeout: float = HANDLE_TIMEOUT):
+    def __init__(
+        self,
+        home: Home,
+        handler: Handler,
+        *,
+        settle: float = 0.3,
+        rescan: float = 5.0,
+        empty_grace: float = 10.0,
+        max_open: float = 30.0,
+        concurrency: int = 4,
+        on_event: Callable[[dict], None] | None = None,
+        handle_timeout: float = HANDLE_TIMEOUT,
+    ):
         self.home = home
         self.handle_timeout = handle_timeout
         self.handler = handler
@@ -155,8 +166,9 @@ class FileDropWatcher:
         self._observer.schedule(_InboxEvents(self), self.inbox_str, recursive=False)
         self._observer.daemon = True
         self._observer.start()
-        self._workers = [asyncio.create_task(self._worker(), name=f"filedrop-worker-{i}")
-                         for i in range(self.concurrency)]
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"filedrop-worker-{i}") for i in range(self.concurrency)
+        ]
         self._workers.append(asyncio.create_task(self._rescanner(), name="filedrop-rescan"))
         self._scan()  # files present at start (and any written while the observer started)
         log.info("file drop: watching %s", self.inbox_str)
@@ -172,7 +184,7 @@ class FileDropWatcher:
         self._workers.clear()
         self._tasks.clear()
 
-    async def __aenter__(self) -> "FileDropWatcher":
+    async def __aenter__(self) -> FileDropWatcher:
         await self.start()
         return self
 
@@ -181,8 +193,12 @@ class FileDropWatcher:
 
     def healthy(self) -> bool:
         """For the service watchdog: the inotify thread and every worker are alive."""
-        return (self._observer is not None and self._observer.is_alive()
-                and bool(self._workers) and not any(t.done() for t in self._workers))
+        return (
+            self._observer is not None
+            and self._observer.is_alive()
+            and bool(self._workers)
+            and not any(t.done() for t in self._workers)
+        )
 
     async def drained(self, timeout: float) -> None:
         """Wait until nothing is settling, queued or being handled (tests, shutdown)."""
@@ -306,9 +322,10 @@ class FileDropWatcher:
             text = self._read(path)
             try:
                 reply = await asyncio.wait_for(self.handler(text), self.handle_timeout)
-            except asyncio.TimeoutError:
-                raise TransportError("timeout", f"the node did not finish handling the link within "
-                                     f"{self.handle_timeout:.0f} s") from None
+            except TimeoutError:
+                raise TransportError(
+                    "timeout", f"the node did not finish handling the link within {self.handle_timeout:.0f} s"
+                ) from None
             if reply is not None:
                 if not isinstance(reply, str):
                     raise TypeError(f"the handler returned {type(reply).__name__}, not a link")
@@ -319,8 +336,10 @@ class FileDropWatcher:
             info = error_info(e)  # reason.json stays on this device: the details help there
             info["public"] = public_error(e)["message"]
             if recovered and info["reason"] == "replayed":
-                info["message"] = ("the node stopped while handling this file and its link was "
-                                   "already used, so it was not handled twice")
+                info["message"] = (
+                    "the node stopped while handling this file and its link was "
+                    "already used, so it was not handled twice"
+                )
             self._finish(name, ok=False, info=info)
             return
         self._finish(name, ok=True)
@@ -328,8 +347,9 @@ class FileDropWatcher:
     def _read(self, path: Path) -> str:
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode):
-            raise _Refused("not-a-file", "only regular files are read from the inbox (not links, "
-                           "directories or devices)")
+            raise _Refused(
+                "not-a-file", "only regular files are read from the inbox (not links, directories or devices)"
+            )
         if st.st_size > MAX_LINK_BYTES:
             raise _Refused("oversized", f"{st.st_size} bytes > {MAX_LINK_BYTES}")
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -356,8 +376,15 @@ class FileDropWatcher:
             if self.on_event is not None:
                 try:
                     # Events may leave the device (MQTT): a fixed text, never the detail.
-                    self.on_event({"event": "rejected", "transport": "file", "file": name,
-                                   "reason": record.get("reason"), "message": public})
+                    self.on_event(
+                        {
+                            "event": "rejected",
+                            "transport": "file",
+                            "file": name,
+                            "reason": record.get("reason"),
+                            "message": public,
+                        }
+                    )
                 except Exception:
                     log.exception("file drop: event callback failed")
         os.rename(self.home.work / name, folder / target)
@@ -402,6 +429,7 @@ def _free_name(folder: Path, name: str) -> str:
 
 # --- client side ----------------------------------------------------------------------
 
+
 def new_drop_name() -> str:
     return f"{time.time_ns()}-{uuid.uuid4().hex[:12]}.link"
 
@@ -421,8 +449,9 @@ class FileDropClient:
             link_text = peer_or_link
         inbox, outbox, rejected = self.folder / "inbox", self.folder / "outbox", self.folder / "rejected"
         if not inbox.is_dir():
-            raise TransportError("unreachable", f"{inbox} is not a directory (is {self.folder} a node's "
-                                 "home or drop folder?)")
+            raise TransportError(
+                "unreachable", f"{inbox} is not a directory (is {self.folder} a node's home or drop folder?)"
+            )
         name = new_drop_name()
         tmp = inbox / f".{name}.tmp"
         tmp.write_text(link_text.strip() + "\n", encoding="ascii")
@@ -439,15 +468,18 @@ class FileDropClient:
                     info = json.loads(reason_path.read_text())
                 except (OSError, ValueError):
                     info = {}
-                raise TransportError(str(info.get("reason", "rejected")),
-                                     str(info.get("message", f"see {reason_path}")))
+                raise TransportError(
+                    str(info.get("reason", "rejected")), str(info.get("message", f"see {reason_path}"))
+                )
             await asyncio.sleep(self.poll)
         try:
             (inbox / name).unlink()  # not taken yet: withdraw it so it is not handled later
         except FileNotFoundError:
             pass
-        raise TransportError("timeout", f"no reply in {outbox} within {timeout:.0f} s (is the node "
-                             "running with the file drop enabled?)")
+        raise TransportError(
+            "timeout",
+            f"no reply in {outbox} within {timeout:.0f} s (is the node running with the file drop enabled?)",
+        )
 
 
-__all__ = ["FileDropWatcher", "FileDropClient", "write_atomic", "is_unfinished", "new_drop_name"]
+__all__ = ["FileDropClient", "FileDropWatcher", "is_unfinished", "new_drop_name", "write_atomic"]

@@ -32,7 +32,7 @@ def object_id(peer_name: str) -> str:
 
 
 class HomeAssistantDiscovery:
-    def __init__(self, transport: "MqttTransport", peers: PeerStore | None):
+    def __init__(self, transport: MqttTransport, peers: PeerStore | None):
         self.transport = transport
         self.peers = peers
         self.node_id = transport.node_id
@@ -50,14 +50,23 @@ class HomeAssistantDiscovery:
         return topic.startswith(f"{self.prefix}/")
 
     def _device(self) -> dict:
-        return {"identifiers": [f"media-node-{self.node_id}"], "name": self.transport.name,
-                "manufacturer": "media-node", "model": "media-node", "sw_version": __version__}
+        return {
+            "identifiers": [f"media-node-{self.node_id}"],
+            "name": self.transport.name,
+            "manufacturer": "media-node",
+            "model": "media-node",
+            "sw_version": __version__,
+        }
 
     def _common(self) -> dict:
         status = self.transport.topic("status")
-        return {"device": self._device(), "availability_topic": status,
-                "availability_template": "{{ value_json.state }}",
-                "payload_available": "online", "payload_not_available": "offline"}
+        return {
+            "device": self._device(),
+            "availability_topic": status,
+            "availability_template": "{{ value_json.state }}",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        }
 
     def callable_peers(self) -> list[Peer]:
         if self.peers is None:
@@ -73,22 +82,34 @@ class HomeAssistantDiscovery:
         status = self.transport.topic("status")
         out = {
             self._config_topic("binary_sensor", "online"): {
-                "name": "online", "unique_id": f"{self.node_id}_online", "device_class": "connectivity",
-                "state_topic": status, "value_template": "{{ value_json.state }}",
-                "payload_on": "online", "payload_off": "offline", "device": self._device(),
+                "name": "online",
+                "unique_id": f"{self.node_id}_online",
+                "device_class": "connectivity",
+                "state_topic": status,
+                "value_template": "{{ value_json.state }}",
+                "payload_on": "online",
+                "payload_off": "offline",
+                "device": self._device(),
             },
             self._config_topic("sensor", "active_calls"): {
-                "name": "active calls", "unique_id": f"{self.node_id}_active_calls",
-                "state_topic": status, "value_template": "{{ value_json.calls }}",
-                "state_class": "measurement", "icon": "mdi:phone-in-talk", **self._common(),
+                "name": "active calls",
+                "unique_id": f"{self.node_id}_active_calls",
+                "state_topic": status,
+                "value_template": "{{ value_json.calls }}",
+                "state_class": "measurement",
+                "icon": "mdi:phone-in-talk",
+                **self._common(),
             },
         }
         for peer in self.callable_peers():
             obj = object_id(peer.name)
             out[self._config_topic("button", obj)] = {
-                "name": f"call {peer.name}", "unique_id": f"{self.node_id}_{obj}",
-                "command_topic": self.transport.topic("cmd", "call"), "payload_press": peer.name,
-                "icon": "mdi:phone-outgoing", **self._common(),
+                "name": f"call {peer.name}",
+                "unique_id": f"{self.node_id}_{obj}",
+                "command_topic": self.transport.topic("cmd", "call"),
+                "payload_press": peer.name,
+                "icon": "mdi:phone-outgoing",
+                **self._common(),
             }
         return out
 
@@ -121,6 +142,9 @@ class HomeAssistantDiscovery:
     def on_message(self, message) -> None:
         """A retained button config seen on our subscription (left by an earlier run):
         remove it if its peer is no longer callable."""
-        if message.payload and f"/button/{self.node_id}/" in message.topic \
-                and message.topic not in self.configs():
+        if (
+            message.payload
+            and f"/button/{self.node_id}/" in message.topic
+            and message.topic not in self.configs()
+        ):
             self._remove(message.topic)

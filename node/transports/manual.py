@@ -19,7 +19,7 @@ class _LineReader:
     read still blocked after a timeout must not compete with the next request's read
     (a reply pasted then would go to whichever thread got the line)."""
 
-    _by_stream: dict[int, "_LineReader"] = {}
+    _by_stream: dict[int, _LineReader] = {}
     _registry_lock = threading.Lock()
 
     def __init__(self, inp: TextIO):
@@ -32,7 +32,7 @@ class _LineReader:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def of(cls, inp: TextIO) -> "_LineReader":
+    def of(cls, inp: TextIO) -> _LineReader:
         with cls._registry_lock:
             reader = cls._by_stream.get(id(inp))
             if reader is None or reader.inp is not inp:
@@ -73,8 +73,11 @@ class _LineReader:
                 continue
             try:
                 line = self.inp.readline()
-                error = None if line else TransportError(
-                    "unreachable", "stdin closed before a reply link was pasted")
+                error = (
+                    None
+                    if line
+                    else TransportError("unreachable", "stdin closed before a reply link was pasted")
+                )
             except Exception as e:  # the stream broke: every later request gets this too
                 line, error = "", TransportError("unreachable", f"cannot read stdin: {e}")
             if error is None and not line.strip():
@@ -121,8 +124,10 @@ class ManualTransport:
 
     async def request(self, peer, link_text: str, timeout: float) -> str:
         name = getattr(peer, "name", "the peer")
-        self.err.write(f"Send this link to {name} (e.g. `media-node link inspect` or its inbox),\n"
-                       f"then paste its reply link here within {timeout:.0f} s:\n")
+        self.err.write(
+            f"Send this link to {name} (e.g. `media-node link inspect` or its inbox),\n"
+            f"then paste its reply link here within {timeout:.0f} s:\n"
+        )
         self.err.flush()
         self.out.write(link_text.strip() + "\n")
         self.out.flush()
@@ -130,7 +135,7 @@ class ManualTransport:
         reply = reader.wait_line(asyncio.get_running_loop())
         try:
             return await asyncio.wait_for(reply, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TransportError("timeout", f"no reply pasted within {timeout:.0f} s") from None
         finally:
             reader.forget(reply)

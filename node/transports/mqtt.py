@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import ssl
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -39,8 +39,8 @@ from .. import __version__
 from ..config import MqttSection
 from ..errors import NodeError
 from ..identity import Identity
-from ..links.jws import CompactJws, jws_digest
 from ..links.errors import LinkError
+from ..links.jws import CompactJws, jws_digest
 from ..links.link import MAX_LINK_BYTES, PREFIX, SEALED_PREFIX, LinkOpener
 from ..links.payload import decode_payload
 from ..peers import Peer, PeerStore
@@ -105,8 +105,19 @@ def read_password(path: str) -> str:
     return password
 
 
-_ADDRESS_KEYS = {"addr", "address", "addresses", "local_address", "remote_address", "pair", "candidate",
-                 "candidates", "ip", "host", "sdp"}
+_ADDRESS_KEYS = {
+    "addr",
+    "address",
+    "addresses",
+    "local_address",
+    "remote_address",
+    "pair",
+    "candidate",
+    "candidates",
+    "ip",
+    "host",
+    "sdp",
+}
 
 
 def _scrub(event: dict) -> dict:
@@ -131,15 +142,23 @@ class MqttClient:
     viewer's `--via mqtt`, and the daemon's outgoing calls). `persistent` keeps the
     session across disconnects (the daemon); a client is otherwise clean."""
 
-    def __init__(self, config: MqttSection, identity: Identity, *, persistent: bool = False,
-                 client_id: str | None = None, will: tuple[str, bytes] | None = None,
-                 manual_ack: bool = False):
+    def __init__(
+        self,
+        config: MqttSection,
+        identity: Identity,
+        *,
+        persistent: bool = False,
+        client_id: str | None = None,
+        will: tuple[str, bytes] | None = None,
+        manual_ack: bool = False,
+    ):
         self.config = config
         self.identity = identity
         self.node_id = identity.node_id
         self.persistent = persistent
-        self.client_id = client_id or (f"mnode-{self.node_id}" if persistent
-                                       else f"mnode-{self.node_id[:20]}-{uuid.uuid4().hex[:8]}")
+        self.client_id = client_id or (
+            f"mnode-{self.node_id}" if persistent else f"mnode-{self.node_id[:20]}-{uuid.uuid4().hex[:8]}"
+        )
         self.session = uuid.uuid4().hex[:12]
         self.reply_base = self.topic("reply", self.session)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -160,8 +179,13 @@ class MqttClient:
     # --- connection --------------------------------------------------------------------
 
     def _make_client(self) -> paho.Client:
-        c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                        protocol=paho.MQTTv5, reconnect_on_failure=True, manual_ack=self._manual_ack)
+        c = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=paho.MQTTv5,
+            reconnect_on_failure=True,
+            manual_ack=self._manual_ack,
+        )
         username = self.config.username or self.node_id
         password = read_password(self.config.password_file) if self.config.password_file else None
         c.username_pw_set(username, password)
@@ -170,7 +194,9 @@ class MqttClient:
             if self.config.cert_file:
                 ctx.load_cert_chain(self.config.cert_file, self.config.key_file or None)
             c.tls_set_context(ctx)
-        c.reconnect_delay_set(self.config.reconnect_min, max(self.config.reconnect_min, self.config.reconnect_max))
+        c.reconnect_delay_set(
+            self.config.reconnect_min, max(self.config.reconnect_min, self.config.reconnect_max)
+        )
         if self._will:
             c.will_set(self._will[0], self._will[1], qos=1, retain=True)
         c.on_connect = self._on_connect
@@ -186,8 +212,13 @@ class MqttClient:
         self._loop = asyncio.get_running_loop()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry if self.persistent else 0
-        self._client.connect_async(self.config.host, self.config.port, self.config.keepalive,
-                                   clean_start=not self.persistent, properties=props)
+        self._client.connect_async(
+            self.config.host,
+            self.config.port,
+            self.config.keepalive,
+            clean_start=not self.persistent,
+            properties=props,
+        )
         self._client.loop_start()
         if not wait:
             return
@@ -200,7 +231,9 @@ class MqttClient:
         if not self._connected.is_set():
             await self.close()
             why = self.last_error or "no answer (is the broker running, and TLS/port right?)"
-            raise TransportError("unreachable", f"MQTT broker {self.config.host}:{self.config.port}: {why}") from None
+            raise TransportError(
+                "unreachable", f"MQTT broker {self.config.host}:{self.config.port}: {why}"
+            ) from None
 
     async def close(self) -> None:
         for pending in self._pending.values():
@@ -255,8 +288,12 @@ class MqttClient:
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         for topic, rc in zip(self._subscriptions(), reason_codes):
             if rc.is_failure:
-                log.error("MQTT: the broker refused the subscription to %s (%s): check its ACL for "
-                          "user %s", topic, rc, self.config.username or self.node_id)
+                log.error(
+                    "MQTT: the broker refused the subscription to %s (%s): check its ACL for user %s",
+                    topic,
+                    rc,
+                    self.config.username or self.node_id,
+                )
         if mid == self._subscribe_mid:
             self._call_soon(self._connected_in_loop, self._session_present)
 
@@ -270,8 +307,13 @@ class MqttClient:
         self._ever_connected = True
         self.last_error = ""
         self._connected.set()
-        log.info("MQTT connected to %s:%s as %s (session present: %s)", self.config.host,
-                 self.config.port, self.config.username or self.node_id, session_present)
+        log.info(
+            "MQTT connected to %s:%s as %s (session present: %s)",
+            self.config.host,
+            self.config.port,
+            self.config.username or self.node_id,
+            session_present,
+        )
 
     def _route_safely(self, message) -> None:
         try:
@@ -310,8 +352,15 @@ class MqttClient:
 
     # --- client side ---------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False,
-                properties: Properties | None = None):
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ):
         return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     async def request(self, peer: Peer | str, link_text: str | None = None, timeout: float = 60.0) -> str:
@@ -333,9 +382,11 @@ class MqttClient:
         self.publish(self.topic("inbox", node_id=peer_id), link_text.strip(), qos=1, properties=props)
         try:
             return await asyncio.wait_for(pending.future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             where = "" if self.connected else " (not connected to the broker)"
-            raise TransportError("timeout", f"no reply from {peer_id} over MQTT within {timeout:.0f} s{where}") from None
+            raise TransportError(
+                "timeout", f"no reply from {peer_id} over MQTT within {timeout:.0f} s{where}"
+            ) from None
         finally:
             self._pending.pop(corr, None)
 
@@ -345,14 +396,28 @@ class MqttTransport(MqttClient):
     and (optionally) Home Assistant discovery. It is also the client for the node's own
     outgoing calls (`request`)."""
 
-    def __init__(self, config: MqttSection, identity: Identity, handler: Handler, *,
-                 peers: PeerStore | None = None, on_call: CallStarter | None = None,
-                 name: str = "media-node", active_calls: Callable[[], int] | None = None,
-                 workers: int = 4, handle_timeout: float = HANDLE_TIMEOUT):
+    def __init__(
+        self,
+        config: MqttSection,
+        identity: Identity,
+        handler: Handler,
+        *,
+        peers: PeerStore | None = None,
+        on_call: CallStarter | None = None,
+        name: str = "media-node",
+        active_calls: Callable[[], int] | None = None,
+        workers: int = 4,
+        handle_timeout: float = HANDLE_TIMEOUT,
+    ):
         self.name = name
         prefix_status = node_topic(config.prefix, identity.node_id, "status")
-        super().__init__(config, identity, persistent=True, manual_ack=True,
-                         will=(prefix_status, self._status_payload("offline", identity.node_id, name, 0)))
+        super().__init__(
+            config,
+            identity,
+            persistent=True,
+            manual_ack=True,
+            will=(prefix_status, self._status_payload("offline", identity.node_id, name, 0)),
+        )
         self.reply_base = self.topic("reply")
         self.handler = handler
         self.peers = peers
@@ -378,8 +443,16 @@ class MqttTransport(MqttClient):
 
     @staticmethod
     def _status_payload(state: str, node_id: str, name: str, calls: int) -> bytes:
-        return json.dumps({"state": state, "node_id": node_id, "name": name, "calls": calls,
-                           "version": __version__, "at": int(time.time())}).encode()
+        return json.dumps(
+            {
+                "state": state,
+                "node_id": node_id,
+                "name": name,
+                "calls": calls,
+                "version": __version__,
+                "at": int(time.time()),
+            }
+        ).encode()
 
     def _subscriptions(self) -> list[str]:
         subs = [self.topic("inbox"), self.topic("cmd", "#"), f"{self.reply_base}/#"]
@@ -390,8 +463,9 @@ class MqttTransport(MqttClient):
     async def start(self, *, wait: bool = False, timeout: float = CONNECT_TIMEOUT) -> None:
         """Connect (retrying with backoff in the background) and serve. With `wait`,
         return once connected (TransportError after `timeout`)."""
-        self._tasks = [asyncio.create_task(self._worker(), name=f"mqtt-worker-{i}")
-                       for i in range(self._workers_n)]
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"mqtt-worker-{i}") for i in range(self._workers_n)
+        ]
         if self.home_assistant is not None:
             self._tasks.append(asyncio.create_task(self._refresh_discovery(), name="mqtt-ha-refresh"))
         await self.connect(timeout, wait=wait)
@@ -401,8 +475,12 @@ class MqttTransport(MqttClient):
             self._busy_report.cancel()
             self._report_busy()
         if self.connected:
-            info = self.publish(self.topic("status"), self._status_payload(
-                "offline", self.node_id, self.name, 0), qos=1, retain=True)
+            info = self.publish(
+                self.topic("status"),
+                self._status_payload("offline", self.node_id, self.name, 0),
+                qos=1,
+                retain=True,
+            )
             try:
                 await asyncio.to_thread(info.wait_for_publish, 2.0)
             except (RuntimeError, ValueError):
@@ -455,8 +533,12 @@ class MqttTransport(MqttClient):
             calls = int(self.active_calls())
         except Exception:
             calls = 0
-        self.publish(self.topic("status"), self._status_payload("online", self.node_id, self.name, calls),
-                     qos=1, retain=True)
+        self.publish(
+            self.topic("status"),
+            self._status_payload("online", self.node_id, self.name, calls),
+            qos=1,
+            retain=True,
+        )
 
     def publish_event(self, event: dict) -> None:
         """CallManager.on_event callback (and the transport's own rejections)."""
@@ -472,8 +554,9 @@ class MqttTransport(MqttClient):
 
     def _route(self, message) -> None:
         topic = message.topic
-        if topic.startswith(self.reply_base + "/") or (self.home_assistant is not None
-                                                       and self.home_assistant.owns(topic)):
+        if topic.startswith(self.reply_base + "/") or (
+            self.home_assistant is not None and self.home_assistant.owns(topic)
+        ):
             self._ack(message)  # handled right here
         if topic.startswith(self.reply_base + "/"):
             if not self._take_reply(message):
@@ -502,8 +585,15 @@ class MqttTransport(MqttClient):
         if not count:
             return
         log.warning("MQTT: refused %d QoS 0 message(s): busy (%d waiting)", count, self._queue.qsize())
-        self.publish_event({"event": "rejected", "transport": "mqtt", "reason": "busy",
-                            "message": TRANSPORT_REASONS["busy"], "count": count})
+        self.publish_event(
+            {
+                "event": "rejected",
+                "transport": "mqtt",
+                "reason": "busy",
+                "message": TRANSPORT_REASONS["busy"],
+                "count": count,
+            }
+        )
 
     async def _worker(self) -> None:
         while True:
@@ -530,10 +620,19 @@ class MqttTransport(MqttClient):
             return None
         parts = topic.split("/") if isinstance(topic, str) else []
         base = self.config.prefix.strip("/").split("/")
-        if (len(topic) > MAX_RESPONSE_TOPIC or "+" in topic or "#" in topic or "\x00" in topic
-                or len(parts) < len(base) + 3 or parts[:len(base)] != base or parts[len(base) + 1] != "reply"
-                or not all(parts)):
-            raise ValueError(f"response topic must be {self.config.prefix}/<id>/reply/... (got {topic[:100]!r})")
+        if (
+            len(topic) > MAX_RESPONSE_TOPIC
+            or "+" in topic
+            or "#" in topic
+            or "\x00" in topic
+            or len(parts) < len(base) + 3
+            or parts[: len(base)] != base
+            or parts[len(base) + 1] != "reply"
+            or not all(parts)
+        ):
+            raise ValueError(
+                f"response topic must be {self.config.prefix}/<id>/reply/... (got {topic[:100]!r})"
+            )
         return topic
 
     async def _serve(self, message) -> None:
@@ -574,7 +673,7 @@ class MqttTransport(MqttClient):
             return
         try:
             reply = await asyncio.wait_for(self.handler(text), self.handle_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._refuse(message, "timeout", f"no reply within {self.handle_timeout:.0f} s")
             return
         except Exception as e:  # LinkError and everything else: a reason, never a crash
@@ -592,9 +691,14 @@ class MqttTransport(MqttClient):
             if sender:
                 self.publish(self.topic("inbox", node_id=sender), reply, qos=1)
             else:
-                self.publish_event({"event": "rejected", "transport": "mqtt", "reason": "bad-request",
-                                    "message": "a sealed link without a response topic: the reply "
-                                    "has nowhere to go"})
+                self.publish_event(
+                    {
+                        "event": "rejected",
+                        "transport": "mqtt",
+                        "reason": "bad-request",
+                        "message": "a sealed link without a response topic: the reply has nowhere to go",
+                    }
+                )
 
     def _deliver_answer(self, ofh: str, text: str) -> bool:
         """An answer sent to our inbox instead of our reply topic. Only a reply that
@@ -606,12 +710,18 @@ class MqttTransport(MqttClient):
                 try:
                     opened = LinkOpener(self.identity, None).open(text, expect_offer=pending.digest)
                 except LinkError as e:
-                    log.warning("MQTT: an answer naming a pending request does not verify (%s); "
-                                "still waiting for the real one", e.reason)
+                    log.warning(
+                        "MQTT: an answer naming a pending request does not verify (%s); "
+                        "still waiting for the real one",
+                        e.reason,
+                    )
                     return False
                 if opened.claims.iss != pending.peer_id:
-                    log.warning("MQTT: an answer to a pending request was signed by %s, not by the "
-                                "peer asked; still waiting for the real one", opened.claims.iss)
+                    log.warning(
+                        "MQTT: an answer to a pending request was signed by %s, not by the "
+                        "peer asked; still waiting for the real one",
+                        opened.claims.iss,
+                    )
                     return False
                 pending.future.set_result(text)
                 self._pending.pop(corr, None)
@@ -645,7 +755,9 @@ class MqttTransport(MqttClient):
             self._refuse(message, "unknown-peer", f"{target[:80]!r} is not a peer in this node's allowlist")
             return
         if not peer.may("call"):
-            self._refuse(message, "no-permission", f"peer {peer.name!r} is not allowed 'call' in the allowlist")
+            self._refuse(
+                message, "no-permission", f"peer {peer.name!r} is not allowed 'call' in the allowlist"
+            )
             return
         try:
             call = await self.on_call(peer)
@@ -688,14 +800,24 @@ class MqttTransport(MqttClient):
     def _refuse(self, message, reason: str, detail: str, **extra) -> None:
         """Every refusal: an error reply where one can go, and a 'rejected' event."""
         self.counts["rejected"] += 1
-        where = message.topic.removeprefix(self.topic() + "/") if message.topic.startswith(self.topic()) \
+        where = (
+            message.topic.removeprefix(self.topic() + "/")
+            if message.topic.startswith(self.topic())
             else message.topic
+        )
         log.warning("MQTT: refused a message on %s: %s: %s", where, reason, detail)
         replied = self._reply(message, error_payload(reason, detail, **extra))
-        self.publish_event({"event": "rejected", "transport": "mqtt", "topic": where, "reason": reason,
-                            "message": detail, "replied": replied, **extra})
-
-
+        self.publish_event(
+            {
+                "event": "rejected",
+                "transport": "mqtt",
+                "topic": where,
+                "reason": reason,
+                "message": detail,
+                "replied": replied,
+                **extra,
+            }
+        )
 
 
 class MqttRequester:
@@ -716,4 +838,4 @@ class MqttRequester:
             await client.close()
 
 
-__all__ = ["MqttClient", "MqttTransport", "MqttRequester", "node_topic", "parse_reply", "error_payload"]
+__all__ = ["MqttClient", "MqttRequester", "MqttTransport", "error_payload", "node_topic", "parse_reply"]

@@ -34,10 +34,22 @@ def test_tiny_run_produces_every_figure(tmp_path):
     from bench.inputs import ClipSpec
 
     tiny = suite.Plan(
-        "tiny", ["tiny"], 4, cpu_warmup=0.5, cpu_window=1.0, latency_window=1.5, latency_senders=[],
-        fanout=[2], fanout_window=1.0, ttff_calls=1, churn_calls=2, profile_seconds=0.0,
-        senders=["aiortc_passthrough"], specs={"tiny": ClipSpec("tiny", 320, 240, 30, 400_000, 4)},
-        churn_warmup=1)
+        "tiny",
+        ["tiny"],
+        4,
+        cpu_warmup=0.5,
+        cpu_window=1.0,
+        latency_window=1.5,
+        latency_senders=[],
+        fanout=[2],
+        fanout_window=1.0,
+        ttff_calls=1,
+        churn_calls=2,
+        profile_seconds=0.0,
+        senders=["aiortc_passthrough"],
+        specs={"tiny": ClipSpec("tiny", 320, 240, 30, 400_000, 4)},
+        churn_warmup=1,
+    )
     results = suite.run(False, tmp_path, plan=tiny)
     assert results["not_measured"] == {}, results["not_measured"]
     # every figure, as `media-node bench --json` prints it
@@ -46,8 +58,10 @@ def test_tiny_run_produces_every_figure(tmp_path):
     rows = results["sender_cpu"]["tiny"]["senders"]
     assert rows["node_daemon"]["frames_max"] > 0 and rows["node_daemon"]["cpu_s"] >= 0
     assert rows["aiortc_passthrough"]["aus_received"] > 0
-    assert "aiortc_passthrough/node_daemon" in results["sender_cpu"]["tiny"]["ratios"] or \
-        rows["node_daemon"]["cpu_percent"] == 0
+    assert (
+        "aiortc_passthrough/node_daemon" in results["sender_cpu"]["tiny"]["ratios"]
+        or rows["node_daemon"]["cpu_percent"] == 0
+    )
     assert results["ttff"]["filedrop"]["n"] == 1 and results["ttff"]["mqtt"]["n"] == 1
     assert results["latency"]["node_daemon"]["matched"] > 0
     assert results["fanout"]["rows"][0]["viewers"] == 2 and results["fanout"]["rows"][0]["frames_min"] > 0

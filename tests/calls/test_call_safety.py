@@ -26,8 +26,9 @@ DIRECTIONS = ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
 
 def _manager(node, provider, publisher, receiver_factory=CountingReceiver) -> CallManager:
     opener = LinkOpener(node.identity, node.peers, ReplayCache(node.home.replay_db), skew=30)
-    return CallManager(node.identity, Config(), node.peers, provider, publisher, opener,
-                       receiver_factory=receiver_factory)
+    return CallManager(
+        node.identity, Config(), node.peers, provider, publisher, opener, receiver_factory=receiver_factory
+    )
 
 
 def _reply(viewer, text: str, offer_digest: str):
@@ -130,7 +131,10 @@ async def test_a_view_request_with_a_line_hidden_behind_a_bare_cr_is_refused(mak
         pc.addTransceiver("video", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp.replace(
-            "a=end-of-candidates", "a=end-of-candidates\ra=candidate:9 1 udp 2130706431 10.9.8.7 4000 typ host", 1)
+            "a=end-of-candidates",
+            "a=end-of-candidates\ra=candidate:9 1 udp 2130706431 10.9.8.7 4000 typ host",
+            1,
+        )
         link = make_link(viewer.identity, "view-request", cam.node_id, sdp=sdp, addr=VIEWER)
         reply = _reply(viewer, await asyncio.wait_for(cam_m.handle_link(link.text), 30), link.digest)
         assert reply.claims.kind == "error"

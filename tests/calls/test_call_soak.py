@@ -36,8 +36,19 @@ WARM_UP = 5
 CALLS = 100
 
 # Every class a call instantiates and must give back (subclasses count as their base).
-PER_CALL = (Call, Attachment, Viewer, EncodedVideoTrack, MediaReceiver, RTCPeerConnection,
-            RTCDtlsTransport, RTCSctpTransport, RTCRtpSender, RTCRtpReceiver, aioice.Connection)
+PER_CALL = (
+    Call,
+    Attachment,
+    Viewer,
+    EncodedVideoTrack,
+    MediaReceiver,
+    RTCPeerConnection,
+    RTCDtlsTransport,
+    RTCSctpTransport,
+    RTCRtpSender,
+    RTCRtpReceiver,
+    aioice.Connection,
+)
 
 
 class Direct:
@@ -79,9 +90,10 @@ async def _until(cond, timeout: float, what: str) -> None:
     async def loop():
         while not cond():
             await asyncio.sleep(0.02)
+
     try:
         await asyncio.wait_for(loop(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"{what} within {timeout} s") from None
 
 
@@ -90,14 +102,29 @@ async def test_calls_in_a_row_leave_no_live_objects_tasks_threads_or_fds(make_no
     cam.trust(viewer, "view", address=VIEWER)
     viewer.trust(cam, "view", address=CAM)
     # keyframe_interval small: each call waits for its own IDR, not the previous call's.
-    publisher = MediaPublisher(TestPatternSource(160, 120, fps=30, gop=30, seconds=1.0), ToneSource(),
-                               MediaPolicy(keyframe_interval=0.05))
+    publisher = MediaPublisher(
+        TestPatternSource(160, 120, fps=30, gop=30, seconds=1.0),
+        ToneSource(),
+        MediaPolicy(keyframe_interval=0.05),
+    )
     await publisher.start()
     cam_replay, viewer_replay = ReplayCache(cam.home.replay_db), ReplayCache(viewer.home.replay_db)
-    cam_m = CallManager(cam.identity, Config(), cam.peers, StaticProvider(address=CAM), publisher,
-                        LinkOpener(cam.identity, cam.peers, cam_replay, skew=30))
-    view_m = CallManager(viewer.identity, Config(), viewer.peers, StaticProvider(address=VIEWER), None,
-                         LinkOpener(viewer.identity, viewer.peers, viewer_replay, skew=30))
+    cam_m = CallManager(
+        cam.identity,
+        Config(),
+        cam.peers,
+        StaticProvider(address=CAM),
+        publisher,
+        LinkOpener(cam.identity, cam.peers, cam_replay, skew=30),
+    )
+    view_m = CallManager(
+        viewer.identity,
+        Config(),
+        viewer.peers,
+        StaticProvider(address=VIEWER),
+        None,
+        LinkOpener(viewer.identity, viewer.peers, viewer_replay, skew=30),
+    )
     events: list[dict] = []
     cam_m.on_event(events.append)
     peer = viewer.peers.find("cam")

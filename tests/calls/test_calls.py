@@ -40,8 +40,15 @@ def _manager(node, address, publisher, **calls):
     for k, v in calls.items():
         setattr(config.calls, k, v)
     opener = LinkOpener(node.identity, node.peers, ReplayCache(node.home.replay_db), skew=30)
-    return CallManager(node.identity, config, node.peers, StaticProvider(address=address), publisher,
-                       opener, receiver_factory=CountingReceiver)
+    return CallManager(
+        node.identity,
+        config,
+        node.peers,
+        StaticProvider(address=address),
+        publisher,
+        opener,
+        receiver_factory=CountingReceiver,
+    )
 
 
 @pytest.fixture
@@ -71,6 +78,7 @@ async def _until(cond, timeout: float) -> None:
     async def loop():
         while not cond():
             await asyncio.sleep(0.05)
+
     await asyncio.wait_for(loop(), timeout)
 
 

@@ -57,17 +57,39 @@ def _wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float) -> 
 
 
 def _start_daemon(procs, home: Path, log: Path, env: dict | None = None) -> subprocess.Popen:
-    p = subprocess.Popen([*CLI, "run", "--home", str(home)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                         stderr=open(log, "w"), env=env)
+    p = subprocess.Popen(
+        [*CLI, "run", "--home", str(home)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+        env=env,
+    )
     procs.append(p)
     _wait_for(log, "file drop: watching", p, 60)
     return p
 
 
 def _view(home: Path, camera_home: Path, *extra: str, seconds: int = 3, **kw) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, "view", "camera", "--home", str(home), "--via", f"file:{camera_home}",
-                             "--seconds", str(seconds), "--json", *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [
+            *CLI,
+            "view",
+            "camera",
+            "--home",
+            str(home),
+            "--via",
+            f"file:{camera_home}",
+            "--seconds",
+            str(seconds),
+            "--json",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -139,11 +161,24 @@ def test_busy_reply_and_sigterm_ends_calls(nodes, procs, tmp_path, make_node):
 
 
 def test_demo_prints_valid_json(tmp_path):
-    out = subprocess.run([*CLI, "demo", "--seconds", "2", "--json", "--dir", str(tmp_path / "demo")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*CLI, "demo", "--seconds", "2", "--json", "--dir", str(tmp_path / "demo")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
-    for key in ("ttff_ms", "video_frames", "audio_frames", "kbps", "local_address", "remote_address", "record"):
+    for key in (
+        "ttff_ms",
+        "video_frames",
+        "audio_frames",
+        "kbps",
+        "local_address",
+        "remote_address",
+        "record",
+    ):
         assert key in summary
     assert summary["video_frames"] > 0 and summary["audio_frames"] > 0
     assert Path(summary["record"]).stat().st_size > 0
@@ -157,9 +192,25 @@ def test_view_via_manual_links_carried_by_hand(nodes, procs, tmp_path):
     _configure(camera, "127.0.0.1", media=True)
     log = tmp_path / "daemon.log"
     _start_daemon(procs, camera.home.path, log)
-    v = subprocess.Popen([*CLI, "view", "camera", "--home", str(viewer.home.path), "--via", "manual",
-                          "--seconds", "2", "--json"], cwd=ROOT, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    v = subprocess.Popen(
+        [
+            *CLI,
+            "view",
+            "camera",
+            "--home",
+            str(viewer.home.path),
+            "--via",
+            "manual",
+            "--seconds",
+            "2",
+            "--json",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     procs.append(v)
     request = v.stdout.readline().strip()
     assert request.startswith("mnode:"), request
@@ -180,18 +231,62 @@ def test_view_via_manual_links_carried_by_hand(nodes, procs, tmp_path):
 def test_demo_with_a_file_source_and_no_audio(tmp_path):
     """--video/--audio choose the camera's sources; a bad one is refused before anything starts."""
     clip = tmp_path / "clip.mp4"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=25",
-                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "baseline", "-bf", "0", "-g", "25",
-                    str(clip)], check=True, timeout=60)
-    out = subprocess.run([*CLI, "demo", "--seconds", "2", "--json", "--dir", str(tmp_path / "demo"),
-                          "--video", f"file:{clip}", "--audio", "none"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=25",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-bf",
+            "0",
+            "-g",
+            "25",
+            str(clip),
+        ],
+        check=True,
+        timeout=60,
+    )
+    out = subprocess.run(
+        [
+            *CLI,
+            "demo",
+            "--seconds",
+            "2",
+            "--json",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--video",
+            f"file:{clip}",
+            "--audio",
+            "none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["video_frames"] > 0 and summary["audio_frames"] == 0
     assert "clip.mp4" in summary["source"] and "passed through" in summary["source"]
-    bad = subprocess.run([*CLI, "demo", "--video", "webcam"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*CLI, "demo", "--video", "webcam"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 1 and "not understood" in bad.stderr and "Traceback" not in bad.stderr
-    bad = subprocess.run([*CLI, "run", "--home", str(tmp_path / "none"), "--audio", "mic"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*CLI, "run", "--home", str(tmp_path / "none"), "--audio", "mic"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "not understood" in bad.stderr

@@ -25,6 +25,7 @@ A, B, C = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 
 # --- the internals we hook (fail loudly if upstream changes them) ----------------------
 
+
 def _names(fn) -> set[str]:
     """Every global/attribute name a function's code uses, nested comprehensions included."""
     found, todo = set(), [fn.__code__]
@@ -44,7 +45,12 @@ def test_aiortc_builds_its_ice_connection_through_the_module_name_we_replace():
 
 def test_aioice_signatures_we_override():
     sig = lambda f: list(inspect.signature(f).parameters)  # noqa: E731
-    assert sig(aioice.ice.Connection.get_component_candidates) == ["self", "component", "addresses", "timeout"]
+    assert sig(aioice.ice.Connection.get_component_candidates) == [
+        "self",
+        "component",
+        "addresses",
+        "timeout",
+    ]
     assert sig(aioice.ice.Connection.add_remote_candidate) == ["self", "remote_candidate"]
     assert sig(aioice.ice.Connection.request_received) == ["self", "message", "addr", "protocol"]
     init = inspect.signature(aioice.ice.Connection.__init__).parameters
@@ -79,10 +85,21 @@ def test_aioice_host_addresses_skip_loopback_so_we_supply_ours():
 
 
 def test_every_pc_method_that_builds_a_transport_runs_with_the_policy_in_scope():
-    makers = {"_RTCPeerConnection__createTransceiver", "_RTCPeerConnection__createSctpTransport",
-              "_RTCPeerConnection__createDtlsTransport"}
-    wrapped = {"addTrack", "addTransceiver", "createDataChannel", "setRemoteDescription",
-               "setLocalDescription", "addIceCandidate", "createOffer", "createAnswer"}
+    makers = {
+        "_RTCPeerConnection__createTransceiver",
+        "_RTCPeerConnection__createSctpTransport",
+        "_RTCPeerConnection__createDtlsTransport",
+    }
+    wrapped = {
+        "addTrack",
+        "addTransceiver",
+        "createDataChannel",
+        "setRemoteDescription",
+        "setLocalDescription",
+        "addIceCandidate",
+        "createOffer",
+        "createAnswer",
+    }
     callers = set()
     for name, fn in vars(PlainPC).items():
         if getattr(fn, "__code__", None) is not None and makers & _names(fn):
@@ -95,6 +112,7 @@ def test_every_pc_method_that_builds_a_transport_runs_with_the_policy_in_scope()
 
 
 # --- helpers -----------------------------------------------------------------------------
+
 
 async def _offer(policy: IcePolicy) -> tuple[RTCPeerConnection, str]:
     pc = policy.peer_connection()
@@ -114,17 +132,18 @@ def _with_extra_candidates(sdp: str, lines: list[str]) -> str:
 
 
 BAD_CANDIDATES = [
-    f"a=candidate:1 1 udp 2130706431 10.9.8.7 4000 typ host",          # another address
+    "a=candidate:1 1 udp 2130706431 10.9.8.7 4000 typ host",  # another address
     "a=candidate:2 1 udp 2130706431 0f1e2d3c-aaaa-bbbb-cccc-123456789abc.local 4001 typ host",  # mDNS
     f"a=candidate:3 1 udp 1694498815 {A} 4002 typ srflx raddr 10.9.8.7 rport 4000",  # srflx on peer addr
-    f"a=candidate:4 1 udp 16777215 {A} 4003 typ relay raddr 10.9.8.7 rport 4000",     # relay
-    f"a=candidate:5 1 udp 1853824767 {A} 4004 typ prflx",                              # prflx
-    f"a=candidate:6 1 tcp 1518280447 {A} 4005 typ host tcptype passive",              # tcp
-    f"a=candidate:7 1 udp 2130706431 127.0.0.10 4006 typ host",       # prefix of the peer's address
+    f"a=candidate:4 1 udp 16777215 {A} 4003 typ relay raddr 10.9.8.7 rport 4000",  # relay
+    f"a=candidate:5 1 udp 1853824767 {A} 4004 typ prflx",  # prflx
+    f"a=candidate:6 1 tcp 1518280447 {A} 4005 typ host tcptype passive",  # tcp
+    "a=candidate:7 1 udp 2130706431 127.0.0.10 4006 typ host",  # prefix of the peer's address
 ]
 
 
 # --- incoming candidates ------------------------------------------------------------------
+
 
 async def test_foreign_candidates_are_filtered_from_incoming_sdp():
     peer_pc, sdp = await _offer(IcePolicy.make([A], [B]))
@@ -177,7 +196,9 @@ async def test_foreign_candidates_never_reach_aioice_even_unfiltered(monkeypatch
     peer_pc, sdp = await _offer(IcePolicy.make([A], [B]))
     pc = conn_policy.peer_connection()
     try:
-        await pc.setRemoteDescription(RTCSessionDescription(_with_extra_candidates(sdp, BAD_CANDIDATES), "offer"))
+        await pc.setRemoteDescription(
+            RTCSessionDescription(_with_extra_candidates(sdp, BAD_CANDIDATES), "offer")
+        )
         assert reached == [f"{A} host"]
         (connection,) = ice.ice_connections(pc)
         assert [c.host for c in connection.remote_candidates] == [A]
@@ -195,8 +216,9 @@ class _RecordingProtocol:
 
 
 def _binding_request(conn: OverlayConnection) -> aioice.stun.Message:
-    msg = aioice.stun.Message(message_method=aioice.stun.Method.BINDING,
-                              message_class=aioice.stun.Class.REQUEST)
+    msg = aioice.stun.Message(
+        message_method=aioice.stun.Method.BINDING, message_class=aioice.stun.Class.REQUEST
+    )
     msg.attributes["USERNAME"] = f"{conn.local_username}:peer"
     msg.attributes["PRIORITY"] = 1853824767
     msg.attributes["ICE-CONTROLLING"] = 1
@@ -240,6 +262,7 @@ async def test_a_connection_without_a_policy_fails_closed():
 
 # --- outgoing SDP --------------------------------------------------------------------------
 
+
 def _edit(sdp: str, old_prefix: str, new_line: str) -> str:
     lines = sdp.splitlines()
     i = next(i for i, ln in enumerate(lines) if ln.startswith(old_prefix))
@@ -277,6 +300,7 @@ async def test_outgoing_sdp_with_a_non_overlay_address_is_refused():
 
 # --- scoped per call ----------------------------------------------------------------------
 
+
 async def test_two_calls_with_different_policies_in_one_process():
     """A<->B connect; meanwhile C (another node's policy) gathers in the same loop. Each
     gathers only on its own address and each connection pairs only with its peer."""
@@ -287,8 +311,9 @@ async def test_two_calls_with_different_policies_in_one_process():
         pb.addTransceiver("video", direction="recvonly")
         pc3.addTransceiver("video", direction="recvonly")
         # interleave the two gatherings in one event loop
-        await asyncio.gather(pb.setLocalDescription(await pb.createOffer()),
-                             pc3.setLocalDescription(await pc3.createOffer()))
+        await asyncio.gather(
+            pb.setLocalDescription(await pb.createOffer()), pc3.setLocalDescription(await pc3.createOffer())
+        )
         assert ice.sdp_addresses(pb.localDescription.sdp)["candidate"] == [B]
         assert ice.sdp_addresses(pc3.localDescription.sdp)["candidate"] == [C]
         await pa.setRemoteDescription(pb.localDescription)
@@ -312,6 +337,7 @@ async def test_two_calls_with_different_policies_in_one_process():
 
 # --- Staex: node-local addresses are rewritten on parsed fields ----------------------------
 
+
 async def test_staex_candidates_are_rewritten_to_the_locally_resolved_address():
     pc, sdp = await _offer(IcePolicy.make([A], [B]))
     try:
@@ -319,18 +345,25 @@ async def test_staex_candidates_are_rewritten_to_the_locally_resolved_address():
         cand = next(ln for ln in sdp.splitlines() if ln.startswith("a=candidate:"))
         peer_sdp = _edit(sdp, "a=candidate:", cand.replace(f" {A} ", " 10.83.0.1 "))
         peer_sdp = peer_sdp.replace(f"c=IN IP4 {A}\r\n", "c=IN IP4 10.83.0.1\r\n")
-        peer_sdp = _with_extra_candidates(peer_sdp, [
-            "a=candidate:8 1 udp 2130706431 10.83.0.10 4000 typ host",  # Copybara's substring trap
-            "a=candidate:9 1 udp 1694498815 10.83.0.1 4001 typ srflx raddr 10.83.0.1 rport 4000",
-        ])
+        peer_sdp = _with_extra_candidates(
+            peer_sdp,
+            [
+                "a=candidate:8 1 udp 2130706431 10.83.0.10 4000 typ host",  # Copybara's substring trap
+                "a=candidate:9 1 udp 1694498815 10.83.0.1 4001 typ srflx raddr 10.83.0.1 rport 4000",
+            ],
+        )
         staex = IcePolicy.make(["10.83.0.2"], ["10.83.0.7"], rewrite_remote=True)
         clean = filter_incoming_sdp(peer_sdp, staex, reported="10.83.0.1")
         addrs = ice.sdp_addresses(clean)
         assert addrs["candidate"] == ["10.83.0.7"] and set(addrs["c"]) == {"10.83.0.7"}
         assert "10.83.0.10" not in clean and "srflx" not in clean
         # the port and the rest of the candidate are untouched
-        assert Candidate.from_sdp(cand[12:]).port == Candidate.from_sdp(
-            next(ln for ln in clean.splitlines() if ln.startswith("a=candidate:"))[12:]).port
+        assert (
+            Candidate.from_sdp(cand[12:]).port
+            == Candidate.from_sdp(
+                next(ln for ln in clean.splitlines() if ln.startswith("a=candidate:"))[12:]
+            ).port
+        )
         # without the rewrite rule (or without the reported address) nothing survives
         with pytest.raises(PrivacyError):
             filter_incoming_sdp(peer_sdp, IcePolicy.make(["10.83.0.2"], ["10.83.0.7"]), reported="10.83.0.1")

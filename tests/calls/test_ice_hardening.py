@@ -10,8 +10,15 @@ from aiortc import RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from node import ice
-from node.ice import (IcePolicy, MalformedSdpError, OverlayConnection, PrivacyError, check_outgoing_sdp,
-                      filter_incoming_sdp, sdp_addresses)
+from node.ice import (
+    IcePolicy,
+    MalformedSdpError,
+    OverlayConnection,
+    PrivacyError,
+    check_outgoing_sdp,
+    filter_incoming_sdp,
+    sdp_addresses,
+)
 
 A, B = "127.0.0.1", "127.0.0.2"
 FOREIGN = "127.0.0.5"  # a loopback address outside every policy here: bindable, never allowed

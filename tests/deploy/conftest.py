@@ -27,8 +27,12 @@ def wheelhouse():
         for pkg in ("node", "firmware_config"):
             shutil.copytree(REPO / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
         out = tmp / "wheelhouse"
-        r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(out), str(src)],
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "-w", str(out), str(src)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode == 0, f"pip wheel failed:\n{r.stdout}\n{r.stderr}"
         assert list(out.glob("media_node-*.whl")), "no media-node wheel built"
         tmp.chmod(0o755)

@@ -28,11 +28,11 @@ def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.Comple
 
 @dataclass
 class Device:
-    name: str          # inventory host name
+    name: str  # inventory host name
     netns: str
-    address: str       # veth address inside the namespace (ssh target and "overlay" address)
-    root: Path         # this device's private part of the shared filesystem
-    user: str          # the service user the role creates
+    address: str  # veth address inside the namespace (ssh target and "overlay" address)
+    root: Path  # this device's private part of the shared filesystem
+    user: str  # the service user the role creates
     sshd: subprocess.Popen | None = None
 
     def exec(self, *args: str, **kw) -> list[str]:
@@ -53,7 +53,7 @@ class Fleet:
     known_hosts: Path = Path()
 
     @classmethod
-    def create(cls, names: list[str]) -> "Fleet":
+    def create(cls, names: list[str]) -> Fleet:
         tag = f"{os.getpid() % 100000}"
         # 10.(200+x).y.0/24: unlikely to collide with the other suites' namespaces.
         n = os.getpid() % 5000
@@ -104,7 +104,21 @@ class Fleet:
         self.devices.append(dev)
         sh("ip", "netns", "add", netns)
         sh("ip", "-n", netns, "link", "set", "lo", "up")
-        sh("ip", "-n", self.lan, "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0", "netns", netns)
+        sh(
+            "ip",
+            "-n",
+            self.lan,
+            "link",
+            "add",
+            f"p{i}",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            netns,
+        )
         sh("ip", "-n", self.lan, "link", "set", f"p{i}", "master", "br0", "up")
         sh("ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth0")
         sh("ip", "-n", netns, "link", "set", "eth0", "up")
@@ -121,11 +135,16 @@ class Fleet:
             "Subsystem sftp internal-sftp\nLogLevel ERROR\n"
         )
         with open(self.known_hosts, "a") as f:
-            f.write(f"{address} {(root / 'ssh' / 'host_ed25519.pub').read_text().split(' ', 2)[0]} "
-                    f"{(root / 'ssh' / 'host_ed25519.pub').read_text().split(' ')[1]}\n")
+            f.write(
+                f"{address} {(root / 'ssh' / 'host_ed25519.pub').read_text().split(' ', 2)[0]} "
+                f"{(root / 'ssh' / 'host_ed25519.pub').read_text().split(' ')[1]}\n"
+            )
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-        dev.sshd = subprocess.Popen(dev.exec(SSHD, "-D", "-e", "-f", str(config)),
-                                    stdout=subprocess.DEVNULL, stderr=open(root / "ssh" / "sshd.log", "w"))
+        dev.sshd = subprocess.Popen(
+            dev.exec(SSHD, "-D", "-e", "-f", str(config)),
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "ssh" / "sshd.log", "w"),
+        )
 
     def _wait_ssh(self, dev: Device, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -142,9 +161,11 @@ class Fleet:
             time.sleep(0.2)
 
     def ansible_env(self) -> dict[str, str]:
-        ssh_args = (f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes "
-                    f"-o ControlMaster=auto -o ControlPersist=60s "
-                    f"-o ControlPath={self.controller}/ssh/cm-%C -o IdentitiesOnly=yes")
+        ssh_args = (
+            f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes "
+            f"-o ControlMaster=auto -o ControlPersist=60s "
+            f"-o ControlPath={self.controller}/ssh/cm-%C -o IdentitiesOnly=yes"
+        )
         return {
             **os.environ,
             "ANSIBLE_CONFIG": str(Path(__file__).parents[2] / "deploy/ansible/ansible.cfg"),
@@ -171,11 +192,17 @@ class Fleet:
             kill_netns_processes(dev.netns)
             for what in (["ip", "netns", "del", dev.netns], ["userdel", dev.user], ["groupdel", dev.user]):
                 r = subprocess.run(what, capture_output=True, text=True)
-                if r.returncode not in (0, 6) and "does not exist" not in r.stderr and "Cannot remove" not in r.stderr:
+                if (
+                    r.returncode not in (0, 6)
+                    and "does not exist" not in r.stderr
+                    and "Cannot remove" not in r.stderr
+                ):
                     errors.append(f"{' '.join(what)}: {r.stderr.strip()}")
         if self.controller.exists():
             for sock in (self.controller / "ssh").glob("cm-*"):
-                subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True, timeout=10)
+                subprocess.run(
+                    ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True, timeout=10
+                )
         if self.host_if:
             subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
         if self.lan:

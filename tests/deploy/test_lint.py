@@ -15,15 +15,25 @@ PREFIXES = {"media_node": "media_node_", "mqtt_broker": "mqtt_broker_", "yggdras
 
 
 def test_ansible_lint_production_profile():
-    r = subprocess.run(["ansible-lint", "--profile", "production", "--nocolor", "-q"], cwd=ANSIBLE,
-                       capture_output=True, text=True, timeout=240, env={"PATH": "/usr/bin:/bin",
-                                                                         "HOME": str(ANSIBLE.parent)})
+    r = subprocess.run(
+        ["ansible-lint", "--profile", "production", "--nocolor", "-q"],
+        cwd=ANSIBLE,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ANSIBLE.parent)},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_playbook_syntax():
-    r = subprocess.run(["ansible-playbook", "--syntax-check", "-i", "inventory/hosts.example.yml", "site.yml"],
-                       cwd=ANSIBLE, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["ansible-playbook", "--syntax-check", "-i", "inventory/hosts.example.yml", "site.yml"],
+        cwd=ANSIBLE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -35,7 +45,9 @@ def test_every_default_has_a_comment():
             if m:
                 above = lines[i - 1].strip()
                 assert above.startswith("#"), f"{role.name}: {m.group(1)} has no comment above it"
-                assert m.group(1).startswith(PREFIXES[role.name]), f"{role.name}: {m.group(1)} lacks the role prefix"
+                assert m.group(1).startswith(PREFIXES[role.name]), (
+                    f"{role.name}: {m.group(1)} lacks the role prefix"
+                )
 
 
 def defined_names() -> set[str]:

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import require_root  # tests/conftest.py
 
 from .fleet import Fleet
@@ -56,51 +55,68 @@ def inventory(fleet: Fleet, wheelhouse: Path) -> dict:
     # dev-a plays a Pi 4: a stock config.txt for the role's blockinfile.
     (a.root / "boot" / "config.txt").write_text("dtparam=audio=on\ncamera_auto_detect=1\n[all]\n")
     ca = fleet.controller / "credentials" / "mqtt-ca.crt"
-    return {"all": {
-        "vars": {
-            "ansible_user": "root",
-            "ansible_python_interpreter": "/usr/bin/python3",
-            # the device's Python (this machine's `python3` is a pyenv build under /root,
-            # which a service user cannot reach)
-            "media_node_python": "/usr/bin/python3",
-            "media_node_wheelhouse": str(wheelhouse),
-            "media_node_ids_dir": str(fleet.controller / "node-ids"),
-            "media_node_install_system_packages": False,
-            "media_node_systemd": False,
-            "media_node_sysctl_apply": False,
-            "media_node_reboot": False,
-            "media_node_video": "testsrc",
-            "media_node_audio": "tone",
-            "media_node_mqtt_enabled": True,
-            "media_node_mqtt_host": broker.address,
-            "media_node_mqtt_ca_src": str(ca),
-            "yggdrasil_install": False,
-            "yggdrasil_systemd": False,
-        },
-        "children": {
-            "media_nodes": {"hosts": hosts},
-            "yggdrasil": {"hosts": {a.name: {}, b.name: {}}},
-            "mqtt_broker": {"hosts": {broker.name: {
-                "ansible_host": broker.address,
-                "mqtt_broker_install": False,
-                "mqtt_broker_systemd": False,
-                "mqtt_broker_dir": str(broker.root / "mosquitto"),
-                "mqtt_broker_persistence_dir": str(broker.root / "mosquitto-data"),
-                "mqtt_broker_pid_file": "",
-                "mqtt_broker_log_dest": "stdout",
-                "mqtt_broker_bind_address": broker.address,
-                "mqtt_broker_tls_names": [broker.address],
-                "mqtt_broker_ca_fetch": str(ca),
-            }}},
-        },
-    }}
+    return {
+        "all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_python_interpreter": "/usr/bin/python3",
+                # the device's Python (this machine's `python3` is a pyenv build under /root,
+                # which a service user cannot reach)
+                "media_node_python": "/usr/bin/python3",
+                "media_node_wheelhouse": str(wheelhouse),
+                "media_node_ids_dir": str(fleet.controller / "node-ids"),
+                "media_node_install_system_packages": False,
+                "media_node_systemd": False,
+                "media_node_sysctl_apply": False,
+                "media_node_reboot": False,
+                "media_node_video": "testsrc",
+                "media_node_audio": "tone",
+                "media_node_mqtt_enabled": True,
+                "media_node_mqtt_host": broker.address,
+                "media_node_mqtt_ca_src": str(ca),
+                "yggdrasil_install": False,
+                "yggdrasil_systemd": False,
+            },
+            "children": {
+                "media_nodes": {"hosts": hosts},
+                "yggdrasil": {"hosts": {a.name: {}, b.name: {}}},
+                "mqtt_broker": {
+                    "hosts": {
+                        broker.name: {
+                            "ansible_host": broker.address,
+                            "mqtt_broker_install": False,
+                            "mqtt_broker_systemd": False,
+                            "mqtt_broker_dir": str(broker.root / "mosquitto"),
+                            "mqtt_broker_persistence_dir": str(broker.root / "mosquitto-data"),
+                            "mqtt_broker_pid_file": "",
+                            "mqtt_broker_log_dest": "stdout",
+                            "mqtt_broker_bind_address": broker.address,
+                            "mqtt_broker_tls_names": [broker.address],
+                            "mqtt_broker_ca_fetch": str(ca),
+                        }
+                    }
+                },
+            },
+        }
+    }
 
 
 def run_playbook(fleet: Fleet, name: str, *extra: str) -> subprocess.CompletedProcess:
     log = fleet.controller / f"{name}.log"
     r = subprocess.run(
-        ["ansible-playbook", "-i", str(fleet.controller / "hosts.yml"), str(PLAYBOOK_DIR / "site.yml"), *extra],
-        capture_output=True, text=True, env=fleet.ansible_env(), timeout=400, cwd=fleet.controller)
+        [
+            "ansible-playbook",
+            "-i",
+            str(fleet.controller / "hosts.yml"),
+            str(PLAYBOOK_DIR / "site.yml"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=fleet.ansible_env(),
+        timeout=400,
+        cwd=fleet.controller,
+    )
     log.write_text(r.stdout + r.stderr)
     assert r.returncode == 0, f"ansible-playbook {name} failed:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
     return r
@@ -156,11 +172,17 @@ def test_first_run_deploys_both_devices(deployed):
         groups = subprocess.check_output(["id", "-nG", dev.user], text=True).split()
         assert set(groups) == {dev.user, "video", "audio"}, groups
         venv_bin = dev.root / "opt" / "venv" / "bin" / "media-node"
-        shown = subprocess.run(["runuser", "-u", dev.user, "--", str(venv_bin), "id", "--home",
-                                str(dev.root / "home")], capture_output=True, text=True, timeout=60)
+        shown = subprocess.run(
+            ["runuser", "-u", dev.user, "--", str(venv_bin), "id", "--home", str(dev.root / "home")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert shown.stdout.strip() == ids[dev.name]
         unit = (dev.root / "systemd" / f"media-node-{dev.name}.service").read_text()
-        assert "Type=notify" in unit and f"User={dev.user}" in unit and "SupplementaryGroups=video audio" in unit
+        assert (
+            "Type=notify" in unit and f"User={dev.user}" in unit and "SupplementaryGroups=video audio" in unit
+        )
         assert f"ExecStart={dev.root}/opt/venv/bin/media-node run --home {dev.root}/home" in unit
         ygg = dev.root / "yggdrasil" / "yggdrasil.conf"
         assert stat.S_IMODE(ygg.stat().st_mode) == 0o600
@@ -190,15 +212,21 @@ def test_second_run_changes_nothing(deployed):
     assert "RUNNING HANDLER" not in second.stdout
     # and a dry run (--check --diff) on the converged fleet predicts no change either
     dry = run_playbook(fleet, "check", "--check", "--diff")
-    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(dry.stdout).values()), changed_tasks(dry.stdout)
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in recap(dry.stdout).values()), changed_tasks(
+        dry.stdout
+    )
 
 
 def test_deployed_unit_exposure(deployed):
     fleet, _ = deployed
     dev = fleet.devices[0]
     unit = dev.root / "systemd" / f"media-node-{dev.name}.service"
-    r = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     level = re.search(r"Overall exposure level for \S+: ([\d.]+)", r.stdout)
     assert level, r.stdout + r.stderr
     assert float(level.group(1)) <= 3.0, r.stdout
@@ -207,9 +235,22 @@ def test_deployed_unit_exposure(deployed):
 def test_doctor_passes_on_a_deployed_device(deployed, broker):
     fleet, _ = deployed
     dev = fleet.devices[1]
-    r = subprocess.run(dev.exec("runuser", "-u", dev.user, "--", str(dev.root / "opt/venv/bin/media-node"),
-                                "doctor", "--json", "--home", str(dev.root / "home")),
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        dev.exec(
+            "runuser",
+            "-u",
+            dev.user,
+            "--",
+            str(dev.root / "opt/venv/bin/media-node"),
+            "doctor",
+            "--json",
+            "--home",
+            str(dev.root / "home"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     report = json.loads(r.stdout)
     assert r.returncode == 0, json.dumps(report, indent=2)
     checks = {c["name"]: c for c in report["checks"]}
@@ -239,15 +280,19 @@ def test_controller_holds_no_private_key(deployed):
             if any(s in text for s in secrets) or "private key-----" in text:
                 leaks.append(str(path))
     assert not leaks, f"private key material on the controller: {leaks}"
-    ids = (fleet.controller / "node-ids")
+    ids = fleet.controller / "node-ids"
     assert sorted(p.name for p in ids.iterdir()) == ["dev-a.id", "dev-b.id"]
 
 
-def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
+def wait_for(
+    predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None
+):
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{what}: process exited {proc.returncode}: {log.read_text() if log else ''}")
+            raise AssertionError(
+                f"{what}: process exited {proc.returncode}: {log.read_text() if log else ''}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s: {log.read_text()[-3000:] if log else ''}")
         time.sleep(0.2)
@@ -261,9 +306,13 @@ def broker(deployed):
     dev = fleet.devices[2]
     log = dev.root / "mosquitto-run.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(dev.exec("mosquitto", "-c", str(dev.root / "mosquitto" / "mosquitto.conf")),
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            dev.exec("mosquitto", "-c", str(dev.root / "mosquitto" / "mosquitto.conf")),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
+
         def listening() -> bool:
             try:
                 with socket.create_connection((dev.address, 8883), timeout=1):
@@ -300,17 +349,30 @@ def test_deployed_nodes_complete_a_view_call(deployed, broker):
     uid = subprocess.check_output(["id", "-u", a.user], text=True).strip()
     with open(log, "w") as out:
         daemon = subprocess.Popen(
-            a.exec("setpriv", f"--reuid={uid}", f"--regid={uid}", "--init-groups", "--",
-                   "env", f"NOTIFY_SOCKET={notify_path}", "WATCHDOG_USEC=2000000",
-                   str(a.root / "opt/venv/bin/media-node"), "run", "--home", str(a.root / "home")),
-            stdout=out, stderr=subprocess.STDOUT)
+            a.exec(
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--init-groups",
+                "--",
+                "env",
+                f"NOTIFY_SOCKET={notify_path}",
+                "WATCHDOG_USEC=2000000",
+                str(a.root / "opt/venv/bin/media-node"),
+                "run",
+                "--home",
+                str(a.root / "home"),
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         messages = []
 
         def next_message() -> str:
             try:
                 messages.append(notify.recv(4096).decode())
-            except socket.timeout:
+            except TimeoutError:
                 raise AssertionError(f"no sd_notify message; daemon log: {log.read_text()[-3000:]}") from None
             return messages[-1]
 
@@ -319,10 +381,29 @@ def test_deployed_nodes_complete_a_view_call(deployed, broker):
             pass
         wait_for(lambda: "MQTT connected" in log.read_text(), 60, "daemon A on the broker", daemon, log)
         view = subprocess.run(
-            b.exec("runuser", "-u", b.user, "--", str(b.root / "opt/venv/bin/media-node"), "view", "dev-a",
-                   "--via", "mqtt", "--seconds", "3", "--json", "--home", str(b.root / "home")),
-            capture_output=True, text=True, timeout=180)
-        assert view.returncode == 0, f"view failed:\n{view.stdout}\n{view.stderr}\ndaemon:\n{log.read_text()[-4000:]}"
+            b.exec(
+                "runuser",
+                "-u",
+                b.user,
+                "--",
+                str(b.root / "opt/venv/bin/media-node"),
+                "view",
+                "dev-a",
+                "--via",
+                "mqtt",
+                "--seconds",
+                "3",
+                "--json",
+                "--home",
+                str(b.root / "home"),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert view.returncode == 0, (
+            f"view failed:\n{view.stdout}\n{view.stderr}\ndaemon:\n{log.read_text()[-4000:]}"
+        )
         summary = json.loads(view.stdout.strip().splitlines()[-1])
         assert summary["ok"] and summary["video_frames"] > 0, summary
         assert summary["remote_address"] == a.address and summary["local_address"] == b.address, summary
@@ -346,22 +427,50 @@ def test_broker_acl_keeps_a_node_out_of_another_nodes_inbox(deployed, broker):
     ids = node_ids(fleet)
 
     def creds(dev, password=None):
-        return ["-h", broker.address, "-p", "8883", "--cafile", str(dev.root / "home/mqtt-ca.crt"),
-                "-u", ids[dev.name], "-P", password or (dev.root / "home/mqtt.password").read_text()]
+        return [
+            "-h",
+            broker.address,
+            "-p",
+            "8883",
+            "--cafile",
+            str(dev.root / "home/mqtt-ca.crt"),
+            "-u",
+            ids[dev.name],
+            "-P",
+            password or (dev.root / "home/mqtt.password").read_text(),
+        ]
 
     inbox_a = f"media-node/{ids['dev-a']}/inbox"
-    pub = subprocess.run(b.exec("mosquitto_pub", *creds(b), "-t", inbox_a, "-r", "-q", "1", "-m", "acl-probe"),
-                         capture_output=True, text=True, timeout=30)
+    pub = subprocess.run(
+        b.exec("mosquitto_pub", *creds(b), "-t", inbox_a, "-r", "-q", "1", "-m", "acl-probe"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert pub.returncode == 0, pub.stderr
     try:
-        mine = subprocess.run(a.exec("mosquitto_sub", *creds(a), "-t", inbox_a, "-C", "1", "-W", "10"),
-                              capture_output=True, text=True, timeout=30)
+        mine = subprocess.run(
+            a.exec("mosquitto_sub", *creds(a), "-t", inbox_a, "-C", "1", "-W", "10"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert mine.stdout.strip() == "acl-probe", (mine.returncode, mine.stderr)
-        theirs = subprocess.run(b.exec("mosquitto_sub", *creds(b), "-t", inbox_a, "-C", "1", "-W", "3"),
-                                capture_output=True, text=True, timeout=30)
+        theirs = subprocess.run(
+            b.exec("mosquitto_sub", *creds(b), "-t", inbox_a, "-C", "1", "-W", "3"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert "acl-probe" not in theirs.stdout, "B read A's inbox"
-        wrong = subprocess.run(b.exec("mosquitto_sub", *creds(b, "not-the-password"), "-t", "x", "-C", "1", "-W", "5"),
-                               capture_output=True, text=True, timeout=30)
+        wrong = subprocess.run(
+            b.exec("mosquitto_sub", *creds(b, "not-the-password"), "-t", "x", "-C", "1", "-W", "5"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert wrong.returncode != 0 and "not authori" in (wrong.stdout + wrong.stderr).lower(), wrong.stderr
     finally:
-        subprocess.run(b.exec("mosquitto_pub", *creds(b), "-t", inbox_a, "-r", "-n"), capture_output=True, timeout=30)
+        subprocess.run(
+            b.exec("mosquitto_pub", *creds(b), "-t", inbox_a, "-r", "-n"), capture_output=True, timeout=30
+        )

@@ -20,8 +20,13 @@ from node.profiles import Machine, ProfileError, load_profile, load_profiles, ma
 BOARDS = {"pi-zero-2w", "pi3", "pi4", "cm4", "pi5", "generic-uvc", "rtsp-camera"}
 
 
-def fake_root(tmp: Path, model: str = "", video: dict[str, tuple[str, str]] | None = None,
-              capture_cards: int = 0, config_txt: str | None = None) -> Path:
+def fake_root(
+    tmp: Path,
+    model: str = "",
+    video: dict[str, tuple[str, str]] | None = None,
+    capture_cards: int = 0,
+    config_txt: str | None = None,
+) -> Path:
     """A root with /proc/device-tree/model, /sys/class/video4linux/videoN/{name,device/driver},
     /proc/asound/cardN/pcm0c and /boot/firmware/config.txt, as on a device."""
     root = tmp / "root"
@@ -79,16 +84,19 @@ def test_profile_schema_rejects_typos():
         parse_profile(text.replace("iperiod = 60", ""), "x")
 
 
-@pytest.mark.parametrize("model,expected", [
-    ("Raspberry Pi Zero 2 W Rev 1.0", "pi-zero-2w"),
-    ("Raspberry Pi 3 Model B Plus Rev 1.3", "pi3"),
-    ("Raspberry Pi 4 Model B Rev 1.4", "pi4"),
-    ("Raspberry Pi 400 Rev 1.0", "pi4"),
-    ("Raspberry Pi Compute Module 4 Rev 1.0", "cm4"),
-    ("Raspberry Pi 5 Model B Rev 1.0", "pi5"),
-    ("Raspberry Pi Compute Module 5 Rev 1.0", "pi5"),
-    ("Pine64 RockPro64", "generic-uvc"),
-])
+@pytest.mark.parametrize(
+    "model,expected",
+    [
+        ("Raspberry Pi Zero 2 W Rev 1.0", "pi-zero-2w"),
+        ("Raspberry Pi 3 Model B Plus Rev 1.3", "pi3"),
+        ("Raspberry Pi 4 Model B Rev 1.4", "pi4"),
+        ("Raspberry Pi 400 Rev 1.0", "pi4"),
+        ("Raspberry Pi Compute Module 4 Rev 1.0", "cm4"),
+        ("Raspberry Pi 5 Model B Rev 1.0", "pi5"),
+        ("Raspberry Pi Compute Module 5 Rev 1.0", "pi5"),
+        ("Pine64 RockPro64", "generic-uvc"),
+    ],
+)
 def test_match_by_device_tree_model(tmp_path, model, expected):
     machine = Machine.probe(fake_root(tmp_path, model=model))
     assert match_profile(machine).profile.name == expected
@@ -104,7 +112,9 @@ def test_match_rtsp_and_explicit_names(tmp_path):
 
 
 def test_probe_reads_video_and_alsa(tmp_path):
-    machine = Machine.probe(fake_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4", PI4_DEVICES, capture_cards=1))
+    machine = Machine.probe(
+        fake_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4", PI4_DEVICES, capture_cards=1)
+    )
     assert machine.encoder("bcm2835-codec", "/dev/video11").path == "/dev/video11"
     assert machine.encoder("bcm2835-codec").path == "/dev/video11", "by name when the path differs"
     assert [d.path for d in machine.cameras()] == ["/dev/video0"]
@@ -175,8 +185,13 @@ def checks(report) -> dict:
 
 def test_doctor_on_a_complete_pi4(tmp_path):
     fragment = load_profile("pi4").config_txt
-    root = fake_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4", PI4_DEVICES, 1,
-                     config_txt="dtparam=audio=on\n" + fragment + "\n")
+    root = fake_root(
+        tmp_path,
+        "Raspberry Pi 4 Model B Rev 1.4",
+        PI4_DEVICES,
+        1,
+        config_txt="dtparam=audio=on\n" + fragment + "\n",
+    )
     config = Config.model_validate({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
     report = Doctor(home_with_key(tmp_path), config, Machine.probe(root)).run()
     c = checks(report)
@@ -194,14 +209,23 @@ def test_doctor_names_what_is_missing_with_a_fix(tmp_path):
     root = fake_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4", {}, 0, config_txt="dtparam=audio=on\n")
     home = home_with_key(tmp_path)
     home.key_file.chmod(0o644)
-    config = Config.model_validate({
-        "overlay": {"address": "127.0.0.1"}, "media": {"audio": "alsa:nosuchmic"},
-        "mqtt": {"enabled": True, "host": "127.0.0.1", "port": free_tcp_port(), "tls": False}})
+    config = Config.model_validate(
+        {
+            "overlay": {"address": "127.0.0.1"},
+            "media": {"audio": "alsa:nosuchmic"},
+            "mqtt": {"enabled": True, "host": "127.0.0.1", "port": free_tcp_port(), "tls": False},
+        }
+    )
     report = Doctor(home, config, Machine.probe(root), timeout=2).run()
     c = checks(report)
     assert not report.ok
-    for name, fix_word in [("key", "chmod 600"), ("camera", "camera_auto_detect"),
-                           ("encoder", "video11"), ("alsa", "USB microphone"), ("broker", "mosquitto")]:
+    for name, fix_word in [
+        ("key", "chmod 600"),
+        ("camera", "camera_auto_detect"),
+        ("encoder", "video11"),
+        ("alsa", "USB microphone"),
+        ("broker", "mosquitto"),
+    ]:
         assert c[name].status == "missing" and c[name].required, name
         assert fix_word in c[name].fix, (name, c[name].fix)
     assert c["config.txt"].status == "missing" and not c["config.txt"].required
@@ -216,8 +240,13 @@ def test_doctor_overlay_down_is_required(tmp_path):
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_doctor_cli_exit_codes_and_json(tmp_path):
@@ -227,7 +256,9 @@ def test_doctor_cli_exit_codes_and_json(tmp_path):
     out = json.loads(bad.stdout)
     assert out["ok"] is False and out["profile"]
     assert any(c["name"] == "overlay" and c["status"] == "missing" for c in out["checks"])
-    home.config_file.write_text('[overlay]\naddress = "127.0.0.1"\n[media]\nvideo = "testsrc"\naudio = "none"\n')
+    home.config_file.write_text(
+        '[overlay]\naddress = "127.0.0.1"\n[media]\nvideo = "testsrc"\naudio = "none"\n'
+    )
     good = run_cli("doctor", "--home", str(home.path))
     assert good.returncode == 0, good.stdout + good.stderr
     assert "all required checks passed" in good.stdout

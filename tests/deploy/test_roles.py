@@ -15,8 +15,13 @@ MEDIA = ROLES / "media_node"
 
 
 def ansible_env(tmp: Path) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCALHOST_WARNING": "0",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", "ANSIBLE_HOME": str(tmp / "ansible-home")}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "ANSIBLE_HOME": str(tmp / "ansible-home"),
+    }
 
 
 def playbook(tmp: Path, plays: list, inventory: dict | None = None, *extra: str) -> str:
@@ -25,8 +30,13 @@ def playbook(tmp: Path, plays: list, inventory: dict | None = None, *extra: str)
     if inventory is not None:
         (tmp / "inv.yml").write_text(yaml.safe_dump(inventory))
         inv = ["-i", str(tmp / "inv.yml")]
-    r = subprocess.run(["ansible-playbook", *inv, "-c", "local", str(tmp / "pb.yml"), *extra],
-                       capture_output=True, text=True, timeout=120, env=ansible_env(tmp))
+    r = subprocess.run(
+        ["ansible-playbook", *inv, "-c", "local", str(tmp / "pb.yml"), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ansible_env(tmp),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 
@@ -41,11 +51,30 @@ def test_yggdrasil_admin_socket_is_where_debians_unit_lets_it_bind():
 
 def render_unit(tmp: Path, provider: str) -> Path:
     out = tmp / f"{provider}.service"
-    playbook(tmp, [{"hosts": "localhost", "gather_facts": False,
-                    "vars_files": [str(MEDIA / "defaults/main.yml")],
-                    "tasks": [{"ansible.builtin.template": {"src": str(MEDIA / "templates/media-node.service.j2"),
-                                                            "dest": str(out), "mode": "0644"}}]}],
-             None, "-e", "playbook_dir=/nonexistent", "-e", f"media_node_overlay_provider={provider}")
+    playbook(
+        tmp,
+        [
+            {
+                "hosts": "localhost",
+                "gather_facts": False,
+                "vars_files": [str(MEDIA / "defaults/main.yml")],
+                "tasks": [
+                    {
+                        "ansible.builtin.template": {
+                            "src": str(MEDIA / "templates/media-node.service.j2"),
+                            "dest": str(out),
+                            "mode": "0644",
+                        }
+                    }
+                ],
+            }
+        ],
+        None,
+        "-e",
+        "playbook_dir=/nonexistent",
+        "-e",
+        f"media_node_overlay_provider={provider}",
+    )
     return out
 
 
@@ -58,8 +87,12 @@ def test_unit_joins_group_yggdrasil_only_with_that_overlay(tmp_path):
     unit = render_unit(tmp_path, "yggdrasil")
     assert groups_of(unit) == "video audio yggdrasil", "the admin socket is srw-rw---- yggdrasil:yggdrasil"
     assert re.search(r"^After=.*yggdrasil\.service", unit.read_text(), re.M)
-    r = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     level = re.search(r"Overall exposure level for \S+: ([\d.]+)", r.stdout)
     assert level and float(level.group(1)) <= 3.0, r.stdout + r.stderr
 
@@ -77,14 +110,32 @@ def test_broker_certificate_names_default_to_ips(tmp_path):
     (role / "defaults").mkdir(parents=True)
     (role / "tasks").mkdir()
     (role / "defaults/main.yml").symlink_to(ROLES / "mqtt_broker/defaults/main.yml")
-    (role / "tasks/main.yml").write_text(yaml.safe_dump([
-        {"ansible.builtin.copy": {"content": "{{ mqtt_broker_tls_names | to_json }}",
-                                  "dest": str(tmp_path / "names.json"), "mode": "0644"}}]))
+    (role / "tasks/main.yml").write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "ansible.builtin.copy": {
+                        "content": "{{ mqtt_broker_tls_names | to_json }}",
+                        "dest": str(tmp_path / "names.json"),
+                        "mode": "0644",
+                    }
+                }
+            ]
+        )
+    )
     play = {"hosts": "mqtt_broker", "gather_facts": False, "roles": [str(role)]}
-    inventory = {"all": {"children": {
-        "media_nodes": {"hosts": {"n1": {"media_node_mqtt_host": "10.0.0.5"}, "n2": {}}},
-        "mqtt_broker": {"hosts": {"localhost": {"ansible_connection": "local",
-                                                "ansible_host": "broker.example.org"}}}}}}
+    inventory = {
+        "all": {
+            "children": {
+                "media_nodes": {"hosts": {"n1": {"media_node_mqtt_host": "10.0.0.5"}, "n2": {}}},
+                "mqtt_broker": {
+                    "hosts": {
+                        "localhost": {"ansible_connection": "local", "ansible_host": "broker.example.org"}
+                    }
+                },
+            }
+        }
+    }
     playbook(tmp_path, [play], inventory)
     assert (tmp_path / "names.json").read_text() == '["10.0.0.5"]', "the IP the nodes use, no DNS name"
     inventory["all"]["children"]["mqtt_broker"]["hosts"]["localhost"]["mqtt_broker_bind_address"] = "200:1::2"
@@ -98,17 +149,31 @@ def test_profile_change_leaves_one_config_txt_block(tmp_path):
     assert len(ours) == 2, [t["name"] for t in ours]
     boot = tmp_path / "config.txt"
     # a block as an older role version wrote it (profile name in the marker)
-    boot.write_text("dtparam=audio=on\n# BEGIN media-node pi3 (managed by Ansible)\n[all]\nold=1\n"
-                    "# END media-node pi3 (managed by Ansible)\n")
+    boot.write_text(
+        "dtparam=audio=on\n# BEGIN media-node pi3 (managed by Ansible)\n[all]\nold=1\n"
+        "# END media-node pi3 (managed by Ansible)\n"
+    )
 
     def apply(name: str, config_txt: str) -> None:
-        playbook(tmp_path, [{
-            "hosts": "localhost", "gather_facts": False,
-            "vars": {"media_node_boot_config": str(boot), "media_node_config_txt_extra": [],
-                     "media_node_boot_config_stat": {"stat": {"exists": True}},
-                     "media_node_board": {"name": name, "pi": True, "config_txt": config_txt}},
-            "tasks": ours,
-            "handlers": [{"name": "Reboot for config.txt", "ansible.builtin.debug": {"msg": "reboot"}}]}])
+        playbook(
+            tmp_path,
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "vars": {
+                        "media_node_boot_config": str(boot),
+                        "media_node_config_txt_extra": [],
+                        "media_node_boot_config_stat": {"stat": {"exists": True}},
+                        "media_node_board": {"name": name, "pi": True, "config_txt": config_txt},
+                    },
+                    "tasks": ours,
+                    "handlers": [
+                        {"name": "Reboot for config.txt", "ansible.builtin.debug": {"msg": "reboot"}}
+                    ],
+                }
+            ],
+        )
 
     apply("pi4", "[all]\npi4=1")
     apply("pi5", "[all]\npi5=1")

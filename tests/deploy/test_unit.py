@@ -17,12 +17,32 @@ ROLE = Path(__file__).resolve().parents[2] / "deploy/ansible/roles/media_node"
 def unit(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("unit") / "media-node.service"
     r = subprocess.run(
-        ["ansible", "localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.template",
-         "-a", f"src={ROLE}/templates/media-node.service.j2 dest={out}",
-         "-e", f"@{ROLE}/defaults/main.yml", "-e", "playbook_dir=/nonexistent"],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "ANSIBLE_NOCOLOR": "1",
-                                                         "ANSIBLE_LOCALHOST_WARNING": "0",
-                                                         "ANSIBLE_HOME": str(out.parent / "ansible")})
+        [
+            "ansible",
+            "localhost",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-m",
+            "ansible.builtin.template",
+            "-a",
+            f"src={ROLE}/templates/media-node.service.j2 dest={out}",
+            "-e",
+            f"@{ROLE}/defaults/main.yml",
+            "-e",
+            "playbook_dir=/nonexistent",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_LOCALHOST_WARNING": "0",
+            "ANSIBLE_HOME": str(out.parent / "ansible"),
+        },
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return out
 
@@ -50,12 +70,17 @@ def test_unit_is_notify_with_watchdog_restart_and_a_dedicated_user(unit):
     assert s["StateDirectory"] == ["media-node"] and s["StateDirectoryMode"] == ["0700"]
     assert s["CapabilityBoundingSet"] == [""] and s["DevicePolicy"] == ["closed"]
     configparser.ConfigParser(strict=False, interpolation=None).read_string(
-        unit.read_text().replace("%", "%%"))  # well-formed ini
+        unit.read_text().replace("%", "%%")
+    )  # well-formed ini
 
 
 def test_unit_exposure_is_at_most_3(unit):
-    r = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     level = re.search(r"Overall exposure level for \S+: ([\d.]+)", r.stdout)
     assert level, r.stdout + r.stderr
     assert float(level.group(1)) <= 3.0, r.stdout

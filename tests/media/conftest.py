@@ -26,15 +26,34 @@ def clip_dir(tmp_path_factory) -> Path:
     (d / "clip.h264").write_bytes(b"".join(aus))
     ffmpeg = shutil.which("ffmpeg")
     assert ffmpeg, "ffmpeg is needed for the MP4/TS fixtures (apt-get install ffmpeg)"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-r", str(FPS), "-i", str(d / "clip.h264"),
-                    "-c", "copy", str(d / "clip.mp4")], check=True, timeout=60)
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(d / "clip.mp4"), "-c", "copy",
-                    str(d / "clip.ts")], check=True, timeout=60)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-y",
+            "-r",
+            str(FPS),
+            "-i",
+            str(d / "clip.h264"),
+            "-c",
+            "copy",
+            str(d / "clip.mp4"),
+        ],
+        check=True,
+        timeout=60,
+    )
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-y", "-i", str(d / "clip.mp4"), "-c", "copy", str(d / "clip.ts")],
+        check=True,
+        timeout=60,
+    )
     return d
 
 
 def loopback_pc():
     from node.ice import IcePolicy
+
     return IcePolicy.make(["127.0.0.1"], ["127.0.0.1"], label="test").peer_connection()
 
 
@@ -50,8 +69,9 @@ class Session:
     async def connect(self, publisher, record_path=None, decode=False, timeout=20.0):
         self.viewer.addTransceiver("audio", direction="recvonly")
         prefer_h264(self.viewer.addTransceiver("video", direction="recvonly"))
-        self.receiver = MediaReceiver(self.viewer, record_path=record_path, decode=decode,
-                                      keep_access_units=True)
+        self.receiver = MediaReceiver(
+            self.viewer, record_path=record_path, decode=decode, keep_access_units=True
+        )
         await self.viewer.setLocalDescription(await self.viewer.createOffer())
         await self.publisher_pc.setRemoteDescription(self.viewer.localDescription)
         self.attachment = publisher.attach(self.publisher_pc)
@@ -89,11 +109,13 @@ FAKES = Path(__file__).parent / "fakes"
 def fake_picamera2(monkeypatch, clip_dir):
     """The fake picamera2 package on sys.path, playing clip.h264; removed afterwards."""
     import sys
+
     monkeypatch.syspath_prepend(str(FAKES))
     for name in [m for m in sys.modules if m == "picamera2" or m.startswith("picamera2.")]:
         monkeypatch.delitem(sys.modules, name)
     import picamera2
     import picamera2.platform
+
     monkeypatch.setattr(picamera2.Picamera2, "clip", clip_dir / "clip.h264")
     monkeypatch.setattr(picamera2.Picamera2, "instances", [])
     yield picamera2
@@ -106,6 +128,7 @@ class Collector:
 
     def __init__(self):
         import threading
+
         self.aus = []
         self._cond = threading.Condition()
 
@@ -116,8 +139,9 @@ class Collector:
 
     def wait(self, count: int, timeout: float = 20.0):
         with self._cond:
-            assert self._cond.wait_for(lambda: len(self.aus) >= count, timeout), \
+            assert self._cond.wait_for(lambda: len(self.aus) >= count, timeout), (
                 f"only {len(self.aus)} of {count} access units within {timeout} s"
+            )
         return list(self.aus)
 
 
@@ -127,21 +151,40 @@ def rtsp_server(clip_dir, tmp_path):
     stream (only in the SDP, like many IP cameras). Yields the URL."""
     import os
     import socket
+
     if not Path("/usr/bin/python3").exists():
         pytest.fail("the RTSP test server needs /usr/bin/python3 with python3-gi")
     stripped = tmp_path / "noparams.mp4"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip_dir / "clip.mp4"), "-c", "copy",
-                    "-bsf:v", "filter_units=remove_types=7|8", str(stripped)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(clip_dir / "clip.mp4"),
+            "-c",
+            "copy",
+            "-bsf:v",
+            "filter_units=remove_types=7|8",
+            str(stripped),
+        ],
+        check=True,
+        timeout=60,
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         ["/usr/bin/python3", str(Path(__file__).parent / "rtsp_server.py"), str(stripped), str(port), "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))},
     )
     try:
         import select
+
         ready, _, _ = select.select([proc.stdout], [], [], 20)
         line = proc.stdout.readline() if ready else "(no output within 20 s)"
         if line.strip() != "READY":

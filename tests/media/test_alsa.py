@@ -27,9 +27,11 @@ def fake_mic(tmp_path_factory):
     """pcm.media_node_test_mic: captures the samples of input.raw (6 s, 1 kHz sine with a
     counter in the low bits so every chunk is distinct), s16le mono 48 kHz."""
     import alsaaudio  # noqa: F401  (a dependency: missing it is a failure, not a skip)
+
     d = tmp_path_factory.mktemp("alsa")
-    samples = [int(12000 * math.sin(2 * math.pi * TONE_HZ * i / RATE)) & ~0xF | (i & 0xF)
-               for i in range(RATE * 6)]
+    samples = [
+        int(12000 * math.sin(2 * math.pi * TONE_HZ * i / RATE)) & ~0xF | (i & 0xF) for i in range(RATE * 6)
+    ]
     raw = struct.pack(f"<{len(samples)}h", *samples)
     (d / "input.raw").write_bytes(raw)
     conf = d / "fakemic.conf"
@@ -82,6 +84,7 @@ async def test_opus_round_trip(fake_mic):
     """ALSA frames → aiortc's Opus encoder → Opus decoder: still a 1 kHz tone."""
     from aiortc.codecs.opus import OpusDecoder, OpusEncoder
     from aiortc.jitterbuffer import JitterFrame
+
     from node.media.audio import AudioHub
 
     source = AlsaSource("media_node_test_mic", RATE, 1)
@@ -99,13 +102,12 @@ async def test_opus_round_trip(fake_mic):
                     decoded += bytes(out.planes[0])[: out.samples * 4]  # s16 stereo, unpadded
     finally:
         await hub.stop()
-    rate = zero_crossings_per_second(decoded[len(decoded) // 2:], 2, 48000)
+    rate = zero_crossings_per_second(decoded[len(decoded) // 2 :], 2, 48000)
     assert abs(rate - 2 * TONE_HZ) < 50, f"decoded tone has {rate / 2:.0f} Hz, not {TONE_HZ}"
 
 
 async def test_microphone_reaches_a_viewer_as_opus(fake_mic, clip_dir, sessions):
-    publisher = MediaPublisher(FileSource(clip_dir / "clip.h264"),
-                               AlsaSource("media_node_test_mic", RATE, 1))
+    publisher = MediaPublisher(FileSource(clip_dir / "clip.h264"), AlsaSource("media_node_test_mic", RATE, 1))
     await publisher.start()
     try:
         session = await sessions().connect(publisher)

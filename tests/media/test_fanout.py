@@ -67,7 +67,7 @@ async def test_four_viewers_one_stops_reading(clip_dir):
     for i in range(3):  # the fast viewers: every frame from their first IDR on, none dropped
         start = produced.index(got[i][0])
         assert tap.aus[start].keyframe
-        assert got[i] == produced[start:start + len(got[i])]
+        assert got[i] == produced[start : start + len(got[i])]
         assert len(got[i]) >= len(produced) - start - 2  # at most the last in flight
         assert tracks[i].viewer.dropped == 0 and tracks[i].viewer.overflows == 0
     slow = got[3]
@@ -76,7 +76,7 @@ async def test_four_viewers_one_stops_reading(clip_dir):
     first = next(au for au in tap.aus if au.data == resumed[0])
     assert first.keyframe, "the slow viewer resumed on a P-frame"
     start = produced.index(resumed[0])
-    assert resumed == produced[start:start + len(resumed)]
+    assert resumed == produced[start : start + len(resumed)]
     assert tracks[3].viewer.dropped > 0
 
 
@@ -107,6 +107,7 @@ async def test_new_viewer_starts_on_an_idr_it_asked_for(clip_dir):
         first = await asyncio.wait_for(track.recv(), 10)
         assert source.keyframe_requests == asked + 1
         from node.media.annexb import is_idr
+
         assert is_idr(bytes(first)) and first.pts == 0
         second = await asyncio.wait_for(track.recv(), 10)
         assert second.pts > first.pts and second.time_base.denominator == 1_000_000
@@ -160,6 +161,7 @@ class _ManualSource:
 
 async def test_overflow_drops_to_the_next_idr_and_asks_for_one():
     from node.media.source import AccessUnit
+
     source = _ManualSource()
     fanout = Fanout(source, queue_size=3, keyframe_interval=0.0)
     viewer = fanout.join("v")
@@ -204,9 +206,11 @@ async def test_a_stalled_source_is_restarted(clip_dir):
 
 def test_bitrate_is_the_smallest_viewer_estimate_within_bounds():
     from node.media.publisher import BitrateController, MediaPolicy
+
     applied = []
-    control = BitrateController(applied.append, MediaPolicy(start_bitrate=2_000_000,
-                                                             min_bitrate=300_000, max_bitrate=3_000_000))
+    control = BitrateController(
+        applied.append, MediaPolicy(start_bitrate=2_000_000, min_bitrate=300_000, max_bitrate=3_000_000)
+    )
     a, b = object(), object()
     control.remb(a, 2_500_000)
     control.remb(b, 1_000_000)

@@ -11,12 +11,17 @@ import pytest
 from aiortc import RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import (
-    RTCP_PSFB_APP, RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket,
-    RtpPacket, pack_remb_fci,
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtpPacket,
+    pack_remb_fci,
 )
 
-from node.media import MediaPublisher
-from node.media import hooks
+from node.media import MediaPublisher, hooks
 from node.media.filesource import FileSource, read_access_units
 
 from .conftest import loopback_pc
@@ -27,6 +32,7 @@ def test_pinned_version_and_internals_present():
     hooks.check_internals()
     # passthrough relies on the sender packing av.Packet (not Frame) without encoding
     import inspect
+
     src = inspect.getsource(RTCRtpSender._next_encoded_frame)
     assert "isinstance(data, Frame)" in src and ".pack(data)" in src
     assert "get_decoder(codec)" in inspect.getsource(aiortc.rtcrtpreceiver.decoder_worker)
@@ -85,7 +91,7 @@ async def test_last_frame_is_released_without_waiting_for_another(clip_dir, sess
         await publisher.stop()
     received = session.receiver.access_units
     assert received[-1] == clip[-1]
-    assert received == clip[clip.index(received[0]):]
+    assert received == clip[clip.index(received[0]) :]
 
 
 async def test_passthrough_hook_is_scoped_to_its_receiver(clip_dir, sessions):
@@ -105,6 +111,7 @@ async def test_passthrough_hook_is_scoped_to_its_receiver(clip_dir, sessions):
             async def read():
                 while len(frames) < 5:
                     frames.append(await track.recv())
+
             asyncio.ensure_future(read())
 
         await plain_viewer.setLocalDescription(await plain_viewer.createOffer())
@@ -140,15 +147,34 @@ async def test_sender_hooks_forward_pli_fir_remb_and_loss(clip_dir, sessions):
         for fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=fmt, ssrc=1, media_ssrc=sender._ssrc))
         assert publisher.fanout.keyframes.asked == asked + 2
-        await sender._handle_rtcp_packet(RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(700_000, [sender._ssrc])))
+        await sender._handle_rtcp_packet(
+            RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(700_000, [sender._ssrc])
+            )
+        )
         assert bitrates[-1] == 700_000
-        await sender._handle_rtcp_packet(RtcpRrPacket(ssrc=1, reports=[RtcpReceiverInfo(
-            ssrc=sender._ssrc, fraction_lost=128, packets_lost=10, highest_sequence=1, jitter=0,
-            lsr=0, dlsr=0)]))
+        await sender._handle_rtcp_packet(
+            RtcpRrPacket(
+                ssrc=1,
+                reports=[
+                    RtcpReceiverInfo(
+                        ssrc=sender._ssrc,
+                        fraction_lost=128,
+                        packets_lost=10,
+                        highest_sequence=1,
+                        jitter=0,
+                        lsr=0,
+                        dlsr=0,
+                    )
+                ],
+            )
+        )
         assert bitrates[-1] == 525_000  # 50 % loss cuts the estimate by a quarter
-        await sender._handle_rtcp_packet(RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(50_000_000, [sender._ssrc])))
+        await sender._handle_rtcp_packet(
+            RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(50_000_000, [sender._ssrc])
+            )
+        )
         assert bitrates[-1] == publisher.policy.max_bitrate  # clamped to the profile's bounds
         session.attachment.detach()
         assert "_send_keyframe" not in sender.__dict__  # unhooked
@@ -169,7 +195,7 @@ async def test_prefer_h264_when_answering_a_vp8_first_offer(clip_dir):
         publisher.attach(pub)
         await pub.setLocalDescription(await pub.createAnswer())
         answer = pub.localDescription.sdp
-        video = answer[answer.index("m=video"):]
+        video = answer[answer.index("m=video") :]
         assert "VP8" not in video and "H264" in video and "rtx" in video
         assert "a=sendonly" in video
     finally:

@@ -26,6 +26,7 @@ class SourceTap:
             def tap(au):
                 self.aus.append(au.data)
                 sink(au)
+
             original(tap)
 
         source.start = start
@@ -35,7 +36,7 @@ def assert_contiguous_run(recorded: list[bytes], produced: list[bytes]) -> None:
     """The recorded AUs are exactly a contiguous run of the produced ones."""
     assert recorded, "nothing recorded"
     start = next(i for i, au in enumerate(produced) if au == recorded[0])
-    assert produced[start:start + len(recorded)] == recorded
+    assert produced[start : start + len(recorded)] == recorded
 
 
 class _NoEncoderAv:
@@ -96,7 +97,8 @@ async def test_file_passthrough_is_bit_exact(name, clip_dir, tmp_path, sessions,
         session = await sessions().connect(publisher, record_path=tmp_path / "rec.mkv")
         await session.receiver.wait_video_frames(45, timeout=30)
         sender = session.attachment.video_track and next(
-            t.sender for t in session.publisher_pc.getTransceivers() if t.kind == "video")
+            t.sender for t in session.publisher_pc.getTransceivers() if t.kind == "video"
+        )
         encoder = sender_encoder(sender)
         assert isinstance(encoder, aiortc_h264.H264Encoder)
         assert encoder.codec is None, "libx264 was opened on the passthrough path"
@@ -130,6 +132,7 @@ async def run_recording(source, sessions, path, frames=45):
 
 async def test_rtsp_passthrough_is_bit_exact(rtsp_server, tmp_path, sessions, no_cpu_encode):
     from node.media.rtsp import RtspSource
+
     tap, session = await run_recording(RtspSource(rtsp_server), sessions, tmp_path / "rtsp.mp4")
     recorded = read_recorded_access_units(tmp_path / "rtsp.mp4")
     assert len(recorded) >= 40
@@ -140,6 +143,7 @@ async def test_rtsp_passthrough_is_bit_exact(rtsp_server, tmp_path, sessions, no
 
 async def test_fake_picamera2_passthrough_is_bit_exact(fake_picamera2, tmp_path, sessions, no_cpu_encode):
     from node.media.picamera2 import Picamera2Source
+
     source = Picamera2Source(320, 240, 30, bitrate=800_000, iperiod=15)
     tap, session = await run_recording(source, sessions, tmp_path / "cam.mkv")
     recorded = read_recorded_access_units(tmp_path / "cam.mkv")
@@ -153,6 +157,7 @@ async def test_fake_picamera2_passthrough_is_bit_exact(fake_picamera2, tmp_path,
 def long_gop_clip(tmp_path_factory):
     """4 s with a single IDR: any later IDR was forced."""
     from node.media.testsrc import encode_pattern
+
     path = tmp_path_factory.mktemp("longgop") / "long.h264"
     path.write_bytes(b"".join(encode_pattern(320, 240, 30, seconds=4.0, gop=300, bitrate=300_000)))
     return path
@@ -179,7 +184,7 @@ async def test_pli_gives_an_idr_within_two_frames(long_gop_clip, sessions):
         await publisher.stop()
     assert len(requested_at) == joins + 1, "the PLI did not reach the source"
     at = requested_at[-1]
-    assert any(is_idr(au) for au in tap.aus[at:at + 2]), "source made no IDR within two frames"
+    assert any(is_idr(au) for au in tap.aus[at : at + 2]), "source made no IDR within two frames"
     after = receiver.access_units[sent_at:]
     first_idr = next(i for i, au in enumerate(after) if is_idr(au))
     assert first_idr < 2, f"viewer got the IDR {first_idr + 1} frames after its PLI"
@@ -208,6 +213,7 @@ async def test_audio_and_video_reach_the_viewer(clip_dir, sessions):
 def test_the_no_encode_spy_catches_aiortc_encoding(no_cpu_encode):
     """The spy is live: aiortc's own encode path trips it, pack() does not."""
     import av
+
     encoder = aiortc_h264.H264Encoder()
     with pytest.raises(AssertionError, match="encode"):
         encoder.encode(av.VideoFrame(64, 64, "yuv420p"))

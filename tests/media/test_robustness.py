@@ -11,7 +11,6 @@ import logging
 import socket
 import threading
 import time
-from pathlib import Path
 
 import av
 import pytest
@@ -23,7 +22,12 @@ from node.media.filesource import FileSource, read_access_units
 from node.media.publisher import MediaPolicy
 from node.media.select import parse_video
 from node.media.source import (
-    AccessUnit, Backoff, EncodedVideoSource, MediaError, VideoInfo, WorkerThread,
+    AccessUnit,
+    Backoff,
+    EncodedVideoSource,
+    MediaError,
+    VideoInfo,
+    WorkerThread,
 )
 
 from .conftest import Collector
@@ -59,12 +63,15 @@ def closed_port() -> int:
 
 # --- 1: credentials ---------------------------------------------------------------
 
+
 def test_rtsp_errors_never_show_the_camera_password(caplog):
     """FFmpeg's own error text quotes the URL it opened, password included."""
     from node.media.rtsp import RtspSource
+
     caplog.set_level(logging.DEBUG)
-    source = RtspSource(f"rtsp://admin:hunter2@127.0.0.1:{closed_port()}/stream",
-                        open_timeout=2, read_timeout=2)
+    source = RtspSource(
+        f"rtsp://admin:hunter2@127.0.0.1:{closed_port()}/stream", open_timeout=2, read_timeout=2
+    )
     source.start(lambda au: None)
     try:
         wait_for(lambda: source.last_error, what="a connection error")
@@ -77,14 +84,15 @@ def test_rtsp_errors_never_show_the_camera_password(caplog):
 
 def test_redaction_handles_passwords_with_at_signs():
     from node.media.rtsp import RtspSource, redact_urls
+
     source = RtspSource("rtsp://u:p@ss@10.0.0.9:554/s")
     shown = source.redact("Connection refused: 'rtsp://u:p@ss@10.0.0.9:554/s' (u:p@ss)")
     assert "p@ss" not in shown and "10.0.0.9:554" in shown
-    assert redact_urls("open rtsps://me:secret@192.0.2.1/x failed") == \
-        "open rtsps://***@192.0.2.1/x failed"
+    assert redact_urls("open rtsps://me:secret@192.0.2.1/x failed") == "open rtsps://***@192.0.2.1/x failed"
 
 
 # --- 2: a malformed SPS does not kill the RTSP source ---------------------------------
+
 
 def test_truncated_sps_is_not_an_error(clip):
     bad = with_truncated_sps(clip[0])
@@ -130,7 +138,8 @@ class FakeCamera:
 
 
 def test_rtsp_source_survives_a_truncated_sps_and_unexpected_errors(clip, monkeypatch):
-    import node.media.rtsp as rtsp
+    from node.media import rtsp
+
     idrs = [i for i, au in enumerate(clip) if au[4] & 0x1F == 7]
     aus = list(clip)
     aus[idrs[1]] = with_truncated_sps(aus[idrs[1]])
@@ -218,8 +227,7 @@ async def test_publisher_reports_a_dead_source_thread(clip):
 
 
 async def test_publisher_reports_no_video_for_too_long(clip_dir):
-    publisher = MediaPublisher(FileSource(str(clip_dir / "clip.ts")), None,
-                               MediaPolicy(dead_after=0.3))
+    publisher = MediaPublisher(FileSource(str(clip_dir / "clip.ts")), None, MediaPolicy(dead_after=0.3))
     await publisher.start()
     try:
         await asyncio.wait_for(publisher.fanout.first_au_event.wait(), 20)
@@ -254,8 +262,10 @@ def test_service_is_unhealthy_when_the_publisher_is(tmp_path):
 
 # --- 3: the recorder skips bad AUs from a peer ------------------------------------------
 
+
 def test_recorder_skips_an_idr_with_a_truncated_sps(clip, tmp_path):
     from node.media.receiver import Recorder, read_recorded_access_units
+
     recorder = Recorder(tmp_path / "r.mkv")
     recorder.write(with_truncated_sps(clip[0]), 0)  # used to raise ValueError
     for i, au in enumerate(clip[15:45]):  # clip[15] is the next IDR
@@ -269,6 +279,7 @@ def test_recorder_skips_an_idr_with_a_truncated_sps(clip, tmp_path):
 async def test_receiver_keeps_recording_after_a_bad_access_unit(clip, tmp_path):
     """The consume task must not end when the recorder rejects one AU."""
     from node.media.receiver import MediaReceiver, read_recorded_access_units
+
     from .conftest import loopback_pc
 
     class Track:
@@ -306,19 +317,30 @@ async def test_receiver_keeps_recording_after_a_bad_access_unit(clip, tmp_path):
 
 # --- 4: no DNS -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["rtsp://u:p@192.0.2.10:554/s", "rtsps://192.0.2.10/s",
-                                 "rtsp://[fd00::10]:8554/s", "rtsp://[201:1::2]/live"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rtsp://u:p@192.0.2.10:554/s",
+        "rtsps://192.0.2.10/s",
+        "rtsp://[fd00::10]:8554/s",
+        "rtsp://[201:1::2]/live",
+    ],
+)
 def test_rtsp_urls_with_ip_addresses_are_accepted(url):
     assert parse_video(url).target == url
 
 
-@pytest.mark.parametrize("url, message", [
-    ("rtsp://admin:pw@frontdoor-cam.lan:554/stream1", "makes no DNS lookups: give the camera's IP"),
-    ("rtsps://camera/s", "makes no DNS lookups"),
-    ("rtsp://192.0.2.10:99999/s", "not a valid URL"),
-    ("rtsp://192.0.2.10:port/s", "not a valid URL"),
-    ("rtsp:///s", "no camera address"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("rtsp://admin:pw@frontdoor-cam.lan:554/stream1", "makes no DNS lookups: give the camera's IP"),
+        ("rtsps://camera/s", "makes no DNS lookups"),
+        ("rtsp://192.0.2.10:99999/s", "not a valid URL"),
+        ("rtsp://192.0.2.10:port/s", "not a valid URL"),
+        ("rtsp:///s", "no camera address"),
+    ],
+)
 def test_rtsp_urls_naming_hosts_or_bad_ports_are_refused(url, message, monkeypatch):
     asked = []
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: asked.append(a) or [])
@@ -331,6 +353,7 @@ def test_doctor_checks_the_camera_without_resolving_names(monkeypatch, tmp_path)
     from node.config import Config
     from node.doctor import Doctor
     from node.home import Home
+
     asked = []
 
     def no_dns(host, *a, **k):
@@ -356,9 +379,11 @@ def test_doctor_checks_the_camera_without_resolving_names(monkeypatch, tmp_path)
 
 # --- 5: ALSA read errors restart capture ---------------------------------------------
 
+
 def test_alsa_read_error_reopens_the_device(monkeypatch):
     """A read error (a USB microphone unplugged and back) used to end the thread."""
     import alsaaudio
+
     from node.media.audio import AlsaSource
 
     class FlakyPcm:
@@ -397,6 +422,7 @@ def test_v4l2_restart_forgets_the_previous_software_encoder(clip_dir, clip, monk
     """Started once on raw frames (libx264), then restarted when the camera offers
     H.264: the second start must pass the camera's bytes through, not re-encode."""
     from node.media.v4l2 import V4l2Source
+
     source = V4l2Source("/dev/video-test", 320, 240, 30, 300_000, 30)
     offers_h264 = [False]
 

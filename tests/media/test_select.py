@@ -13,8 +13,11 @@ def test_profile_defaults_and_bounds_with_explicit_sources(clip_dir):
     media = MediaSection()
     apply_overrides(media, video=f"file:{clip_dir / 'clip.ts'}", audio="tone")
     publisher = make_publisher(media, profile=load_profile("pi4"))
-    assert (publisher.policy.start_bitrate, publisher.policy.min_bitrate,
-            publisher.policy.max_bitrate) == (2_500_000, 300_000, 4_000_000)
+    assert (publisher.policy.start_bitrate, publisher.policy.min_bitrate, publisher.policy.max_bitrate) == (
+        2_500_000,
+        300_000,
+        4_000_000,
+    )
     described = publisher.describe()
     assert described["video"]["kind"] == "file" and described["video"]["label"] == "passthrough"
     assert described["audio"]["kind"] == "tone"

@@ -8,11 +8,18 @@ import av
 import pytest
 
 from node.media.annexb import (
-    NAL_IDR, NAL_PPS, NAL_SPS, ParameterSetCache, find_sps, is_idr, nal_types, split_nals,
+    NAL_IDR,
+    NAL_PPS,
+    NAL_SPS,
+    ParameterSetCache,
+    find_sps,
+    is_idr,
+    nal_types,
+    split_nals,
 )
 from node.media.filesource import FileSource, read_access_units
 from node.media.select import parse_audio, parse_video
-from node.media.source import HARDWARE, MediaError, SOFTWARE_FALLBACK
+from node.media.source import HARDWARE, SOFTWARE_FALLBACK, MediaError
 
 from .conftest import Collector
 
@@ -30,14 +37,18 @@ def test_file_formats_give_the_same_access_units(clip_dir):
     # MP4's length-prefixed NAL units are converted back to exactly the raw stream
     assert [list(split_nals(a)) for a in mp4] == [list(split_nals(a)) for a in raw]
     # MPEG-TS adds access unit delimiters (type 9) and nothing else
-    assert [[n for n in split_nals(a) if n[0] & 0x1F != 9] for a in ts] == \
-           [list(split_nals(a)) for a in raw]
+    assert [[n for n in split_nals(a) if n[0] & 0x1F != 9] for a in ts] == [list(split_nals(a)) for a in raw]
     for au in raw:
         if is_idr(au):
             assert idr_has_parameter_sets(au)
     info = FileSource(clip_dir / "clip.mp4").info()
-    assert (info.profile, info.width, info.height, info.fps, info.label) == \
-           ("constrained-baseline", 320, 240, 30.0, "passthrough")
+    assert (info.profile, info.width, info.height, info.fps, info.label) == (
+        "constrained-baseline",
+        320,
+        240,
+        30.0,
+        "passthrough",
+    )
 
 
 def test_file_source_errors_are_actionable(tmp_path):
@@ -60,7 +71,7 @@ def test_looped_file_keyframe_request_jumps_to_next_idr(clip_dir):
     finally:
         source.stop()
     # the request was seen before one of the next two frames: one of them is an IDR
-    assert any(au.keyframe for au in aus[n - 2:n + 2])
+    assert any(au.keyframe for au in aus[n - 2 : n + 2])
     assert [au.pts_us for au in aus] == sorted({au.pts_us for au in aus})
 
 
@@ -109,6 +120,7 @@ def test_m2m_parameter_set_logic_with_real_bytes(clip_dir):
 
 def test_rtsp_source_passes_camera_h264_through(rtsp_server, clip_dir):
     from node.media.rtsp import RtspSource
+
     raw, _ = read_access_units(clip_dir / "clip.h264")
     source = RtspSource(rtsp_server)
     sink = Collector()
@@ -131,16 +143,27 @@ def test_rtsp_source_passes_camera_h264_through(rtsp_server, clip_dir):
 
 def test_fake_picamera2_hardware_path(fake_picamera2, clip_dir):
     from node.media.picamera2 import V4L2_CID_MPEG_VIDEO_BITRATE, VIDIOC_S_CTRL, Picamera2Source
+
     ioctls = []
-    source = Picamera2Source(320, 240, 30, bitrate=1_000_000, iperiod=15,
-                             ioctl=lambda fd, req, arg: ioctls.append((fd, req, bytes(arg))))
+    source = Picamera2Source(
+        320,
+        240,
+        30,
+        bitrate=1_000_000,
+        iperiod=15,
+        ioctl=lambda fd, req, arg: ioctls.append((fd, req, bytes(arg))),
+    )
     sink = Collector()
     source.start(sink)
     try:
         camera = fake_picamera2.Picamera2.instances[0]
         encoder = camera.encoder
-        assert (encoder.repeat, encoder.iperiod, encoder.bitrate, encoder.profile) == \
-               (True, 15, 1_000_000, "constrained baseline")
+        assert (encoder.repeat, encoder.iperiod, encoder.bitrate, encoder.profile) == (
+            True,
+            15,
+            1_000_000,
+            "constrained baseline",
+        )
         assert camera.config["main"]["format"] == "YUV420"
         sink.wait(3)
         source.request_keyframe()
@@ -152,14 +175,17 @@ def test_fake_picamera2_hardware_path(fake_picamera2, clip_dir):
     raw, _ = read_access_units(clip_dir / "clip.h264")
     assert all(au.data in raw for au in aus)  # the encoder's bytes, untouched
     assert aus[0].data == raw[0] and aus[0].pts_us == 0
-    assert encoder.forced == 1 and any(au.keyframe for au in aus[n - 2:n + 2])
+    assert encoder.forced == 1 and any(au.keyframe for au in aus[n - 2 : n + 2])
     assert ioctls and ioctls[-1][1] == VIDIOC_S_CTRL
-    assert ioctls[-1][2] == V4L2_CID_MPEG_VIDEO_BITRATE.to_bytes(4, "little") + (600_000).to_bytes(4, "little")
+    assert ioctls[-1][2] == V4L2_CID_MPEG_VIDEO_BITRATE.to_bytes(4, "little") + (600_000).to_bytes(
+        4, "little"
+    )
     assert source.info().label == HARDWARE and camera.closed
 
 
 def test_fake_picamera2_on_a_pi5_falls_back_to_labelled_software(fake_picamera2, monkeypatch):
     from node.media.picamera2 import Picamera2Source
+
     monkeypatch.setattr(fake_picamera2.platform, "_platform", fake_picamera2.platform.Platform.PISP)
     source = Picamera2Source(160, 128, 30, bitrate=300_000, iperiod=30)
     sink = Collector()
@@ -194,6 +220,7 @@ def test_v4l2_without_m2m_encoder_falls_back_to_labelled_software():
     """No /dev/video M2M encoder here: h264_v4l2m2m cannot open, so the raw-camera path
     uses libx264 and says so (the hardware path itself needs a board)."""
     from node.media.v4l2 import V4l2Source
+
     source = V4l2Source("/dev/video-none", 160, 128, 30, 300_000, 30)
     encoder = source._make_encoder()
     assert encoder.codec == "libx264"
@@ -208,6 +235,7 @@ def test_v4l2_without_m2m_encoder_falls_back_to_labelled_software():
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".ts"])
 def test_recorder_round_trips_access_units(suffix, clip_dir, tmp_path):
     from node.media.receiver import Recorder, read_recorded_access_units
+
     raw, _ = read_access_units(clip_dir / "clip.h264")
     recorder = Recorder(tmp_path / f"r{suffix}")
     recorder.write(raw[1], 0)  # not an IDR: recording waits for one

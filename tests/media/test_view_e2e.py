@@ -37,8 +37,12 @@ def _make_home(path, name: str, address: str) -> tuple[Home, str]:
 async def view_and_record(tmp_path, video: str):
     camera, camera_id = _make_home(tmp_path / "camera", "cam", "127.0.0.1")
     viewer, viewer_id = _make_home(tmp_path / "viewer", "viewer", "127.0.0.2")
-    PeerStore(camera.peers_file).add(make_peer("viewer", viewer_id, "view", address="127.0.0.2"), replace=True)
-    PeerStore(viewer.peers_file).add(make_peer("camera", camera_id, "view", address="127.0.0.1"), replace=True)
+    PeerStore(camera.peers_file).add(
+        make_peer("viewer", viewer_id, "view", address="127.0.0.2"), replace=True
+    )
+    PeerStore(viewer.peers_file).add(
+        make_peer("camera", camera_id, "view", address="127.0.0.1"), replace=True
+    )
     config = load_config(camera.config_file)
     config.media.video = video
     config.media.width, config.media.height, config.media.fps = 320, 240, 30

@@ -24,7 +24,7 @@ OWN = "gbkjnr7ydpj13bwjf8wcpwkemrnpfch0cfdtsvvgwpedjaa3we70"
 CAM = "h8syf1xcv3rveegh00p89ew8sqbzkr4ckpjz3zs4xxr5tvf4hs4g"
 OTHER = "ctnsaj8135fsnm5t1fqda6093g95pjzfdhms77trjk6fy1ks6a80"
 
-FAKE_MCC = '''
+FAKE_MCC = """
 import json, sys, time
 from pathlib import Path
 state = json.loads(Path(sys.argv[1]).read_text())
@@ -42,7 +42,7 @@ elif len(args) == 2 and args[0] == "resolve":
 else:
     print("usage: mcc id | mcc resolve ID", file=sys.stderr)
     sys.exit(64)
-'''
+"""
 
 
 class FakeMcc:
@@ -124,8 +124,9 @@ async def test_ids_that_could_read_as_options_never_reach_mcc(mcc):
     assert mcc.calls() == []
 
 
-@pytest.mark.parametrize("output", ["not-an-ip", "mcc.example.org", "224.0.0.251", "0.0.0.0",
-                                    "10.83.0.1\n10.83.0.2", ""])
+@pytest.mark.parametrize(
+    "output", ["not-an-ip", "mcc.example.org", "224.0.0.251", "0.0.0.0", "10.83.0.1\n10.83.0.2", ""]
+)
 async def test_resolver_output_that_is_not_one_unicast_address_is_refused(mcc, output):
     mcc.state["table"][CAM] = output
     mcc.save()
@@ -222,8 +223,16 @@ async def test_http_helper_down(helper):
         await StaexProvider(http=url, timeout=2).local_address()
 
 
-@pytest.mark.parametrize("url", ["http://192.0.2.1:9377", "http://localhost:9377", "https://127.0.0.1:9377",
-                                 "http://mcc.example:9377", "ftp://127.0.0.1/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://192.0.2.1:9377",
+        "http://localhost:9377",
+        "https://127.0.0.1:9377",
+        "http://mcc.example:9377",
+        "ftp://127.0.0.1/",
+    ],
+)
 def test_only_loopback_ip_helpers_are_accepted(url):
     with pytest.raises(OverlayError, match="loopback"):
         StaexProvider(http=url)
@@ -231,6 +240,8 @@ def test_only_loopback_ip_helpers_are_accepted(url):
 
 def test_make_provider_picks_http_when_configured(helper, mcc):
     assert isinstance(make_provider(OverlaySection(provider="staex", staex_http=helper.url)), StaexProvider)
-    assert isinstance(make_provider(OverlaySection(provider="staex", staex_command=mcc.command)), StaexProvider)
+    assert isinstance(
+        make_provider(OverlaySection(provider="staex", staex_command=mcc.command)), StaexProvider
+    )
     with pytest.raises(OverlayError, match="empty"):
         make_provider(OverlaySection(provider="staex", staex_command=" "))

@@ -23,8 +23,11 @@ pytestmark = pytest.mark.timeout(120)
 
 NODE_ID = "0" * 52
 # Taken from a real 0.4.7 daemon's getSelf (key, address, subnet).
-VECTOR = ("bc369cbdfe89f2ed366c89574d32333b9f0e7591b3e14462439d74898c2b9c9f",
-          "200:8792:c684:2ec:1a25:9326:ed51:659b", "300:8792:c684:2ec::/64")
+VECTOR = (
+    "bc369cbdfe89f2ed366c89574d32333b9f0e7591b3e14462439d74898c2b9c9f",
+    "200:8792:c684:2ec:1a25:9326:ed51:659b",
+    "300:8792:c684:2ec::/64",
+)
 
 
 def peer(key: str = "", name: str = "cam") -> Peer:
@@ -152,8 +155,13 @@ async def _one_reply_server(path, reply: dict):
 
 async def test_admin_reply_whose_address_does_not_match_its_key_is_refused(tmp_path):
     path = tmp_path / "liar.sock"
-    server = await _one_reply_server(path, {"status": "success", "response": {
-        "key": VECTOR[0], "address": "201:1111:2222:3333:4444:5555:6666:7777"}})
+    server = await _one_reply_server(
+        path,
+        {
+            "status": "success",
+            "response": {"key": VECTOR[0], "address": "201:1111:2222:3333:4444:5555:6666:7777"},
+        },
+    )
     try:
         with pytest.raises(OverlayError, match="its key gives"):
             await YggdrasilProvider(f"unix://{path}").local_address()
@@ -171,14 +179,17 @@ async def test_admin_error_reply_is_reported(tmp_path):
         server.close()
 
 
-@pytest.mark.parametrize("endpoint", [
-    "tcp://192.0.2.1:9001",  # not loopback
-    "tcp://localhost:9001",  # a name: would need a lookup
-    "tcp://127.0.0.1",  # no port
-    "http://127.0.0.1:9001",
-    "unix://relative/path.sock",
-    "",
-])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "tcp://192.0.2.1:9001",  # not loopback
+        "tcp://localhost:9001",  # a name: would need a lookup
+        "tcp://127.0.0.1",  # no port
+        "http://127.0.0.1:9001",
+        "unix://relative/path.sock",
+        "",
+    ],
+)
 def test_admin_endpoint_must_be_unix_or_loopback_tcp(endpoint):
     with pytest.raises(OverlayError):
         YggdrasilProvider(endpoint)
@@ -201,19 +212,22 @@ async def test_resolve_derives_the_address_from_the_allowlisted_key():
         await provider.resolve(peer("abcd"))
 
 
-@pytest.mark.parametrize("address,expected", [
-    (VECTOR[1], True),
-    ("3ff:ffff::1", True),  # 200::/7 covers node addresses (200::/8) and subnets (300::/8)
-    ("1ff:ffff::1", False),
-    ("400::1", False),
-    ("fd00::1", False),
-    ("fe80::1", False),
-    ("127.0.0.1", False),
-    ("10.83.0.1", False),
-    ("abc.local", False),
-    ("201:2515:516c:32b7:96d4:f61e:16cd:ffd8%ygg0", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "address,expected",
+    [
+        (VECTOR[1], True),
+        ("3ff:ffff::1", True),  # 200::/7 covers node addresses (200::/8) and subnets (300::/8)
+        ("1ff:ffff::1", False),
+        ("400::1", False),
+        ("fd00::1", False),
+        ("fe80::1", False),
+        ("127.0.0.1", False),
+        ("10.83.0.1", False),
+        ("abc.local", False),
+        ("201:2515:516c:32b7:96d4:f61e:16cd:ffd8%ygg0", False),
+        ("", False),
+    ],
+)
 def test_is_overlay_means_200_slash_7(address, expected):
     assert YggdrasilProvider("unix:///x.sock").is_overlay(address) is expected
 

@@ -15,7 +15,9 @@ YGGDRASIL = shutil.which("yggdrasil") or "/usr/sbin/yggdrasil"
 
 def generate_config(path: Path, **overrides) -> dict:
     """`yggdrasil -genconf -json` (a fresh key pair), edited, written to `path`."""
-    out = subprocess.run([YGGDRASIL, "-genconf", "-json"], capture_output=True, text=True, timeout=20, check=True)
+    out = subprocess.run(
+        [YGGDRASIL, "-genconf", "-json"], capture_output=True, text=True, timeout=20, check=True
+    )
     config = json.loads(out.stdout)
     config.update(Listen=[], Peers=[], MulticastInterfaces=[], NodeInfoPrivacy=True, IfName="none")
     config.update(overrides)
@@ -25,14 +27,24 @@ def generate_config(path: Path, **overrides) -> dict:
 
 def cli_address(conf: Path) -> str:
     """What the daemon itself says the config's address is (`-address`)."""
-    out = subprocess.run([YGGDRASIL, "-useconffile", str(conf), "-address"], capture_output=True, text=True,
-                         timeout=20, check=True)
+    out = subprocess.run(
+        [YGGDRASIL, "-useconffile", str(conf), "-address"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
     return out.stdout.strip()
 
 
 def cli_subnet(conf: Path) -> str:
-    out = subprocess.run([YGGDRASIL, "-useconffile", str(conf), "-subnet"], capture_output=True, text=True,
-                         timeout=20, check=True)
+    out = subprocess.run(
+        [YGGDRASIL, "-useconffile", str(conf), "-subnet"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -50,13 +62,19 @@ class YggdrasilDaemon:
     def key(self) -> str:
         return self.config["PublicKey"]
 
-    def start(self, timeout: float = 15.0) -> "YggdrasilDaemon":
-        self.proc = subprocess.Popen([YGGDRASIL, "-useconffile", str(self.conf), "-logto", str(self.log)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start(self, timeout: float = 15.0) -> YggdrasilDaemon:
+        self.proc = subprocess.Popen(
+            [YGGDRASIL, "-useconffile", str(self.conf), "-logto", str(self.log)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"yggdrasil exited ({self.proc.returncode}): {self.log.read_text()[-500:]}")
+                raise RuntimeError(
+                    f"yggdrasil exited ({self.proc.returncode}): {self.log.read_text()[-500:]}"
+                )
             if "admin socket listening" in (self.log.read_text() if self.log.exists() else ""):
                 return self
             time.sleep(0.05)

@@ -67,7 +67,7 @@ class LinkCollector:
             self._scan()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "LinkCollector":
+    def __enter__(self) -> LinkCollector:
         self._thread.start()
         return self
 
@@ -90,7 +90,7 @@ def wait_ready(sock: socket.socket, proc: subprocess.Popen, timeout: float) -> b
         try:
             if b"READY=1" in sock.recv(4096).split(b"\n"):
                 return True
-        except socket.timeout:
+        except TimeoutError:
             pass
     return False
 
@@ -104,7 +104,7 @@ def host_of(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     text = value.strip()
     candidates = [text.strip("[]"), text.rsplit(":", 1)[0].strip("[]")]
     if text.startswith("[") and "]" in text:
-        candidates.insert(0, text[1:text.index("]")])
+        candidates.insert(0, text[1 : text.index("]")])
     for candidate in candidates:
         try:
             return ipaddress.ip_address(candidate)
@@ -130,8 +130,14 @@ def addresses_in(text: str) -> set:
 
 def sdp_addresses(sdp: str) -> dict[str, set]:
     """Addresses by where the SDP names them (c=, o=, candidates, raddr, a=rtcp)."""
-    out: dict[str, set] = {"c": set(), "o": set(), "candidate": set(), "raddr": set(), "rtcp": set(),
-                           "candidate-types": set()}
+    out: dict[str, set] = {
+        "c": set(),
+        "o": set(),
+        "candidate": set(),
+        "raddr": set(),
+        "rtcp": set(),
+        "candidate-types": set(),
+    }
     for line in sdp.splitlines():
         f = line.split()
         if line.startswith("c=") and len(f) >= 3:
@@ -212,8 +218,11 @@ class CallRig:
         home.config_file.write_text(tomli_w.dumps(config))
 
     def trust(self, side: str, other: str, name: str, allow: str) -> None:
-        binding = ({"yggdrasil_key": self.lab.ygg[other].key} if self.provider == "yggdrasil"
-                   else {"address": STATIC[other]})
+        binding = (
+            {"yggdrasil_key": self.lab.ygg[other].key}
+            if self.provider == "yggdrasil"
+            else {"address": STATIC[other]}
+        )
         PeerStore(self.homes[side].peers_file).add(make_peer(name, self.ids[other], allow, **binding))
 
     def identities(self) -> list[Identity]:
@@ -243,22 +252,42 @@ class CallRig:
         env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
         env.pop("WATCHDOG_USEC", None)
         with open(daemon_log, "wb") as log:
-            daemon = subprocess.Popen(a.argv(*media_node(), "-v", "run", "--home", str(self.homes["a"].path)),
-                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+            daemon = subprocess.Popen(
+                a.argv(*media_node(), "-v", "run", "--home", str(self.homes["a"].path)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         timings: dict[str, float] = {}
         started = time.monotonic()
         try:
             ready = wait_ready(notify, daemon, timeout=30)
             timings["daemon_ready_s"] = round(time.monotonic() - started, 2)
             if daemon.poll() is not None:
-                raise AssertionError(f"media-node run exited ({daemon.returncode}) before serving:\n"
-                                     f"{daemon_log.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"media-node run exited ({daemon.returncode}) before serving:\n"
+                    f"{daemon_log.read_text()[-3000:]}"
+                )
             with LinkCollector(list(self.homes.values())) as links:
                 started = time.monotonic()
                 viewer = subprocess.run(
-                    b.argv(*media_node(), "view", "camera", "--home", str(self.homes["b"].path),
-                           "--via", f"file:{self.homes['a'].path}", "--seconds", str(seconds), "--json"),
-                    capture_output=True, text=True, timeout=timeout)
+                    b.argv(
+                        *media_node(),
+                        "view",
+                        "camera",
+                        "--home",
+                        str(self.homes["b"].path),
+                        "--via",
+                        f"file:{self.homes['a'].path}",
+                        "--seconds",
+                        str(seconds),
+                        "--json",
+                    ),
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                )
                 timings["view_s"] = round(time.monotonic() - started, 2)
         finally:
             daemon_rc = None
@@ -277,5 +306,14 @@ class CallRig:
             notify_path.unlink(missing_ok=True)
             notify_dir.rmdir()
         opened, failed = self.open_links(links.texts())
-        return ViewResult(viewer.returncode, viewer.stdout, viewer.stderr, daemon_rc,
-                          daemon_log.read_text(), ready, opened, failed, timings)
+        return ViewResult(
+            viewer.returncode,
+            viewer.stdout,
+            viewer.stderr,
+            daemon_rc,
+            daemon_log.read_text(),
+            ready,
+            opened,
+            failed,
+            timings,
+        )

@@ -116,8 +116,14 @@ class YggNode:
         sock = self.workdir / "ygg.sock"
         self.admin = f"unix://{sock}"
         # Static peering only: multicast discovery would put UDP beacons on the LAN.
-        config.update(Listen=listen, Peers=peers, AdminListen=self.admin, IfName="ygg0",
-                      MulticastInterfaces=[], NodeInfoPrivacy=True)
+        config.update(
+            Listen=listen,
+            Peers=peers,
+            AdminListen=self.admin,
+            IfName="ygg0",
+            MulticastInterfaces=[],
+            NodeInfoPrivacy=True,
+        )
         self.conf = self.workdir / "ygg.conf"
         self.conf.write_text(json.dumps(config))
         self.key = config["PublicKey"]
@@ -125,8 +131,12 @@ class YggNode:
 
     def start(self) -> None:
         log = open(self.workdir / "ygg.log", "wb")
-        self.proc = subprocess.Popen(self.netns.argv(YGGDRASIL, "-useconffile", str(self.conf)),
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.netns.argv(YGGDRASIL, "-useconffile", str(self.conf)),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
 
     def wait_log(self, text: str, timeout: float) -> None:
@@ -138,7 +148,9 @@ class YggNode:
             if self.proc is not None and self.proc.poll() is not None:
                 break
             time.sleep(0.02)
-        raise RuntimeError(f"yggdrasil in {self.netns.name}: no {text!r} within {timeout} s: {log.read_text()[-800:]}")
+        raise RuntimeError(
+            f"yggdrasil in {self.netns.name}: no {text!r} within {timeout} s: {log.read_text()[-800:]}"
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -178,7 +190,7 @@ class Lab:
         self.ns: dict[str, Netns] = {}
         self.ygg: dict[str, YggNode] = {}
 
-    def setup(self, timeout: float = 20) -> "Lab":
+    def setup(self, timeout: float = 20) -> Lab:
         for side in "ab":
             self.ns[side] = Netns(f"{self.tag}-{side}")
         a, b = self.ns["a"], self.ns["b"]
@@ -210,12 +222,14 @@ class Lab:
         return self
 
     def wait_reachable(self, side: str, address: str, timeout: float) -> None:
-        result = self.ns[side].run(sys.executable, "-c", PROBE, address, str(timeout), timeout=timeout + 10,
-                                   check=False)
+        result = self.ns[side].run(
+            sys.executable, "-c", PROBE, address, str(timeout), timeout=timeout + 10, check=False
+        )
         if result.returncode != 0:
             logs = {s: (n.workdir / "ygg.log").read_text()[-800:] for s, n in self.ygg.items()}
-            raise RuntimeError(f"{address} not reachable from namespace {side} within {timeout} s; "
-                               f"yggdrasil logs: {logs}")
+            raise RuntimeError(
+                f"{address} not reachable from namespace {side} within {timeout} s; yggdrasil logs: {logs}"
+            )
 
     def teardown(self) -> None:
         for node in self.ygg.values():
@@ -236,13 +250,28 @@ class Capture:
         self.interfaces: dict[int, str] = {}
         self.stats = ""
 
-    def start(self, timeout: float = 10) -> "Capture":
+    def start(self, timeout: float = 10) -> Capture:
         self.interfaces = self.netns.interfaces()
         err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            self.netns.argv(TCPDUMP, "-i", "any", "-y", "LINUX_SLL2", "-n", "-U", "--immediate-mode", "-s", "256",
-                            "-w", str(self.path)),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            self.netns.argv(
+                TCPDUMP,
+                "-i",
+                "any",
+                "-y",
+                "LINUX_SLL2",
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "256",
+                "-w",
+                str(self.path),
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
         err.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -276,8 +305,12 @@ class Capture:
         self.stats = self.stderr_path.read_text()
         self.interfaces.update(self.netns.interfaces())
         # Every packet the filter saw must be in the file: a lost packet could be the leak.
-        counts = {k: int(v) for v, k in re.findall(r"(\d+) packets? (captured|received by filter|dropped by kernel)",
-                                                   self.stats)}
+        counts = {
+            k: int(v)
+            for v, k in re.findall(
+                r"(\d+) packets? (captured|received by filter|dropped by kernel)", self.stats
+            )
+        }
         if counts.get("dropped by kernel") or counts.get("captured", 0) < counts.get("received by filter", 0):
             raise RuntimeError(f"tcpdump in {self.netns.name} lost packets: {self.stats}")
         return read_sll2(self.path, self.netns.name, self.interfaces)

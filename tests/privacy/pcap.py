@@ -16,10 +16,22 @@ _IPV6_EXTENSIONS = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, 
 _FRAGMENT = 44
 
 # DNS, mDNS, LLMNR, SSDP, STUN/TURN (3478/3479/5349) and Google's STUN port.
-FORBIDDEN_PORTS = {53: "DNS", 5353: "mDNS", 5355: "LLMNR", 1900: "SSDP", 3478: "STUN/TURN",
-                   3479: "STUN/TURN", 5349: "TURN-TLS", 19302: "STUN (Google)"}
-FORBIDDEN_DESTINATIONS = {ipaddress.ip_address("224.0.0.251"): "mDNS", ipaddress.ip_address("ff02::fb"): "mDNS",
-                          ipaddress.ip_address("224.0.0.252"): "LLMNR", ipaddress.ip_address("ff02::1:3"): "LLMNR"}
+FORBIDDEN_PORTS = {
+    53: "DNS",
+    5353: "mDNS",
+    5355: "LLMNR",
+    1900: "SSDP",
+    3478: "STUN/TURN",
+    3479: "STUN/TURN",
+    5349: "TURN-TLS",
+    19302: "STUN (Google)",
+}
+FORBIDDEN_DESTINATIONS = {
+    ipaddress.ip_address("224.0.0.251"): "mDNS",
+    ipaddress.ip_address("ff02::fb"): "mDNS",
+    ipaddress.ip_address("224.0.0.252"): "LLMNR",
+    ipaddress.ip_address("ff02::1:3"): "LLMNR",
+}
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,9 @@ class Packet:
 
     @property
     def kind(self) -> str:
-        return {TCP: "TCP", UDP: "UDP", ICMP: "ICMP", ICMPV6: "ICMPv6", -1: "non-IP"}.get(self.proto, f"ip-proto-{self.proto}")
+        return {TCP: "TCP", UDP: "UDP", ICMP: "ICMP", ICMPV6: "ICMPv6", -1: "non-IP"}.get(
+            self.proto, f"ip-proto-{self.proto}"
+        )
 
     def __str__(self) -> str:
         where = f"{self.netns}/{self.interface} {'out' if self.outgoing else 'in'}"
@@ -62,7 +76,13 @@ def _parse_ip(ethertype: int, data: bytes):
         offset = 40
         while proto in _IPV6_EXTENSIONS | {_FRAGMENT} and len(data) >= offset + 8:
             nxt = data[offset]
-            length = 8 if proto == _FRAGMENT else (data[offset + 1] + 2) * 4 if proto == 51 else (data[offset + 1] + 1) * 8
+            length = (
+                8
+                if proto == _FRAGMENT
+                else (data[offset + 1] + 2) * 4
+                if proto == 51
+                else (data[offset + 1] + 1) * 8
+            )
             proto, offset = nxt, offset + length
         return proto, src, dst, _ports(proto, data[offset:])
     return -1, None, None, (0, 0)
@@ -74,8 +94,12 @@ def read_sll2(path: Path, netns: str, interfaces: dict[int, str]) -> list[Packet
     if len(raw) < 24:
         raise ValueError(f"{path}: not a pcap file (is tcpdump writing it?)")
     magic = raw[:4]
-    endian = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\x4d\x3c\xb2\xa1": "<",
-              b"\xa1\xb2\x3c\x4d": ">"}.get(magic)
+    endian = {
+        b"\xd4\xc3\xb2\xa1": "<",
+        b"\xa1\xb2\xc3\xd4": ">",
+        b"\x4d\x3c\xb2\xa1": "<",
+        b"\xa1\xb2\x3c\x4d": ">",
+    }.get(magic)
     if endian is None:
         raise ValueError(f"{path}: unknown pcap magic {magic.hex()}")
     linktype = struct.unpack(endian + "I", raw[20:24])[0]
@@ -83,16 +107,19 @@ def read_sll2(path: Path, netns: str, interfaces: dict[int, str]) -> list[Packet
         raise ValueError(f"{path}: link type {linktype}, expected LINUX_SLL2 (276)")
     packets, offset = [], 24
     while offset + 16 <= len(raw):
-        _, _, caplen, _ = struct.unpack(endian + "IIII", raw[offset:offset + 16])
-        frame = raw[offset + 16:offset + 16 + caplen]
+        _, _, caplen, _ = struct.unpack(endian + "IIII", raw[offset : offset + 16])
+        frame = raw[offset + 16 : offset + 16 + caplen]
         offset += 16 + caplen
         if len(frame) < 20:
             continue
         ethertype, _, ifindex = struct.unpack("!HHI", frame[:8])
         pkttype = frame[10]
         proto, src, dst, (sport, dport) = _parse_ip(ethertype, frame[20:])
-        packets.append(Packet(netns, interfaces.get(ifindex, f"if{ifindex}"), pkttype == 4,
-                              proto, src, dst, sport, dport))
+        packets.append(
+            Packet(
+                netns, interfaces.get(ifindex, f"if{ifindex}"), pkttype == 4, proto, src, dst, sport, dport
+            )
+        )
     return packets
 
 
@@ -118,8 +145,11 @@ class PrivacyRules:
                 found.append(f"{FORBIDDEN_DESTINATIONS[p.dst]} multicast: {p}")
             if p.proto == UDP and not (p.src in self.overlay and p.dst in self.overlay):
                 found.append(f"UDP off the overlay: {p}")
-            if p.interface in self.lan_interfaces and p.proto == TCP and not (
-                    {p.sport, p.dport} & self.lan_tcp_ports):
+            if (
+                p.interface in self.lan_interfaces
+                and p.proto == TCP
+                and not ({p.sport, p.dport} & self.lan_tcp_ports)
+            ):
                 found.append(f"TCP on the LAN other than overlay peering: {p}")
             if p.interface in self.lan_interfaces and p.proto not in (TCP, ICMP, ICMPV6, -1):
                 found.append(f"{p.kind} on the LAN: {p}")
@@ -128,7 +158,9 @@ class PrivacyRules:
     @staticmethod
     def overlay_udp(packets: list[Packet], interface: str, a, b) -> list[Packet]:
         """UDP between the two overlay addresses on `interface` (the call's media)."""
-        return [p for p in packets if p.proto == UDP and p.interface == interface and {p.src, p.dst} == {a, b}]
+        return [
+            p for p in packets if p.proto == UDP and p.interface == interface and {p.src, p.dst} == {a, b}
+        ]
 
 
 def tally(packets: list[Packet]) -> dict[str, int]:

@@ -31,9 +31,11 @@ async def test_yggdrasil_provider_reads_the_real_daemons(lab):
 
 
 def test_static_provider_reads_the_overlay_interface_inside_the_namespace(lab):
-    code = ("import asyncio, json; from node.overlay.static import StaticProvider;"
-            f"p = StaticProvider(interface='ovl0', cidr={STATIC_CIDR!r});"
-            "print(json.dumps(asyncio.run(p.local_address())))")
+    code = (
+        "import asyncio, json; from node.overlay.static import StaticProvider;"
+        f"p = StaticProvider(interface='ovl0', cidr={STATIC_CIDR!r});"
+        "print(json.dumps(asyncio.run(p.local_address())))"
+    )
     for side in "ab":
         out = lab.ns[side].run(sys.executable, "-c", code, timeout=30)
         assert json.loads(out.stdout) == STATIC[side]
@@ -73,13 +75,20 @@ def test_capture_rules_catch_each_kind_of_leak(lab, tmp_path):
     finally:
         packets = [p for c in captures.values() for p in c.stop()]
     a, b = (ipaddress.ip_address(lab.ygg[s].address) for s in "ab")
-    rules = PrivacyRules(overlay=frozenset({a, b}), lan_interfaces=frozenset({"lan0"}),
-                         lan_tcp_ports=frozenset({YGG_PORT}))
+    rules = PrivacyRules(
+        overlay=frozenset({a, b}), lan_interfaces=frozenset({"lan0"}), lan_tcp_ports=frozenset({YGG_PORT})
+    )
     found = "\n".join(rules.violations(packets))
-    for expected in ("DNS packet", "mDNS packet", "mDNS multicast", "STUN/TURN packet", "STUN (Google) packet",
-                     f"UDP off the overlay: {lab.ns['a'].name}/ygg0 out: UDP {LAN['a'][1]}:",
-                     f"UDP off the overlay: {lab.ns['a'].name}/lan0 out: UDP {LAN['a'][0]}:",
-                     "TCP on the LAN other than overlay peering"):
+    for expected in (
+        "DNS packet",
+        "mDNS packet",
+        "mDNS multicast",
+        "STUN/TURN packet",
+        "STUN (Google) packet",
+        f"UDP off the overlay: {lab.ns['a'].name}/ygg0 out: UDP {LAN['a'][1]}:",
+        f"UDP off the overlay: {lab.ns['a'].name}/lan0 out: UDP {LAN['a'][0]}:",
+        "TCP on the LAN other than overlay peering",
+    ):
         assert expected in found, f"{expected!r} not flagged in:\n{found}"
     # The overlay-to-overlay datagram is no violation, and it is seen on both ends.
     assert "40002" not in found

@@ -37,21 +37,26 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
     finally:
         packets = [p for c in captures.values() for p in c.stop()]
     print(f"{provider}: {result.timings} {tally(packets)}")
-    context = (f"\ntimings: {result.timings}\npackets: {tally(packets)}\n--- viewer stdout ---\n{result.stdout}\n--- viewer stderr ---\n{result.stderr[-4000:]}"
-               f"\n--- daemon log ---\n{result.daemon_log[-4000:]}")
+    context = (
+        f"\ntimings: {result.timings}\npackets: {tally(packets)}\n--- viewer stdout ---\n{result.stdout}\n--- viewer stderr ---\n{result.stderr[-4000:]}"
+        f"\n--- daemon log ---\n{result.daemon_log[-4000:]}"
+    )
 
     # The call happened, through the CLI, and the daemon stopped cleanly on SIGTERM.
     assert result.daemon_ready, f"media-node run sent no READY=1 to $NOTIFY_SOCKET{context}"
     assert result.returncode == 0, f"media-node view failed ({result.returncode}){context}"
     summary = result.summary
     assert summary.get("video_frames", 0) > 0, f"no video frames arrived{context}"
-    assert result.daemon_returncode == 0, f"media-node run exited {result.daemon_returncode} on SIGTERM{context}"
+    assert result.daemon_returncode == 0, (
+        f"media-node run exited {result.daemon_returncode} on SIGTERM{context}"
+    )
 
     # On the wire.
     # Yggdrasil's TCP peering stays on the LAN in both runs: the lab keeps it up (in the
     # static run it is the unused overlay); it carries no packet of the node's own.
-    rules = PrivacyRules(overlay=frozenset({a, b}), lan_interfaces=frozenset({"lan0"}),
-                         lan_tcp_ports=frozenset({YGG_PORT}))
+    rules = PrivacyRules(
+        overlay=frozenset({a, b}), lan_interfaces=frozenset({"lan0"}), lan_tcp_ports=frozenset({YGG_PORT})
+    )
     violations = rules.violations(packets)
     assert not violations, "privacy violations on the wire:\n" + "\n".join(violations[:40]) + context
     media = PrivacyRules.overlay_udp(packets, rig.overlay_interface, a, b)
@@ -82,12 +87,19 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
         assert not stray, f"{where}: addresses other than the two overlay ones: {stray}"
 
     # In what the viewer reports.
-    assert host_of(summary.get("local_address")) == b, f"local_address {summary.get('local_address')}{context}"
-    assert host_of(summary.get("remote_address")) == a, f"remote_address {summary.get('remote_address')}{context}"
+    assert host_of(summary.get("local_address")) == b, (
+        f"local_address {summary.get('local_address')}{context}"
+    )
+    assert host_of(summary.get("remote_address")) == a, (
+        f"remote_address {summary.get('remote_address')}{context}"
+    )
     # The LAN, and the overlay this call did not use, must not show up in its output.
     unused = [lab.ygg[s].address for s in "ab"] if provider == "static" else list(STATIC.values())
     underlay = UNDERLAY_TEXT + tuple(unused)
-    for text, what in ((result.stdout, "viewer summary"), (result.stderr, "viewer log"),
-                       (result.daemon_log, "daemon log")):
+    for text, what in (
+        (result.stdout, "viewer summary"),
+        (result.stderr, "viewer log"),
+        (result.daemon_log, "daemon log"),
+    ):
         leaked = [u for u in underlay if u in text]
         assert not leaked, f"{what} names underlay address(es) {leaked}{context}"

@@ -25,8 +25,9 @@ def tamper(link_text: str, claims: Claims) -> str:
     return f"mnode:{header}.{b64url_encode(encode_payload(claims))}.{sig}"
 
 
-def bad_links(sender, receiver, stranger, limited, used_link: str, count: int = 1000,
-              seed: int = 5) -> list[tuple[bytes, str]]:
+def bad_links(
+    sender, receiver, stranger, limited, used_link: str, count: int = 1000, seed: int = 5
+) -> list[tuple[bytes, str]]:
     """(payload, expected reason) pairs. `used_link` was already accepted once (its
     copies are replays); `limited` is allowlisted without 'view'."""
     rnd = random.Random(seed)
@@ -38,10 +39,13 @@ def bad_links(sender, receiver, stranger, limited, used_link: str, count: int = 
         return bytes(rnd.randrange(33, 127) for _ in range(n)), "malformed"
 
     def not_ascii():
-        return "mnode:éé".encode() + bytes([0xff, 0xfe]), "malformed"
+        return "mnode:éé".encode() + bytes([0xFF, 0xFE]), "malformed"
 
     def three_parts():
-        return f"mnode:{b64url_encode(rnd.randbytes(20))}.{b64url_encode(rnd.randbytes(30))}.x".encode(), "malformed"
+        return (
+            f"mnode:{b64url_encode(rnd.randbytes(20))}.{b64url_encode(rnd.randbytes(30))}.x".encode(),
+            "malformed",
+        )
 
     def forged():
         return resign(view_request(sender, receiver).text, forger).encode(), "bad-signature"
@@ -58,7 +62,9 @@ def bad_links(sender, receiver, stranger, limited, used_link: str, count: int = 
         return used_link.encode(), "replayed"
 
     def wrong_audience():
-        return make_link(sender.identity, "view-request", stranger.node_id, sdp=SDP).text.encode(), "wrong-audience"
+        return make_link(
+            sender.identity, "view-request", stranger.node_id, sdp=SDP
+        ).text.encode(), "wrong-audience"
 
     def unknown_sender():
         return view_request(stranger, receiver).text.encode(), "unknown-sender"
@@ -75,8 +81,21 @@ def bad_links(sender, receiver, stranger, limited, used_link: str, count: int = 
     def empty():
         return b"  \n", "empty"
 
-    makers = [garbage, not_ascii, three_parts, forged, tampered, oversized, replayed, wrong_audience,
-              unknown_sender, expired, future, no_permission, empty]
+    makers = [
+        garbage,
+        not_ascii,
+        three_parts,
+        forged,
+        tampered,
+        oversized,
+        replayed,
+        wrong_audience,
+        unknown_sender,
+        expired,
+        future,
+        no_permission,
+        empty,
+    ]
     for i in range(count):
         kinds.append(makers[i % len(makers)]())
     rnd.shuffle(kinds)

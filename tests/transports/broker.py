@@ -26,8 +26,11 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "deploy" / "ansible" / "roles"
 
 
 def render(template: str, **variables) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     return env.get_template(template).render(**variables)
 
 
@@ -43,29 +46,59 @@ def _name(cn: str) -> x509.Name:
 
 def make_tls(folder: Path) -> tuple[Path, Path, Path]:
     """A throw-away CA and a server certificate for 127.0.0.1 / localhost."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("media-node test CA")).issuer_name(_name("media-node test CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("media-node test CA"))
+        .issuer_name(_name("media-node test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     os.chmod(key_file, 0o600)
     return ca_file, cert_file, key_file
 
@@ -74,8 +107,9 @@ class Broker:
     """mosquitto with users: `nodes` (NodeUnderTest, username = node id) and
     `controllers` (plain names). Each user's password is in its own file, as a node keeps it."""
 
-    def __init__(self, folder: Path, nodes=(), controllers=(), home_assistant: bool = False,
-                 prefix: str = "media-node"):
+    def __init__(
+        self, folder: Path, nodes=(), controllers=(), home_assistant: bool = False, prefix: str = "media-node"
+    ):
         if not shutil.which("mosquitto") or not shutil.which("mosquitto_passwd"):
             raise RuntimeError("mosquitto and mosquitto_passwd are needed (apt-get install mosquitto)")
         self.folder = folder
@@ -92,22 +126,43 @@ class Broker:
         users = [n.node_id for n in nodes] + list(controllers)
         for user in users:
             self.add_user(user)
-        self.acl.write_text(render(
-            "acl.j2", mqtt_prefix=prefix, mqtt_home_assistant=home_assistant,
-            mqtt_nodes=[{"node_id": n.node_id, "name": n.name} for n in nodes],
-            mqtt_controllers=[{"username": c} for c in controllers]))
+        self.acl.write_text(
+            render(
+                "acl.j2",
+                mqtt_prefix=prefix,
+                mqtt_home_assistant=home_assistant,
+                mqtt_nodes=[{"node_id": n.node_id, "name": n.name} for n in nodes],
+                mqtt_controllers=[{"username": c} for c in controllers],
+            )
+        )
         self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(render(
-            "mosquitto.conf.j2", mqtt_run_as_user="root", mqtt_pid_file="", mqtt_log_dest=f"file {self.log}",
-            mqtt_password_file=str(self.passwd), mqtt_acl_file=str(self.acl),
-            mqtt_persistence_dir=str(self.data), mqtt_autosave_interval=1,
-            mqtt_listen_address="127.0.0.1", mqtt_port=self.port, mqtt_max_queued_messages=5000,
-            mqtt_tls_ca_file=str(self.ca_file), mqtt_tls_cert_file=str(cert), mqtt_tls_key_file=str(key)))
+        self.conf.write_text(
+            render(
+                "mosquitto.conf.j2",
+                mqtt_run_as_user="root",
+                mqtt_pid_file="",
+                mqtt_log_dest=f"file {self.log}",
+                mqtt_password_file=str(self.passwd),
+                mqtt_acl_file=str(self.acl),
+                mqtt_persistence_dir=str(self.data),
+                mqtt_autosave_interval=1,
+                mqtt_listen_address="127.0.0.1",
+                mqtt_port=self.port,
+                mqtt_max_queued_messages=5000,
+                mqtt_tls_ca_file=str(self.ca_file),
+                mqtt_tls_cert_file=str(cert),
+                mqtt_tls_key_file=str(key),
+            )
+        )
         self.proc: subprocess.Popen | None = None
 
     def add_user(self, user: str) -> None:
         password = os.urandom(12).hex()
-        args = ["mosquitto_passwd", "-b"] + ([] if self.passwd.exists() else ["-c"]) + [str(self.passwd), user, password]
+        args = (
+            ["mosquitto_passwd", "-b"]
+            + ([] if self.passwd.exists() else ["-c"])
+            + [str(self.passwd), user, password]
+        )
         subprocess.run(args, check=True, capture_output=True, timeout=30)
         pw_file = self.folder / f"{user[:20]}.password"
         pw_file.write_text(password + "\n")
@@ -115,8 +170,9 @@ class Broker:
         self.password_files[user] = pw_file
 
     def start(self, timeout: float = 15.0) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -127,7 +183,9 @@ class Broker:
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{self.port} within {timeout} s")
+                    raise RuntimeError(
+                        f"mosquitto did not listen on 127.0.0.1:{self.port} within {timeout} s"
+                    )
                 time.sleep(0.05)
 
     def kill(self) -> None:
@@ -155,9 +213,18 @@ class Broker:
 
     def config_for(self, user: str, **overrides) -> MqttSection:
         """The [mqtt] config section a node (or the viewer) would use for this broker."""
-        values = dict(enabled=True, host="127.0.0.1", port=self.port, prefix=self.prefix, tls=True,
-                      ca_file=str(self.ca_file), password_file=str(self.password_files[user]),
-                      reconnect_min=1, reconnect_max=2, keepalive=10)
+        values = dict(
+            enabled=True,
+            host="127.0.0.1",
+            port=self.port,
+            prefix=self.prefix,
+            tls=True,
+            ca_file=str(self.ca_file),
+            password_file=str(self.password_files[user]),
+            reconnect_min=1,
+            reconnect_max=2,
+            keepalive=10,
+        )
         values["username"] = user
         values.update(overrides)
         return MqttSection(**values)

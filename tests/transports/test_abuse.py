@@ -45,39 +45,58 @@ async def test_1000_bad_messages_each_get_a_reason_and_a_valid_one_is_answered(t
         spam.c.subscribe(replies + "/#", qos=1)
         ctl.c.subscribe(events, qos=1)
         await wait_for(lambda: len(spam.suback) == 1 and len(ctl.suback) == 1, what="SUBACKs")
-        async with MqttTransport(broker.config_for(camera.node_id), camera.identity, responder,
-                                 peers=camera.peers) as transport:
-            async with MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
-                used = view_request(viewer, camera)
-                check_answer(viewer, used, await client.request(camera.node_id, used.text, timeout=20))
-                cases = bad_links(viewer, camera, stranger, limited, used.text)
-                inbox = f"media-node/{camera.node_id}/inbox"
-                valid = view_request(viewer, camera)
-                answer = None
-                for i, (payload, _) in enumerate(cases):
-                    spam.publish(inbox, payload, response_topic=f"{replies}/{i}", corr=i.to_bytes(4, "big"))
-                    if i == len(cases) // 2:
-                        answer = asyncio.ensure_future(client.request(camera.node_id, valid.text, timeout=120))
-                    if i % 100 == 0:
-                        await asyncio.sleep(0)
-                check_answer(viewer, valid, await answer)
-                await wait_for(lambda: len(spam.on(replies)) == len(cases), timeout=120, what="1000 error replies")
-                got = {int.from_bytes(m.properties.CorrelationData, "big"): json.loads(m.payload)
-                       for m in spam.on(replies)}
-                assert len(got) == len(cases)
-                wrong = {i: (got[i], expected) for i, (_, expected) in enumerate(cases)
-                         if got[i].get("ok") is not False or got[i].get("reason") != expected}
-                assert not wrong, list(wrong.items())[:5]
-                assert all(r["message"] for r in got.values())
-                assert set(Counter(e for _, e in cases)) >= {"malformed", "bad-signature", "tampered",
-                                                            "oversized", "replayed", "wrong-audience",
-                                                            "unknown-sender", "expired", "no-permission"}
-                await wait_for(lambda: len(ctl.on(events)) == len(cases), timeout=60, what="1000 rejection events")
-                assert transport.counts["rejected"] == len(cases)
-                # still serving
-                after = view_request(viewer, camera)
-                check_answer(viewer, after, await client.request(camera.node_id, after.text, timeout=20))
-                assert all(not t.done() for t in transport._tasks)
+        async with MqttTransport(
+            broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+        ) as transport, MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
+            used = view_request(viewer, camera)
+            check_answer(viewer, used, await client.request(camera.node_id, used.text, timeout=20))
+            cases = bad_links(viewer, camera, stranger, limited, used.text)
+            inbox = f"media-node/{camera.node_id}/inbox"
+            valid = view_request(viewer, camera)
+            answer = None
+            for i, (payload, _) in enumerate(cases):
+                spam.publish(inbox, payload, response_topic=f"{replies}/{i}", corr=i.to_bytes(4, "big"))
+                if i == len(cases) // 2:
+                    answer = asyncio.ensure_future(
+                        client.request(camera.node_id, valid.text, timeout=120)
+                    )
+                if i % 100 == 0:
+                    await asyncio.sleep(0)
+            check_answer(viewer, valid, await answer)
+            await wait_for(
+                lambda: len(spam.on(replies)) == len(cases), timeout=120, what="1000 error replies"
+            )
+            got = {
+                int.from_bytes(m.properties.CorrelationData, "big"): json.loads(m.payload)
+                for m in spam.on(replies)
+            }
+            assert len(got) == len(cases)
+            wrong = {
+                i: (got[i], expected)
+                for i, (_, expected) in enumerate(cases)
+                if got[i].get("ok") is not False or got[i].get("reason") != expected
+            }
+            assert not wrong, list(wrong.items())[:5]
+            assert all(r["message"] for r in got.values())
+            assert set(Counter(e for _, e in cases)) >= {
+                "malformed",
+                "bad-signature",
+                "tampered",
+                "oversized",
+                "replayed",
+                "wrong-audience",
+                "unknown-sender",
+                "expired",
+                "no-permission",
+            }
+            await wait_for(
+                lambda: len(ctl.on(events)) == len(cases), timeout=60, what="1000 rejection events"
+            )
+            assert transport.counts["rejected"] == len(cases)
+            # still serving
+            after = view_request(viewer, camera)
+            check_answer(viewer, after, await client.request(camera.node_id, after.text, timeout=20))
+            assert all(not t.done() for t in transport._tasks)
     finally:
         spam.close()
         ctl.close()
@@ -114,8 +133,11 @@ async def test_1000_bad_files_each_get_a_reason_and_a_valid_one_is_answered(node
         os.mkfifo(home.inbox / "a-fifo")
         check_answer(viewer, valid, await answer)
         total = len(cases) + len(extra) + 2
-        await wait_for(lambda: watcher.counts["done"] + watcher.counts["rejected"] == total, timeout=120,
-                       what="every file handled")
+        await wait_for(
+            lambda: watcher.counts["done"] + watcher.counts["rejected"] == total,
+            timeout=120,
+            what="every file handled",
+        )
         await watcher.drained(30)
         assert watcher.counts == {"done": 2, "rejected": len(cases) + len(extra)}
         wrong = {}

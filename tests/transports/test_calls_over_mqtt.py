@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -59,8 +58,12 @@ async def test_cmd_call_completes_between_two_daemons(fleet):
     ctl = Watcher(broker, "controller")
     assert await ctl.connected()
     replies = "media-node/controller/reply/call"
-    for topic in (replies + "/#", f"media-node/{camera.node_id}/events", f"media-node/{door.node_id}/events",
-                  f"media-node/{camera.node_id}/status"):
+    for topic in (
+        replies + "/#",
+        f"media-node/{camera.node_id}/events",
+        f"media-node/{door.node_id}/events",
+        f"media-node/{camera.node_id}/status",
+    ):
         ctl.c.subscribe(topic, qos=1)
     await wait_for(lambda: len(ctl.suback) == 4, what="SUBACKs")
     cam_service, door_service = Service(camera.home), Service(door.home)
@@ -68,9 +71,13 @@ async def test_cmd_call_completes_between_two_daemons(fleet):
     await door_service.start()
     try:
         mqtt = [t for t in cam_service.transports if type(t).__name__ == "MqttTransport"]
-        await wait_for(lambda: mqtt[0].connected and all(
-            t.connected for t in door_service.transports), what="both daemons on the broker")
-        ctl.publish(f"media-node/{camera.node_id}/cmd/call", b"door", response_topic=f"{replies}/1", corr=b"1")
+        await wait_for(
+            lambda: mqtt[0].connected and all(t.connected for t in door_service.transports),
+            what="both daemons on the broker",
+        )
+        ctl.publish(
+            f"media-node/{camera.node_id}/cmd/call", b"door", response_topic=f"{replies}/1", corr=b"1"
+        )
         await wait_for(lambda: ctl.on(replies), timeout=60, what="the cmd/call reply")
         result = json.loads(ctl.on(replies)[0].payload)
         assert result["ok"] is True and result["peer"] == "door", result
@@ -79,11 +86,15 @@ async def test_cmd_call_completes_between_two_daemons(fleet):
         await wait_for(lambda: outgoing.connected_at is not None, timeout=30, what="media connected")
         [incoming] = door_service.manager.active()
         assert incoming.kind == "incoming" and incoming.peer.name == "camera"
-        events = {t: [json.loads(m.payload) for m in ctl.on(t)] for t in
-                  (f"media-node/{camera.node_id}/events", f"media-node/{door.node_id}/events")}
+        events = {
+            t: [json.loads(m.payload) for m in ctl.on(t)]
+            for t in (f"media-node/{camera.node_id}/events", f"media-node/{door.node_id}/events")
+        }
         assert all(any(e["event"] == "call-started" for e in evs) for evs in events.values()), events
-        await wait_for(lambda: json.loads(ctl.on(f"media-node/{camera.node_id}/status")[-1].payload)["calls"] == 1,
-                       what="status with one call")
+        await wait_for(
+            lambda: json.loads(ctl.on(f"media-node/{camera.node_id}/status")[-1].payload)["calls"] == 1,
+            what="status with one call",
+        )
         # the events never carry an address
         text = json.dumps(events)
         assert not any(a in text for a in ADDRESSES.values())
@@ -101,9 +112,21 @@ async def test_view_via_mqtt_end_to_end_from_the_command_line(fleet):
         await wait_for(lambda: all(t.connected for t in service.transports), what="the camera on the broker")
         env = {**os.environ, "MEDIA_NODE_HOME": str(laptop.home.path)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "node.cli", "view", "camera", "--via", "mqtt", "--seconds", "2", "--json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-            cwd=Path(__file__).resolve().parents[2])
+            sys.executable,
+            "-m",
+            "node.cli",
+            "view",
+            "camera",
+            "--via",
+            "mqtt",
+            "--seconds",
+            "2",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), 90)
         finally:
@@ -121,20 +144,21 @@ async def test_view_via_mqtt_end_to_end_from_the_command_line(fleet):
 async def test_the_daemon_survives_1000_bad_messages_and_1000_bad_files(fleet, make_node):
     """The real daemon (CallManager.handle_link behind both transports) under abuse on
     both transports at once; a real view in the middle still gets video."""
+    from node.links import LinkOpener
     from node.transports.filedrop import FileDropClient
     from node.transports.mqtt import MqttRequester
     from node.viewer import view
 
     from .abuse import bad_links
-    from node.links import LinkOpener
-
     from .helpers import view_request
 
     camera, door, laptop, broker = fleet
     stranger, limited = make_node("stranger"), make_node("limited")
     camera.trust(limited, "call")
-    config_text = camera.home.config_file.read_text().replace("[filedrop]\n# Watch the home's inbox/ for link files.\nenabled = false",
-                                                              "[filedrop]\n# Watch the home's inbox/ for link files.\nenabled = true")
+    config_text = camera.home.config_file.read_text().replace(
+        "[filedrop]\n# Watch the home's inbox/ for link files.\nenabled = false",
+        "[filedrop]\n# Watch the home's inbox/ for link files.\nenabled = true",
+    )
     assert "enabled = true" in config_text
     camera.home.config_file.write_text(config_text)
     service = Service(camera.home)
@@ -144,12 +168,17 @@ async def test_the_daemon_survives_1000_bad_messages_and_1000_bad_files(fleet, m
         assert await spam.connected()
         replies = f"media-node/{laptop.node_id}/reply/abuse"
         spam.c.subscribe(replies + "/#", qos=1)
-        await wait_for(lambda: len(spam.suback) == 1 and all(getattr(t, "connected", True) for t in service.transports),
-                       what="subscriptions and the daemon on the broker")
+        await wait_for(
+            lambda: len(spam.suback) == 1 and all(getattr(t, "connected", True) for t in service.transports),
+            what="subscriptions and the daemon on the broker",
+        )
         # a link the daemon accepts once (its toy SDP earns a signed error reply): copies are replays
         used = view_request(laptop, camera)
         reply = await FileDropClient(camera.home.path).request(None, used.text, 30)
-        assert LinkOpener(laptop.identity, laptop.peers).open(reply, expect_offer=used.digest).claims.kind == "error"
+        assert (
+            LinkOpener(laptop.identity, laptop.peers).open(reply, expect_offer=used.digest).claims.kind
+            == "error"
+        )
         cases = bad_links(laptop, camera, stranger, limited, used.text)
         inbox = f"media-node/{camera.node_id}/inbox"
         viewing = None
@@ -157,20 +186,37 @@ async def test_the_daemon_survives_1000_bad_messages_and_1000_bad_files(fleet, m
             spam.publish(inbox, payload, response_topic=f"{replies}/{i}", corr=i.to_bytes(4, "big"))
             (camera.home.inbox / f"bad-{i:04d}").write_bytes(payload)
             if i == len(cases) // 2:
-                viewing = asyncio.ensure_future(view(laptop.home, "camera", MqttRequester(
-                    broker.config_for(laptop.node_id), laptop.identity), 1.0))
+                viewing = asyncio.ensure_future(
+                    view(
+                        laptop.home,
+                        "camera",
+                        MqttRequester(broker.config_for(laptop.node_id), laptop.identity),
+                        1.0,
+                    )
+                )
             if i % 50 == 0:
                 await asyncio.sleep(0)
         summary = await asyncio.wait_for(viewing, 90)
         assert summary["ok"] and summary["video_frames"] > 0, summary
-        await wait_for(lambda: len(spam.on(replies)) == len(cases), timeout=90, what="1000 MQTT error replies")
-        got = {int.from_bytes(m.properties.CorrelationData, "big"): json.loads(m.payload) for m in spam.on(replies)}
+        await wait_for(
+            lambda: len(spam.on(replies)) == len(cases), timeout=90, what="1000 MQTT error replies"
+        )
+        got = {
+            int.from_bytes(m.properties.CorrelationData, "big"): json.loads(m.payload)
+            for m in spam.on(replies)
+        }
         wrong = [(i, got[i], exp) for i, (_, exp) in enumerate(cases) if got[i].get("reason") != exp]
         assert not wrong, wrong[:5]
-        await wait_for(lambda: len(list(camera.home.rejected.glob("*.reason.json"))) == len(cases), timeout=90,
-                       what="1000 rejected files")
-        wrong = [(i, exp) for i, (_, exp) in enumerate(cases) if json.loads(
-            (camera.home.rejected / f"bad-{i:04d}.reason.json").read_text())["reason"] != exp]
+        await wait_for(
+            lambda: len(list(camera.home.rejected.glob("*.reason.json"))) == len(cases),
+            timeout=90,
+            what="1000 rejected files",
+        )
+        wrong = [
+            (i, exp)
+            for i, (_, exp) in enumerate(cases)
+            if json.loads((camera.home.rejected / f"bad-{i:04d}.reason.json").read_text())["reason"] != exp
+        ]
         assert not wrong, wrong[:5]
         # still serving, on both transports
         again = await view(laptop.home, "camera", FileDropClient(camera.home.path), 0.5)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from node.links import make_link
 from node.transports import TransportError
 from node.transports.filedrop import FileDropClient, FileDropWatcher
 
@@ -84,11 +83,13 @@ async def test_write_in_place_is_taken_only_after_the_writer_closes_it(pair):
         text = request.text
         with open(camera.home.inbox / "slow.link", "w") as f:
             for i in range(0, len(text), 40):
-                f.write(text[i:i + 40])
+                f.write(text[i : i + 40])
                 f.flush()
                 # pauses longer than the settle time: only the close says it is complete
                 await asyncio.sleep(settle * 3 if i < 120 else 0.01)
-        await wait_for(lambda: watcher.counts["done"] + watcher.counts["rejected"] == 1, what="slow.link handled")
+        await wait_for(
+            lambda: watcher.counts["done"] + watcher.counts["rejected"] == 1, what="slow.link handled"
+        )
         assert watcher.counts == {"done": 1, "rejected": 0}, reason_of(camera.home, "slow.link")
         check_answer(viewer, request, (camera.home.outbox / "slow.link").read_text())
     responder.close()
@@ -177,12 +178,16 @@ CRASHING_DAEMON = textwrap.dedent("""
 async def test_crash_mid_processing_loses_nothing_and_repeats_nothing(pair, tmp_path, mode):
     viewer, camera = pair
     marker = tmp_path / "marker"
-    daemon = subprocess.Popen([sys.executable, "-c", CRASHING_DAEMON, str(camera.home.path), mode, str(marker)],
-                              cwd=Path(__file__).resolve().parents[2])
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_DAEMON, str(camera.home.path), mode, str(marker)],
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         request = view_request(viewer, camera)
         (camera.home.inbox / "crash.link").write_text(request.text)
-        await wait_for(lambda: marker.exists() or daemon.poll() is not None, what="the daemon to take the file")
+        await wait_for(
+            lambda: marker.exists() or daemon.poll() is not None, what="the daemon to take the file"
+        )
         assert daemon.poll() is None, "the crashing daemon died early"
         assert (camera.home.work / "crash.link").exists()
     finally:
@@ -212,6 +217,7 @@ async def test_each_file_is_processed_exactly_once(pair):
     responder = Responder(camera)
     requests = {f"r{i:03d}.link": view_request(viewer, camera) for i in range(120)}
     async with FileDropWatcher(camera.home, responder, settle=0.05) as watcher:
+
         async def drop(name, request, in_place):
             if in_place:
                 (camera.home.inbox / name).write_text(request.text)
@@ -245,7 +251,14 @@ async def test_rejections_are_reported_as_events_and_the_watcher_reports_health(
         assert watcher.healthy()
         (camera.home.inbox / "stranger.link").write_text(view_request(make_node("stranger"), camera).text)
         await wait_for(lambda: events, what="the rejection event")
-    assert events == [{"event": "rejected", "transport": "file", "file": "stranger.link",
-                       "reason": "unknown-sender", "message": events[0]["message"]}]
+    assert events == [
+        {
+            "event": "rejected",
+            "transport": "file",
+            "file": "stranger.link",
+            "reason": "unknown-sender",
+            "message": events[0]["message"],
+        }
+    ]
     assert not watcher.healthy()
     responder.close()

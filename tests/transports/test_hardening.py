@@ -44,11 +44,13 @@ def broker(tmp_path, nodes):
 
 async def test_cmd_call_failures_publish_no_exception_text(broker, nodes):
     viewer, camera, _ = nodes
-    failures = iter([
-        OverlayError(f"peer 'viewer': address {UNDERLAY} is outside the overlay 10.42.0.0/16"),
-        PrivacyError(f"the SDP names {UNDERLAY}, which is not on the overlay"),
-        RuntimeError(f"connect to {UNDERLAY}:443 failed"),
-    ])
+    failures = iter(
+        [
+            OverlayError(f"peer 'viewer': address {UNDERLAY} is outside the overlay 10.42.0.0/16"),
+            PrivacyError(f"the SDP names {UNDERLAY}, which is not on the overlay"),
+            RuntimeError(f"connect to {UNDERLAY}:443 failed"),
+        ]
+    )
 
     async def on_call(peer):
         raise next(failures)
@@ -61,13 +63,24 @@ async def test_cmd_call_failures_publish_no_exception_text(broker, nodes):
     ctl.c.subscribe(events, qos=1)
     await wait_for(lambda: len(ctl.suback) == 2, what="SUBACKs")
     try:
-        async with MqttTransport(broker.config_for(camera.node_id), camera.identity, Responder(camera),
-                                 peers=camera.peers, on_call=on_call):
+        async with MqttTransport(
+            broker.config_for(camera.node_id),
+            camera.identity,
+            Responder(camera),
+            peers=camera.peers,
+            on_call=on_call,
+        ):
             for i in range(3):
-                ctl.publish(f"media-node/{camera.node_id}/cmd/call", b"viewer",
-                            response_topic=f"{replies}/{i}", corr=bytes([i]))
-            await wait_for(lambda: len(ctl.on(replies)) == 3 and len(ctl.on(events)) == 3,
-                           what="three replies and three rejected events")
+                ctl.publish(
+                    f"media-node/{camera.node_id}/cmd/call",
+                    b"viewer",
+                    response_topic=f"{replies}/{i}",
+                    corr=bytes([i]),
+                )
+            await wait_for(
+                lambda: len(ctl.on(replies)) == 3 and len(ctl.on(events)) == 3,
+                what="three replies and three rejected events",
+            )
         got = {m.properties.CorrelationData: json.loads(m.payload) for m in ctl.on(replies)}
         assert [got[bytes([i])]["reason"] for i in range(3)] == ["unavailable", "privacy", "handler-error"]
         for m in ctl.on(replies) + ctl.on(events):
@@ -95,31 +108,42 @@ async def test_qos0_flood_is_refused_busy_and_qos1_stays_lossless(broker, nodes)
     sender.c.subscribe(replies + "/#", qos=1)
     ctl.c.subscribe(events, qos=1)
     await wait_for(lambda: sender.suback and ctl.suback, what="SUBACKs")
-    transport = MqttTransport(broker.config_for(camera.node_id), camera.identity, handler,
-                              peers=camera.peers, workers=1)
+    transport = MqttTransport(
+        broker.config_for(camera.node_id), camera.identity, handler, peers=camera.peers, workers=1
+    )
     pending: list[asyncio.Task] = []
     try:
         async with transport, MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
             # QoS 1 first, more than the queue limit and the broker's in-flight window.
             requests = [view_request(viewer, camera) for _ in range(25)]
-            pending = [asyncio.create_task(client.request(camera.node_id, r.text, timeout=90))
-                       for r in requests]
+            pending = [
+                asyncio.create_task(client.request(camera.node_id, r.text, timeout=90)) for r in requests
+            ]
             flood = 300
             for i in range(flood):
-                sender.publish(f"media-node/{camera.node_id}/inbox", b"x" * 200,
-                               response_topic=f"{replies}/{i}", qos=0)
+                sender.publish(
+                    f"media-node/{camera.node_id}/inbox", b"x" * 200, response_topic=f"{replies}/{i}", qos=0
+                )
             # Which QoS 0 messages find the queue full depends on arrival order; most must.
-            await wait_for(lambda: transport.counts["rejected"] >= flood // 2,
-                           timeout=60, what="QoS 0 messages refused as busy")
+            await wait_for(
+                lambda: transport.counts["rejected"] >= flood // 2,
+                timeout=60,
+                what="QoS 0 messages refused as busy",
+            )
             assert transport._queue.qsize() <= transport.queue_limit + len(requests)
-            await wait_for(lambda: len(sender.on(replies)) >= flood // 2,
-                           timeout=60, what="busy replies")
+            await wait_for(lambda: len(sender.on(replies)) >= flood // 2, timeout=60, what="busy replies")
             busy = [json.loads(m.payload) for m in sender.on(replies)]
             assert all(r == {"ok": False, "reason": "busy", "message": r["message"]} for r in busy), busy[:3]
-            await wait_for(lambda: any(json.loads(m.payload).get("reason") == "busy" for m in ctl.on(events)),
-                           timeout=30, what="a busy rejected event")
-            counted = sum(json.loads(m.payload).get("count", 0) for m in ctl.on(events)
-                          if json.loads(m.payload).get("reason") == "busy")
+            await wait_for(
+                lambda: any(json.loads(m.payload).get("reason") == "busy" for m in ctl.on(events)),
+                timeout=30,
+                what="a busy rejected event",
+            )
+            counted = sum(
+                json.loads(m.payload).get("count", 0)
+                for m in ctl.on(events)
+                if json.loads(m.payload).get("reason") == "busy"
+            )
             assert 0 < counted <= transport.counts["rejected"]
             gate.set()
             for request, reply in zip(requests, await asyncio.gather(*pending)):
@@ -139,10 +163,13 @@ async def test_a_forged_answer_does_not_use_up_the_pending_request(broker, nodes
     the stranger's answer naming our offer is refused, the real one still gets through."""
     viewer, camera, stranger = nodes
     responder = Responder(camera)
-    async with MqttTransport(broker.config_for(camera.node_id), camera.identity, responder,
-                             peers=camera.peers) as transport, \
-            MqttClient(broker.config_for(stranger.node_id), stranger.identity) as forger, \
-            MqttClient(broker.config_for(viewer.node_id), viewer.identity) as real:
+    async with (
+        MqttTransport(
+            broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+        ) as transport,
+        MqttClient(broker.config_for(stranger.node_id), stranger.identity) as forger,
+        MqttClient(broker.config_for(viewer.node_id), viewer.identity) as real,
+    ):
         offer = make_link(camera.identity, "offer", viewer.node_id, sdp=SDP)
         request = asyncio.create_task(transport.request(viewer.node_id, offer.text, timeout=60))
         await wait_for(lambda: transport._pending, what="the pending request")
@@ -171,8 +198,9 @@ async def test_a_hung_filedrop_handler_times_out_and_frees_its_worker(make_node)
             await asyncio.sleep(3600)  # a call set-up that never finishes
         return await responder(text)
 
-    async with FileDropWatcher(camera.home, handler, settle=0.05, concurrency=1, handle_timeout=1.0,
-                               on_event=events.append):
+    async with FileDropWatcher(
+        camera.home, handler, settle=0.05, concurrency=1, handle_timeout=1.0, on_event=events.append
+    ):
         (camera.home.inbox / "hung.link").write_text(view_request(viewer, camera).text)
         await wait_for(lambda: (camera.home.rejected / "hung.link.reason.json").exists(), what="the timeout")
         reason = json.loads((camera.home.rejected / "hung.link.reason.json").read_text())

@@ -12,12 +12,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from node.links import make_link
 from node.transports import TransportError
 from node.transports.mqtt import MqttClient, MqttTransport
 
 from .broker import Broker
-from .helpers import SDP, Responder, check_answer, view_request
+from .helpers import Responder, check_answer, view_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,8 +54,11 @@ class Watcher:
         self.messages: list = []
         self.connack = None
         self.suback: list = []
-        self.c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
-                             client_id=f"watch-{time.monotonic_ns()}")
+        self.c = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            protocol=paho.MQTTv5,
+            client_id=f"watch-{time.monotonic_ns()}",
+        )
         if user is not None:
             pw = password if password is not None else broker.password_files[user].read_text().strip()
             self.c.username_pw_set(user, pw)
@@ -111,12 +113,14 @@ async def test_view_request_is_answered_through_the_broker(broker, nodes):
     ctl = Watcher(broker, "controller")
     assert await ctl.connected()
     ctl.c.subscribe("media-node/+/status", qos=1)
-    async with MqttTransport(broker.config_for(camera.node_id), camera.identity, responder,
-                             peers=camera.peers, name="camera"):
+    async with MqttTransport(
+        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers, name="camera"
+    ):
         async with MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
             request = view_request(viewer, camera)
-            reply = await client.request(camera.peers.find("viewer") and viewer.peers.find("camera"),
-                                         request.text, timeout=20)
+            reply = await client.request(
+                camera.peers.find("viewer") and viewer.peers.find("camera"), request.text, timeout=20
+            )
             check_answer(viewer, request, reply)
             # the same link again is refused with a reason, not dropped
             with pytest.raises(TransportError) as refused:
@@ -125,9 +129,16 @@ async def test_view_request_is_answered_through_the_broker(broker, nodes):
         status = f"media-node/{camera.node_id}/status"
         await wait_for(lambda: ctl.on(status), what="retained status")
         assert json.loads(ctl.on(status)[-1].payload) | {"at": 0} == {
-            "state": "online", "node_id": camera.node_id, "name": "camera", "calls": 0,
-            "version": json.loads(ctl.on(status)[-1].payload)["version"], "at": 0}
-    await wait_for(lambda: json.loads(ctl.on(status)[-1].payload)["state"] == "offline", what="offline status")
+            "state": "online",
+            "node_id": camera.node_id,
+            "name": "camera",
+            "calls": 0,
+            "version": json.loads(ctl.on(status)[-1].payload)["version"],
+            "at": 0,
+        }
+    await wait_for(
+        lambda: json.loads(ctl.on(status)[-1].payload)["state"] == "offline", what="offline status"
+    )
     ctl.close()
     responder.close()
 
@@ -142,14 +153,15 @@ async def test_a_node_cannot_read_another_nodes_inbox(broker, nodes):
     spy.c.subscribe(f"media-node/{camera.node_id}/#", qos=1)
     spy.c.subscribe(mine, qos=1)
     await wait_for(lambda: len(spy.suback) == 3, what="SUBACKs")
-    async with MqttTransport(broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers):
-        async with MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
-            request = view_request(viewer, camera)
-            check_answer(viewer, request, await client.request(camera.node_id, request.text, timeout=20))
-            # a marker after the link, from the same publisher: once the spy has it, it
-            # would have had the link too
-            client.publish(mine, b"marker", qos=1)
-            await wait_for(lambda: spy.on(mine), what="the marker")
+    async with MqttTransport(
+        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+    ), MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
+        request = view_request(viewer, camera)
+        check_answer(viewer, request, await client.request(camera.node_id, request.text, timeout=20))
+        # a marker after the link, from the same publisher: once the spy has it, it
+        # would have had the link too
+        client.publish(mine, b"marker", qos=1)
+        await wait_for(lambda: spy.on(mine), what="the marker")
     assert not spy.on(f"media-node/{camera.node_id}/"), "the spy read another node's topics"
     # nor may a node publish commands to another node
     assert spy.suback[2].is_failure is False
@@ -160,7 +172,9 @@ async def test_a_node_cannot_read_another_nodes_inbox(broker, nodes):
 async def test_links_published_while_the_node_is_offline_arrive_later(broker, nodes):
     viewer, camera, *_ = nodes
     responder = Responder(camera)
-    transport = MqttTransport(broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers)
+    transport = MqttTransport(
+        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+    )
     await transport.start(wait=True)
     await transport.stop()  # the persistent session stays on the broker
     async with MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
@@ -168,7 +182,9 @@ async def test_links_published_while_the_node_is_offline_arrive_later(broker, no
         pending = asyncio.ensure_future(client.request(camera.node_id, request.text, timeout=60))
         await asyncio.sleep(0.5)
         assert not pending.done() and not responder.handled
-        transport = MqttTransport(broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers)
+        transport = MqttTransport(
+            broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+        )
         await transport.start(wait=True)
         check_answer(viewer, request, await pending)
         await transport.stop()
@@ -178,24 +194,28 @@ async def test_links_published_while_the_node_is_offline_arrive_later(broker, no
 async def test_broker_killed_and_restarted_mid_run(broker, nodes):
     viewer, camera, *_ = nodes
     responder = Responder(camera)
-    async with MqttTransport(broker.config_for(camera.node_id), camera.identity, responder,
-                             peers=camera.peers) as transport:
-        async with MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
-            first = view_request(viewer, camera)
-            check_answer(viewer, first, await client.request(camera.node_id, first.text, timeout=20))
-            subscribed = time.time()
-            await wait_for(lambda: broker.persisted_after(subscribed + 0.01), what="the broker to save sessions")
-            broker.kill()
-            await wait_for(lambda: not client.connected and not transport.connected, what="both to notice")
-            # published while the broker is down: paho keeps QoS 1 messages until it is back
-            during = [view_request(viewer, camera) for _ in range(3)]
-            pending = [asyncio.ensure_future(client.request(camera.node_id, r.text, timeout=60)) for r in during]
-            await asyncio.sleep(0.5)
-            broker.start()
-            replies = await asyncio.gather(*pending)
-            for request, reply in zip(during, replies):
-                check_answer(viewer, request, reply)
-            assert transport.connected and client.connected
+    async with MqttTransport(
+        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+    ) as transport, MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
+        first = view_request(viewer, camera)
+        check_answer(viewer, first, await client.request(camera.node_id, first.text, timeout=20))
+        subscribed = time.time()
+        await wait_for(
+            lambda: broker.persisted_after(subscribed + 0.01), what="the broker to save sessions"
+        )
+        broker.kill()
+        await wait_for(lambda: not client.connected and not transport.connected, what="both to notice")
+        # published while the broker is down: paho keeps QoS 1 messages until it is back
+        during = [view_request(viewer, camera) for _ in range(3)]
+        pending = [
+            asyncio.ensure_future(client.request(camera.node_id, r.text, timeout=60)) for r in during
+        ]
+        await asyncio.sleep(0.5)
+        broker.start()
+        replies = await asyncio.gather(*pending)
+        for request, reply in zip(during, replies):
+            check_answer(viewer, request, reply)
+        assert transport.connected and client.connected
     responder.close()
 
 
@@ -205,7 +225,6 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
 
     async def on_call(peer):
         calls.append(peer.name)
-        return None
 
     ctl = Watcher(broker, "controller")
     assert await ctl.connected()
@@ -213,13 +232,25 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
     ctl.c.subscribe(replies + "/#", qos=1)
     ctl.c.subscribe(f"media-node/{camera.node_id}/events", qos=1)
     await wait_for(lambda: len(ctl.suback) == 2, what="SUBACKs")
-    async with MqttTransport(broker.config_for(camera.node_id), camera.identity, Responder(camera),
-                             peers=camera.peers, on_call=on_call):
+    async with MqttTransport(
+        broker.config_for(camera.node_id),
+        camera.identity,
+        Responder(camera),
+        peers=camera.peers,
+        on_call=on_call,
+    ):
         cmd = f"media-node/{camera.node_id}/cmd/call"
-        cases = {b"nobody": "unknown-peer", stranger.node_id.encode(): "unknown-peer",
-                 b"limited": None, b"viewer": None, b'{"peer": "viewer"}': None,
-                 b'{"who": 1}': "bad-request", b"": "empty", b"\xff\xfe": "malformed",
-                 b"x" * 70000: "oversized"}
+        cases = {
+            b"nobody": "unknown-peer",
+            stranger.node_id.encode(): "unknown-peer",
+            b"limited": None,
+            b"viewer": None,
+            b'{"peer": "viewer"}': None,
+            b'{"who": 1}': "bad-request",
+            b"": "empty",
+            b"\xff\xfe": "malformed",
+            b"x" * 70000: "oversized",
+        }
         for i, payload in enumerate(cases):
             ctl.publish(cmd, payload, response_topic=f"{replies}/{i}", corr=bytes([i]))
         await wait_for(lambda: len(ctl.on(replies)) == len(cases), what="one reply per command")
@@ -235,7 +266,8 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
         events = f"media-node/{camera.node_id}/events"
         await wait_for(lambda: len(ctl.on(events)) == 6, what="one rejection event per refusal")
         assert sorted(json.loads(m.payload)["reason"] for m in ctl.on(events)) == sorted(
-            r for r in cases.values() if r)
+            r for r in cases.values() if r
+        )
     ctl.close()
 
 
@@ -253,13 +285,17 @@ async def test_home_assistant_discovery_buttons_sensors_and_press(broker, nodes)
     await wait_for(lambda: len(ha.suback) == 2, what="SUBACKs")
     config = broker.config_for(camera.node_id, home_assistant=True)
     disc = f"homeassistant/button/{camera.node_id}"
-    async with MqttTransport(config, camera.identity, Responder(camera), peers=camera.peers,
-                             on_call=on_call, name="front door") as transport:
+    async with MqttTransport(
+        config, camera.identity, Responder(camera), peers=camera.peers, on_call=on_call, name="front door"
+    ) as transport:
         await wait_for(lambda: len(ha.on("homeassistant/")) == 4, what="4 discovery configs")
         configs = {m.topic: json.loads(m.payload) for m in ha.on("homeassistant/")}
-        assert set(configs) == {f"{disc}/call_viewer/config", f"{disc}/call_limited/config",
-                                f"homeassistant/binary_sensor/{camera.node_id}/online/config",
-                                f"homeassistant/sensor/{camera.node_id}/active_calls/config"}
+        assert set(configs) == {
+            f"{disc}/call_viewer/config",
+            f"{disc}/call_limited/config",
+            f"homeassistant/binary_sensor/{camera.node_id}/online/config",
+            f"homeassistant/sensor/{camera.node_id}/active_calls/config",
+        }
         button = configs[f"{disc}/call_viewer/config"]
         assert button["name"] == "call viewer" and button["payload_press"] == "viewer"
         assert button["command_topic"] == f"media-node/{camera.node_id}/cmd/call"
@@ -278,14 +314,18 @@ async def test_home_assistant_discovery_buttons_sensors_and_press(broker, nodes)
         # a peer added while the node runs gets its button at the next refresh
         camera.trust(stranger, "call")
         transport.home_assistant.refresh_if_changed()
-        await wait_for(lambda: any(m.topic == f"{disc}/call_stranger/config" for m in ha.messages),
-                       what="the new peer's button")
+        await wait_for(
+            lambda: any(m.topic == f"{disc}/call_stranger/config" for m in ha.messages),
+            what="the new peer's button",
+        )
     # limited leaves the allowlist: its button is removed at the next start
     camera.peers.remove("limited")
     ha.messages.clear()
     async with MqttTransport(config, camera.identity, Responder(camera), peers=camera.peers, on_call=on_call):
-        await wait_for(lambda: any(m.topic == f"{disc}/call_limited/config" and not m.payload
-                                   for m in ha.messages), what="the stale button removed")
+        await wait_for(
+            lambda: any(m.topic == f"{disc}/call_limited/config" and not m.payload for m in ha.messages),
+            what="the stale button removed",
+        )
     ha.close()
 
 
@@ -321,16 +361,21 @@ async def test_last_will_says_offline_when_the_node_dies(broker, nodes):
     status = f"media-node/{camera.node_id}/status"
     watcher.c.subscribe(status, qos=1)
     config = broker.config_for(camera.node_id)
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_NODE, str(camera.home.key_file), config.model_dump_json()],
-                            stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_NODE, str(camera.home.key_file), config.model_dump_json()],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
         assert line.strip() == b"up"
-        await wait_for(lambda: any(json.loads(m.payload)["state"] == "online" for m in watcher.on(status)),
-                       what="online")
+        await wait_for(
+            lambda: any(json.loads(m.payload)["state"] == "online" for m in watcher.on(status)), what="online"
+        )
         proc.kill()
-        await wait_for(lambda: json.loads(watcher.on(status)[-1].payload)["state"] == "offline",
-                       what="the last will")
+        await wait_for(
+            lambda: json.loads(watcher.on(status)[-1].payload)["state"] == "offline", what="the last will"
+        )
         assert json.loads(watcher.on(status)[-1].payload)["node_id"] == camera.node_id
     finally:
         proc.kill()
@@ -349,12 +394,22 @@ async def test_a_response_topic_outside_reply_trees_is_refused(broker, nodes):
     ctl.c.subscribe(events, qos=1)
     ctl.c.subscribe(status, qos=1)
     await wait_for(lambda: len(ctl.suback) == 2, what="SUBACKs")
-    async with MqttTransport(broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers):
+    async with MqttTransport(
+        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+    ):
         await wait_for(lambda: ctl.on(status), what="status")
-        for target in (status, f"media-node/{viewer.node_id}/inbox", "homeassistant/button/x/y/config",
-                       f"media-node/{viewer.node_id}/replies/1"):
-            sender.publish(f"media-node/{camera.node_id}/inbox", view_request(viewer, camera).text,
-                           response_topic=target, corr=b"1")
+        for target in (
+            status,
+            f"media-node/{viewer.node_id}/inbox",
+            "homeassistant/button/x/y/config",
+            f"media-node/{viewer.node_id}/replies/1",
+        ):
+            sender.publish(
+                f"media-node/{camera.node_id}/inbox",
+                view_request(viewer, camera).text,
+                response_topic=target,
+                corr=b"1",
+            )
         await wait_for(lambda: len(ctl.on(events)) == 4, what="4 rejection events")
     assert all(json.loads(m.payload)["reason"] == "bad-request" for m in ctl.on(events))
     assert not responder.handled
@@ -377,27 +432,57 @@ async def test_the_documented_mosquitto_rr_examples_work(broker, nodes, tmp_path
     async def on_call(peer):
         calls.append(peer.name)
 
-    common = ["-h", "127.0.0.1", "-p", str(broker.port), "--cafile", str(broker.ca_file), "-q", "1", "-W", "30"]
+    common = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(broker.port),
+        "--cafile",
+        str(broker.ca_file),
+        "-q",
+        "1",
+        "-W",
+        "30",
+    ]
 
     def rr(user, topic, reply, message):
         pw = broker.password_files[user].read_text().strip()
-        return subprocess.run(["mosquitto_rr", *common, "-u", user, "-P", pw, "-t", topic, "-e", reply,
-                               "-m", message], capture_output=True, timeout=60)
+        return subprocess.run(
+            ["mosquitto_rr", *common, "-u", user, "-P", pw, "-t", topic, "-e", reply, "-m", message],
+            capture_output=True,
+            timeout=60,
+        )
 
     responder = Responder(camera)
-    async with MqttTransport(broker.config_for(camera.node_id), camera.identity, responder,
-                             peers=camera.peers, on_call=on_call):
-        out = await asyncio.to_thread(rr, "controller", f"media-node/{camera.node_id}/cmd/call",
-                                      "media-node/controller/reply/1", "viewer")
+    async with MqttTransport(
+        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers, on_call=on_call
+    ):
+        out = await asyncio.to_thread(
+            rr,
+            "controller",
+            f"media-node/{camera.node_id}/cmd/call",
+            "media-node/controller/reply/1",
+            "viewer",
+        )
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["ok"] is True and calls == ["viewer"]
         request = view_request(viewer, camera)
-        out = await asyncio.to_thread(rr, viewer.node_id, f"media-node/{camera.node_id}/inbox",
-                                      f"media-node/{viewer.node_id}/reply/1", request.text)
+        out = await asyncio.to_thread(
+            rr,
+            viewer.node_id,
+            f"media-node/{camera.node_id}/inbox",
+            f"media-node/{viewer.node_id}/reply/1",
+            request.text,
+        )
         assert out.returncode == 0, out.stderr
         check_answer(viewer, request, out.stdout.decode())
-        out = await asyncio.to_thread(rr, viewer.node_id, f"media-node/{camera.node_id}/inbox",
-                                      f"media-node/{viewer.node_id}/reply/1", request.text)
+        out = await asyncio.to_thread(
+            rr,
+            viewer.node_id,
+            f"media-node/{camera.node_id}/inbox",
+            f"media-node/{viewer.node_id}/reply/1",
+            request.text,
+        )
         assert json.loads(out.stdout)["reason"] == "replayed"
     responder.close()
 
@@ -432,8 +517,18 @@ async def test_a_link_in_hand_when_the_node_dies_is_delivered_again(broker, node
     viewer, camera, *_ = nodes
     marker = tmp_path / "in-hand"
     config = broker.config_for(camera.node_id)
-    proc = subprocess.Popen([sys.executable, "-c", HANGING_NODE, str(camera.home.key_file), config.model_dump_json(),
-                             str(marker)], stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HANGING_NODE,
+            str(camera.home.key_file),
+            config.model_dump_json(),
+            str(marker),
+        ],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     responder = Responder(camera)
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)

@@ -91,14 +91,26 @@ def test_make_and_inspect(homes, tmp_path):
     assert shown["valid"] and shown["peer"] == "viewer"
     assert shown["claims"]["kind"] == "view-request" and shown["claims"]["iss"] == ids["viewer"]
     # from stdin, sealed
-    code, sealed, _ = run("link", "make", "--home", viewer, "view-request", "--to", ids["cam"],
-                          "--sdp-file", sdp, "--seal")
+    code, sealed, _ = run(
+        "link", "make", "--home", viewer, "view-request", "--to", ids["cam"], "--sdp-file", sdp, "--seal"
+    )
     assert sealed.startswith("mnode-sealed:")
     code, out, _ = run("link", "inspect", "--home", cam, "-", input=sealed)
     assert code == 0 and json.loads(out)["sealed"] is True
     # an answer checked against the offer it answers
-    code, answer, _ = run("link", "make", "--home", cam, "answer", "--to", "viewer", "--sdp-file", sdp,
-                          "--answers", shown["digest"])
+    code, answer, _ = run(
+        "link",
+        "make",
+        "--home",
+        cam,
+        "answer",
+        "--to",
+        "viewer",
+        "--sdp-file",
+        sdp,
+        "--answers",
+        shown["digest"],
+    )
     assert run("link", "inspect", "--home", viewer, answer.strip(), "--offer", link.strip())[0] == 0
     code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", shown["digest"])
     assert code == 0
@@ -117,8 +129,19 @@ def test_make_needs_sdp_and_valid_recipient(homes):
     assert code == 1 and "not a peer name or node id" in err
 
 
-REASONS = ["bad-signature", "tampered", "wrong-audience", "expired", "not-yet-valid", "replayed",
-           "unknown-sender", "no-permission", "malformed", "oversized", "unseal-failed"]
+REASONS = [
+    "bad-signature",
+    "tampered",
+    "wrong-audience",
+    "expired",
+    "not-yet-valid",
+    "replayed",
+    "unknown-sender",
+    "no-permission",
+    "malformed",
+    "oversized",
+    "unseal-failed",
+]
 
 
 @pytest.mark.parametrize("reason", REASONS)
@@ -130,8 +153,12 @@ def test_rejection_reasons_through_cli(homes, reason):
         "bad-signature": lambda: resign(good.text, s),
         "tampered": lambda: swap_payload(good.text, dataclasses.replace(good.claims, aud=ids["stranger"])),
         "wrong-audience": lambda: make_link(v, "view-request", ids["stranger"], sdp=SDP).text,
-        "expired": lambda: make_link(v, "view-request", ids["cam"], sdp=SDP, ttl=60, now=time.time() - 600).text,
-        "not-yet-valid": lambda: make_link(v, "view-request", ids["cam"], sdp=SDP, now=time.time() + 600).text,
+        "expired": lambda: (
+            make_link(v, "view-request", ids["cam"], sdp=SDP, ttl=60, now=time.time() - 600).text
+        ),
+        "not-yet-valid": lambda: (
+            make_link(v, "view-request", ids["cam"], sdp=SDP, now=time.time() + 600).text
+        ),
         "replayed": lambda: good.text,
         "unknown-sender": lambda: make_link(s, "view-request", ids["cam"], sdp=SDP).text,
         "no-permission": lambda: make_link(v, "offer", ids["cam"], sdp=SDP).text,
@@ -150,8 +177,14 @@ def test_rejection_reasons_through_cli(homes, reason):
 
 def test_console_script_runs(tmp_path):
     """The installed entry point, not just the click object."""
-    proc = subprocess.run([sys.executable, "-m", "node.cli", "--help"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "node.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and "overlay" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "node.cli", "id", "--home", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "node.cli", "id", "--home", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and "media-node init" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,7 +1,6 @@
 """Property-based fuzzing of link decoding: arbitrary input and mutations of valid links
 never raise anything but LinkError (and never crash the caller)."""
 
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -60,33 +59,46 @@ def test_mutated_valid_links(text, data):
     op = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate", "duplicate"]))
     ch = data.draw(st.characters(codec="ascii"))
     mutated = {
-        "flip": text[:pos] + ch + text[pos + 1:],
-        "delete": text[:pos] + text[pos + 1:],
+        "flip": text[:pos] + ch + text[pos + 1 :],
+        "delete": text[:pos] + text[pos + 1 :],
         "insert": text[:pos] + ch + text[pos:],
         "truncate": text[:pos],
-        "duplicate": text[:pos] + text[pos:pos + 40] + text[pos:],
+        "duplicate": text[:pos] + text[pos : pos + 40] + text[pos:],
     }[op]
     must_reject_or_accept(mutated)
 
 
 @FUZZ
-@given(st.one_of(
-    st.binary(max_size=512),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                 lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=6),
-                 max_leaves=20).map(lambda v: repr(v).encode()),
-))
+@given(
+    st.one_of(
+        st.binary(max_size=512),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=6),
+            max_leaves=20,
+        ).map(lambda v: repr(v).encode()),
+    )
+)
 def test_validly_signed_garbage_payloads(payload):
     """Correct signature and digest, hostile content: still only LinkError."""
     must_reject_or_accept("mnode:" + sign_compact(VIEWER, payload))
 
 
 @FUZZ
-@given(st.dictionaries(
-    st.sampled_from(["v", "kind", "iss", "aud", "iat", "exp", "nonce", "addr", "prov", "sdp", "ofh", "err", "zz"]),
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.text(max_size=60) | st.floats()
-    | st.lists(st.integers(), max_size=3) | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
-))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["v", "kind", "iss", "aud", "iat", "exp", "nonce", "addr", "prov", "sdp", "ofh", "err", "zz"]
+        ),
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**70), 2**70)
+        | st.text(max_size=60)
+        | st.floats()
+        | st.lists(st.integers(), max_size=3)
+        | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    )
+)
 def test_signed_hostile_claims(claims):
     import json
     import zlib

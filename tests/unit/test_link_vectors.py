@@ -11,9 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from node.links import LinkOpener
 from node.identity import Identity
-from node.links import vectors
+from node.links import LinkOpener, vectors
 
 DOC = (Path(__file__).parents[2] / "docs" / "link-format.md").read_text()
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -62,8 +61,9 @@ def test_third_party_verifies_vector(index):
     jws = link.removeprefix("mnode:")
     # The signer's key comes from the iss claim, as a third party would do it.
     payload_segment = jws.split(".")[1]
-    unverified = json.loads(inflate(base64.urlsafe_b64decode(payload_segment + "=" * (-len(payload_segment) % 4)),
-                                    dictionary))
+    unverified = json.loads(
+        inflate(base64.urlsafe_b64decode(payload_segment + "=" * (-len(payload_segment) % 4)), dictionary)
+    )
     key = key_from_node_id(unverified["iss"])
     payload = jwt.api_jws.PyJWS().decode(jws, key, algorithms=["EdDSA"])
     assert json.loads(inflate(payload, dictionary)) == claims

@@ -32,8 +32,15 @@ def reason(fn):
 def test_round_trip_plain_and_sealed(pair):
     cam, viewer = pair
     for sealed in (False, True):
-        link = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, addr="100.64.0.1",
-                         prov="static", sealed=sealed)
+        link = make_link(
+            viewer.identity,
+            "view-request",
+            cam.node_id,
+            sdp=SDP,
+            addr="100.64.0.1",
+            prov="static",
+            sealed=sealed,
+        )
         assert link.text.startswith("mnode-sealed:" if sealed else "mnode:")
         opened = opener_for(cam).open(link.text)
         assert opened.peer.name == "viewer"
@@ -59,29 +66,48 @@ def test_answer_binds_to_offer(pair):
     assert reason(lambda: opener_for(viewer).open(answer.text, expect_offer=other.digest)) == "wrong-offer"
 
 
-@pytest.mark.parametrize("case", [
-    "bad-signature", "tampered", "wrong-audience", "expired", "not-yet-valid", "replayed",
-    "unknown-sender", "no-permission", "malformed", "oversized", "unseal-failed",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bad-signature",
+        "tampered",
+        "wrong-audience",
+        "expired",
+        "not-yet-valid",
+        "replayed",
+        "unknown-sender",
+        "no-permission",
+        "malformed",
+        "oversized",
+        "unseal-failed",
+    ],
+)
 def test_every_rejection_reason(pair, make_node, case):
     cam, viewer = pair
     stranger = make_node("stranger")
     good = make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP)
     text = {
         "bad-signature": lambda: resign(good.text, stranger.identity),
-        "tampered": lambda: swap_payload(good.text, dataclasses.replace(good.claims, exp=good.claims.exp + 999)),
+        "tampered": lambda: swap_payload(
+            good.text, dataclasses.replace(good.claims, exp=good.claims.exp + 999)
+        ),
         "wrong-audience": lambda: make_link(viewer.identity, "view-request", stranger.node_id, sdp=SDP).text,
-        "expired": lambda: make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, ttl=60,
-                                     now=time.time() - 3600).text,
-        "not-yet-valid": lambda: make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP,
-                                           now=time.time() + 3600).text,
+        "expired": lambda: (
+            make_link(
+                viewer.identity, "view-request", cam.node_id, sdp=SDP, ttl=60, now=time.time() - 3600
+            ).text
+        ),
+        "not-yet-valid": lambda: (
+            make_link(viewer.identity, "view-request", cam.node_id, sdp=SDP, now=time.time() + 3600).text
+        ),
         "replayed": lambda: good.text,
         "unknown-sender": lambda: make_link(stranger.identity, "view-request", cam.node_id, sdp=SDP).text,
         "no-permission": lambda: make_link(viewer.identity, "offer", cam.node_id, sdp=SDP).text,
         "malformed": lambda: "mnode:not.a.link",
         "oversized": lambda: "mnode:" + "A" * 70000,
-        "unseal-failed": lambda: make_link(viewer.identity, "view-request", stranger.node_id, sdp=SDP,
-                                           sealed=True).text,
+        "unseal-failed": lambda: (
+            make_link(viewer.identity, "view-request", stranger.node_id, sdp=SDP, sealed=True).text
+        ),
     }[case]()
     opener = opener_for(cam)
     if case == "replayed":

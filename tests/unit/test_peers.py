@@ -46,13 +46,16 @@ def test_duplicate_id_and_name(tmp_path):
     assert store.find("a").allow == {"call"}
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"name": "bad name"}, "peer name"),
-    ({"node_id": "short"}, "52 characters"),
-    ({"allow": "view,admin"}, "unknown permission"),
-    ({"yggdrasil_key": "abc"}, "64 hex"),
-    ({"address": "not-an-ip"}, "not an IP"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"name": "bad name"}, "peer name"),
+        ({"node_id": "short"}, "52 characters"),
+        ({"allow": "view,admin"}, "unknown permission"),
+        ({"yggdrasil_key": "abc"}, "64 hex"),
+        ({"address": "not-an-ip"}, "not an IP"),
+    ],
+)
 def test_validation(kwargs, match):
     args = {"name": "ok", "node_id": nid(), "allow": "view"} | kwargs
     with pytest.raises(NodeError, match=match):

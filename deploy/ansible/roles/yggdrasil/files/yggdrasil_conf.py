@@ -14,8 +14,12 @@ def main() -> None:
     dry_run = "--check" in args  # ansible --check: say what would change, write nothing
     path, wanted = [a for a in args if a != "--check"][:2]
     wanted = json.loads(wanted)
-    normalised = subprocess.run(["yggdrasil", "-useconffile", path, "-normaliseconf", "-json"],
-                                check=True, capture_output=True, text=True).stdout
+    normalised = subprocess.run(
+        ["yggdrasil", "-useconffile", path, "-normaliseconf", "-json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     with open(path) as f:
         raw = f.read()
     conf = json.loads(normalised)
@@ -28,8 +32,13 @@ def main() -> None:
             json.dump(merged, f, indent=2, sort_keys=True)
             f.write("\n")
         os.replace(tmp, path)
-    address = subprocess.run(["yggdrasil", "-useconf", "-address"], input=json.dumps(merged),
-                             check=True, capture_output=True, text=True).stdout.strip()
+    address = subprocess.run(
+        ["yggdrasil", "-useconf", "-address"],
+        input=json.dumps(merged),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     print(json.dumps({"changed": changed, "public_key": merged.get("PublicKey", ""), "address": address}))
 
 
