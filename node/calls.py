@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiortc import RTCSessionDescription
 from aiortc.sdp import SessionDescription
@@ -64,6 +64,12 @@ class CallError(NodeError):
 
 class Publisher(Protocol):  # node.media.MediaPublisher
     def attach(self, pc: Any) -> Any: ...
+
+
+class TalkingPublisher(Publisher, Protocol):  # a publisher with a speaker (talkback)
+    speaker: Any
+
+    def talkback(self, pc: Any, owner: str) -> Any: ...
 
 
 class Transport(Protocol):  # client side of node.transports
@@ -114,8 +120,12 @@ class Call:
         policy: IcePolicy,
         attachment: Any = None,
         receiver: Any = None,
+        *,
+        call_id: str = "",
+        talk: bool = False,
     ):
-        self.id = _new_id()
+        self.id = call_id or _new_id()
+        self.talk = talk  # the peer's audio plays on this node's speaker (or: this node talks)
         self.manager = manager
         self.kind = kind
         self.peer = peer
@@ -163,6 +173,7 @@ class Call:
             "peer": self.peer.name,
             "peer_id": self.peer.node_id,
             "state": self.state,
+            "talk": self.talk,
         }
 
     # --- life cycle --------------------------------------------------------------------
@@ -527,18 +538,27 @@ class CallManager:
                 "node resolves for you (check both allowlists' overlay bindings)",
             ) from None
         # Only an `offer` (permission `call`) may be two-way; a view-request asks to
-        # receive and nothing else, so the camera never takes media from a viewer.
+        # receive, plus at most one audio track from a peer allowed `talk` (talkback).
+        # The camera never takes video from a viewer.
         two_way = claims.kind == "offer"
+        talk = False
         if not two_way:
-            problem = _not_receive_only(offer_sdp)
+            problem, talk = _view_request_media(offer_sdp)
             if problem:
                 log.error("%s's view-request: %s", peer.name, problem)
                 raise CallError(
-                    "bad-offer", "a view-request must only ask to receive audio and video (recvonly m-lines)"
+                    "bad-offer",
+                    "a view-request must only ask to receive audio and video (recvonly "
+                    "m-lines), plus at most one audio track to talk",
                 )
+            if talk:
+                self._check_talk(peer)
+        call_id = _new_id()
         pc = policy.peer_connection()
         attachment = receiver = None
         try:
+            if talk:  # claims the speaker before any media flows (TalkBusy: told, not queued)
+                receiver = self._talkback(pc, call_id)
             await _within(
                 SETUP_TIMEOUT,
                 "applying the offer",
@@ -547,7 +567,8 @@ class CallManager:
             if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
             attachment = self.publisher.attach(pc)
-            _set_directions(pc, receive=receiver is not None)
+            receive = {"audio"} if talk else ({"audio", "video"} if receiver is not None else set())
+            _set_directions(pc, receive=receive)
             answer = await _within(SETUP_TIMEOUT, "creating the answer", pc.createAnswer())
             await _within(SETUP_TIMEOUT, "gathering on the overlay address", pc.setLocalDescription(answer))
             sdp = pc.localDescription.sdp
@@ -564,9 +585,35 @@ class CallManager:
             policy,
             attachment,
             receiver,
+            call_id=call_id,
+            talk=talk,
         )
         await self._register(call)
         return reply.text
+
+    def _check_talk(self, peer: Peer) -> None:
+        if not peer.may("talk"):
+            raise CallError(
+                "no-talk",
+                "this node does not let you talk: the allowlist does not grant you 'talk' "
+                "(ask to view without sending audio)",
+            )
+        if getattr(self.publisher, "speaker", None) is None:
+            raise CallError("no-speaker", "this node has no speaker for talkback (media.speaker is not set)")
+
+    def _talkback(self, pc: Any, owner: str) -> Any:
+        from .media.source import MediaError
+        from .media.speaker import TalkBusy
+
+        try:
+            return cast(TalkingPublisher, self.publisher).talkback(pc, owner)
+        except TalkBusy:
+            raise CallError(
+                "talk-busy", "another peer is talking on this node's speaker; try again when they stop"
+            ) from None
+        except MediaError as e:
+            log.error("talkback: %s", e)
+            raise CallError("no-speaker", "this node's speaker cannot be opened (see its log)") from None
 
     async def _register(self, call: Call) -> None:
         if self._closed:  # set up while close() ran: end it now, never leave it behind
@@ -587,16 +634,21 @@ class CallManager:
             raise CallError("no-media", "this node has no publisher to call with")
         return await self._offer(peer, transport, "offer", "outgoing")
 
-    async def view(self, peer: Peer, transport: Transport) -> Call:
-        """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer)."""
-        return await self._offer(peer, transport, "view-request", "viewing")
+    async def view(self, peer: Peer, transport: Transport, talk: Any = None) -> Call:
+        """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer).
+        `talk`: an audio track to send to the peer's speaker (it needs `talk` there)."""
+        return await self._offer(peer, transport, "view-request", "viewing", talk)
 
-    async def _offer(self, peer: Peer, transport: Transport, link_kind: str, call_kind: str) -> Call:
+    async def _offer(
+        self, peer: Peer, transport: Transport, link_kind: str, call_kind: str, talk: Any = None
+    ) -> Call:
         if self._closed:
             raise CallError("stopping", "this node is shutting down")
-        return await self._set_up(self._make_offer(peer, transport, link_kind, call_kind))
+        return await self._set_up(self._make_offer(peer, transport, link_kind, call_kind, talk))
 
-    async def _make_offer(self, peer: Peer, transport: Transport, link_kind: str, call_kind: str) -> Call:
+    async def _make_offer(
+        self, peer: Peer, transport: Transport, link_kind: str, call_kind: str, talk: Any = None
+    ) -> Call:
         if self._busy():
             raise CallError("busy", f"already {len(self._calls)} call(s) (calls.max_calls)")
         self._pending += 1
@@ -609,7 +661,7 @@ class CallManager:
                 receiver = None
             else:
                 # Audio first, then video: the order of link format v1's SDP template.
-                pc.addTransceiver("audio", direction="recvonly")
+                pc.addTransceiver(talk or "audio", direction="sendrecv" if talk else "recvonly")
                 video = pc.addTransceiver("video", direction="recvonly")
                 from .media.hooks import prefer_h264  # the camera sends H.264 as encoded
 
@@ -644,36 +696,45 @@ class CallManager:
             raise
         finally:
             self._pending -= 1
-        call = Call(self, call_kind, peer, pc, policy, attachment, receiver)
+        call = Call(self, call_kind, peer, pc, policy, attachment, receiver, talk=talk is not None)
         await self._register(call)
         return call
 
 
-def _not_receive_only(sdp: str) -> str:
-    """Why an offer is not a pure request to receive audio/video, or "" if it is. Parsed
-    with aiortc's own parser: the directions checked are the ones aiortc will apply."""
+def _view_request_media(sdp: str) -> tuple[str, bool]:
+    """(why a view-request asks for more than it may, or "", whether it sends one audio
+    track to talk). Parsed with aiortc's own parser: the directions checked are the
+    ones aiortc will apply."""
     try:
         parsed = SessionDescription.parse(sdp)
     except Exception as e:
-        return f"unparseable SDP ({type(e).__name__})"
+        return f"unparseable SDP ({type(e).__name__})", False
     if not parsed.media:
-        return "no m-line"
+        return "no m-line", False
+    talking = 0
     for media in parsed.media:
         if media.kind not in ("audio", "video"):
-            return f"an m={media.kind} line"
-        if media.direction not in ("recvonly", "inactive"):
-            return f"an m={media.kind} line with direction {media.direction or 'sendrecv (default)'}"
-    return ""
+            return f"an m={media.kind} line", False
+        if media.direction in ("recvonly", "inactive"):
+            continue
+        if media.kind == "audio":
+            talking += 1
+            continue
+        return f"an m={media.kind} line with direction {media.direction or 'sendrecv (default)'}", False
+    if talking > 1:
+        return f"{talking} audio m-lines that send (one talker track at most)", False
+    return "", talking == 1
 
 
-def _set_directions(pc: Any, *, receive: bool) -> None:
+def _set_directions(pc: Any, *, receive: set[str]) -> None:
     """The answer's directions are decided here, not by whatever the publisher did:
-    send where a track is attached, receive only if `receive` (a consumer exists)."""
+    send where a track is attached, receive only the kinds in `receive` (a consumer
+    exists for them)."""
     for transceiver in pc.getTransceivers():
         if transceiver.stopped:
             continue
         sends = transceiver.sender.track is not None
-        if receive:
+        if transceiver.kind in receive:
             transceiver.direction = "sendrecv" if sends else "recvonly"
         else:
             transceiver.direction = "sendonly" if sends else "inactive"

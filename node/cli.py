@@ -113,11 +113,14 @@ _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h i
 @click.option("--address", default="", help="static overlay: the peer's overlay address.")
 @click.option("--yggdrasil-key", default="", help="yggdrasil overlay: the peer's Yggdrasil public key (hex).")
 @click.option("--staex-id", default="", help="staex overlay: the peer's Staex id (default: its node id).")
+@click.option(
+    "--via", default="", metavar="file:DIR|mqtt", help="How view and web reach this peer (default: --via)."
+)
 @click.option("--replace", is_flag=True, help="Overwrite a peer of the same name.")
-def peers_add(home_dir, name, node_id, allow, address, yggdrasil_key, staex_id, replace):
+def peers_add(home_dir, name, node_id, allow, address, yggdrasil_key, staex_id, via, replace):
     """Trust NODE_ID under NAME."""
     home = get_home(home_dir)
-    peer = make_peer(name, node_id, allow, address, yggdrasil_key, staex_id)
+    peer = make_peer(name, node_id, allow, address, yggdrasil_key, staex_id, via)
     PeerStore(home.peers_file).add(peer, replace=replace)
     click.echo(f"added {peer.name} ({peer.node_id}) allow={','.join(sorted(peer.allow)) or '-'}")
 
@@ -317,6 +320,7 @@ def profile_show(home_dir, name, as_json, config_txt):
             f"[{p.video.min_bitrate}..{p.video.max_bitrate}], I-period {p.video.iperiod}"
         )
         click.echo(f"audio: {p.audio.source} ({p.audio.why})")
+        click.echo(f"speaker (talkback, set media.speaker to use it): {p.audio.speaker}")
         for key, value in p.sysctl.items():
             click.echo(f"sysctl {key} = {value}")
 
@@ -369,7 +373,13 @@ _AUDIO_HELP = (
 @home_option
 @click.option("--video", default=None, metavar="SOURCE", help=_VIDEO_HELP)
 @click.option("--audio", default=None, metavar="SOURCE", help=_AUDIO_HELP)
-def run(home_dir, video, audio):
+@click.option(
+    "--speaker",
+    default=None,
+    metavar="alsa:DEVICE|none",
+    help="Where peers allowed 'talk' are heard (default: config media.speaker; none).",
+)
+def run(home_dir, video, audio, speaker):
     """The daemon: serve view requests (and calls) arriving in the home's inbox/ (file
     drop) until SIGTERM or SIGINT, which end every call cleanly. Overlay, media and
     limits come from the home's config.toml."""
@@ -380,7 +390,7 @@ def run(home_dir, video, audio):
 
     home = get_home(home_dir)
     config = load_config(home.config_file)
-    apply_overrides(config.media, video=video, audio=audio)
+    apply_overrides(config.media, video=video, audio=audio, speaker=speaker)
     _log_level_from(config)
     asyncio.run(run_service(home, config))
 
@@ -403,8 +413,14 @@ def run(home_dir, video, audio):
     default=None,
     help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts).",
 )
+@click.option(
+    "--talk",
+    default=None,
+    metavar="tone|alsa:DEVICE|file:PATH.wav",
+    help="Also send this audio to PEER's speaker (PEER must allow this node 'talk').",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON summary.")
-def view(home_dir, peer, via, seconds, record, as_json):
+def view(home_dir, peer, via, seconds, record, talk, as_json):
     """Watch PEER's camera and microphone: a signed view-request, its signed answer,
     then media over the overlay for --seconds. Prints a JSON summary (ttff_ms,
     video_frames, audio_frames, kbps, local_address, remote_address, record); exits 1
@@ -417,8 +433,12 @@ def view(home_dir, peer, via, seconds, record, as_json):
     home = get_home(home_dir)
     if seconds <= 0:
         raise NodeError("--seconds must be positive")
+    if talk:
+        from .media.select import parse_talk
+
+        parse_talk(talk)
     transport = client_transport(via, home)
-    summary = asyncio.run(run_view(home, peer, transport, seconds, record))
+    summary = asyncio.run(run_view(home, peer, transport, seconds, record, talk=talk))
     summary["via"] = via if via in ("manual", "mqtt") else "file"
     if not as_json:
         click.echo(format_summary(summary), err=True)

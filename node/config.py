@@ -79,6 +79,32 @@ class MediaSection(Section):
     iperiod: int = Field(0, ge=0, description="Frames between IDRs (0 = the profile's).")
     audio_rate: int = Field(48000, ge=8000, le=192000, description="ALSA capture rate in Hz.")
     audio_channels: int = Field(1, ge=1, le=2, description="ALSA capture channels (1 or 2).")
+    speaker: str = Field(
+        "",
+        description="Talkback speaker: alsa:DEVICE, or empty for none (no peer can talk). "
+        "`media-node profile show` names the board's usual device.",
+    )
+    speaker_volume: float = Field(
+        1.0, ge=0.0, le=4.0, description="Talkback gain (1.0 = as sent; above 1 amplifies, clipped)."
+    )
+    talk_latency_ms: int = Field(
+        200,
+        ge=20,
+        le=2000,
+        description="Most talkback audio queued for the speaker; older audio is dropped, not delayed.",
+    )
+    talk_mutes_mic: bool = Field(
+        True,
+        description="Send silence instead of the microphone while a peer talks (else viewers "
+        "hear the talker's voice echo back from the speaker).",
+    )
+
+    @field_validator("speaker")
+    @classmethod
+    def _speaker_form(cls, value: str) -> str:
+        if value.strip() in ("", "none") or (value.startswith("alsa:") and len(value) > 5):
+            return value.strip()
+        raise ValueError(f"{value!r}: use alsa:DEVICE (e.g. alsa:plughw:CARD=Headphones) or leave it empty")
 
 
 class CallsSection(Section):

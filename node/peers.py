@@ -14,17 +14,19 @@ import tomli_w
 from .errors import NodeError
 from .identity import InvalidNodeId, normalize_node_id
 
-PERMISSIONS = ("view", "call", "trigger")
+PERMISSIONS = ("view", "talk", "call", "trigger")
 PERMISSION_HELP = {
     "view": "may ask to watch this node's camera and microphone",
+    "talk": "while viewing, may send one audio track to this node's speaker",
     "call": "may call this node, and this node may call it",
     "trigger": "may trigger this node's outgoing calls (MQTT cmd/call)",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = (
     "# media-node allowlist: one [peers.NAME] table per trusted peer.\n"
-    "# node_id: the peer's node id; allow: any of view, call, trigger;\n"
-    "# address / yggdrasil_key / staex_id: how the overlay provider finds the peer.\n\n"
+    "# node_id: the peer's node id; allow: any of view, talk, call, trigger;\n"
+    "# address / yggdrasil_key / staex_id: how the overlay provider finds the peer;\n"
+    "# via: how this node reaches the peer (file:DIR or mqtt) for view and web.\n\n"
 )
 
 
@@ -36,13 +38,14 @@ class Peer:
     address: str = ""  # static provider: the peer's overlay address
     yggdrasil_key: str = ""  # yggdrasil provider: the peer's Yggdrasil public key (hex)
     staex_id: str = ""  # staex provider: the peer's Staex node id (default: node_id)
+    via: str = ""  # how `view`/`web` reach the peer: file:DIR or mqtt ("" = the default)
 
     def may(self, permission: str) -> bool:
         return permission in self.allow
 
     def to_toml(self) -> dict:
         data: dict = {"node_id": self.node_id, "allow": sorted(self.allow)}
-        for key in ("address", "yggdrasil_key", "staex_id"):
+        for key in ("address", "yggdrasil_key", "staex_id", "via"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
         return data
@@ -59,7 +62,13 @@ def parse_allow(text: str | list[str] | None) -> frozenset[str]:
 
 
 def make_peer(
-    name: str, node_id: str, allow=None, address: str = "", yggdrasil_key: str = "", staex_id: str = ""
+    name: str,
+    node_id: str,
+    allow=None,
+    address: str = "",
+    yggdrasil_key: str = "",
+    staex_id: str = "",
+    via: str = "",
 ) -> Peer:
     if not _NAME.match(name):
         raise NodeError(f"peer name {name!r}: use letters, digits, '.', '_' or '-' (max 63)")
@@ -81,7 +90,9 @@ def make_peer(
             address = str(ipaddress.ip_address(address))
         except ValueError:
             raise NodeError(f"peer {name}: address {address!r} is not an IP address") from None
-    return Peer(name, node_id, parse_allow(allow), address, yggdrasil_key, staex_id)
+    if via and not (via == "mqtt" or (via.startswith("file:") and len(via) > 5)):
+        raise NodeError(f"peer {name}: via {via!r}: use file:DIR or mqtt")
+    return Peer(name, node_id, parse_allow(allow), address, yggdrasil_key, staex_id, via)
 
 
 class PeerStore:
@@ -101,7 +112,7 @@ class PeerStore:
         for name, entry in (data.get("peers") or {}).items():
             if not isinstance(entry, dict) or "node_id" not in entry:
                 raise NodeError(f"{self.path}: [peers.{name}] needs a node_id")
-            unknown = set(entry) - {"node_id", "allow", "address", "yggdrasil_key", "staex_id"}
+            unknown = set(entry) - {"node_id", "allow", "address", "yggdrasil_key", "staex_id", "via"}
             if unknown:
                 raise NodeError(f"{self.path}: [peers.{name}] has unknown keys {sorted(unknown)}")
             peers[name] = make_peer(
@@ -111,6 +122,7 @@ class PeerStore:
                 entry.get("address", ""),
                 entry.get("yggdrasil_key", ""),
                 entry.get("staex_id", ""),
+                entry.get("via", ""),
             )
         return peers
 

@@ -70,8 +70,11 @@ async def view(
     *,
     config: Config | None = None,
     provider: Any = None,
+    talk: str | None = None,
 ) -> dict:
-    """Watch `peer_name` for `seconds`; returns the summary (see `summary_fields`)."""
+    """Watch `peer_name` for `seconds`; returns the summary (see `summary_fields`).
+    `talk` (tone, alsa:DEVICE, file:PATH.wav): also send that audio to the peer's
+    speaker (the peer must allow this node `talk`)."""
     identity = Identity.load(home.key_file)
     config = config or load_config(home.config_file)
     peers = PeerStore(home.peers_file)
@@ -90,9 +93,22 @@ async def view(
     manager = CallManager(
         identity, config, peers, provider, None, opener, receiver_factory=_receiver_factory(record)
     )
+    hub = None
+    if talk:
+        from .media.audio import AudioHub
+        from .media.select import make_audio_source, parse_talk
+
+        source = make_audio_source(parse_talk(talk))
+        assert source is not None
+        hub = AudioHub(source)
     started = time.monotonic()
+    talked = 0
     try:
-        call = await manager.view(peer, transport)
+        talk_track = None
+        if hub is not None:
+            await hub.start()
+            talk_track = hub.subscribe()
+        call = await manager.view(peer, transport, talk=talk_track)
         log.info("view: %s answered; receiving for %.0f s", peer.name, seconds)
         ended_early = await call.wait(seconds)
         reason = call.ended_reason if ended_early else "duration"
@@ -101,8 +117,11 @@ async def view(
         await call.end("viewer-done")
         receiver = call.receiver.summary() if call.receiver is not None else {}
         stats = call.stats()
+        talked = talk_track.frames if talk_track is not None else 0
     finally:
         await manager.close()
+        if hub is not None:
+            await hub.stop()
         replay.close()
     finished = time.monotonic()
     window = max(1e-3, finished - (connected_at or started))
@@ -128,6 +147,8 @@ async def view(
         "record": receiver.get("record_path"),
         "recorded_frames": receiver.get("recorded_frames", 0),
         "ended": reason,
+        "talk": talk,
+        "talk_frames": talked,
         "ok": bool(receiver.get("video_frames")),
     }
 
@@ -140,6 +161,8 @@ def format_summary(s: dict) -> str:
         f"first frame after {s['ttff_ms']} ms; {s['video_frames']} video frames "
         f"({s['video_keyframes']} keyframes), {s['audio_frames']} audio frames; {s['kbps']} kbit/s",
     ]
+    if s.get("talk"):
+        lines.append(f"talked ({s['talk']}): {s['talk_frames']} audio frames sent")
     if s.get("record"):
         lines.append(f"recorded {s['recorded_frames']} frames to {s['record']}")
     if s["ended"] != "duration":

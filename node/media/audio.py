@@ -189,6 +189,47 @@ class AlsaSource(AudioSource):
         return data[: n * 2 * self.channels]
 
 
+class WavSource(AudioSource):
+    """A sound file (WAV, or anything FFmpeg reads), decoded and resampled to the
+    source's rate once at open; played once, then the source ends (`view --talk file:`)."""
+
+    kind = "file"
+
+    def __init__(self, path: str, rate: int = 48000, channels: int = 1):
+        super().__init__(rate, channels)
+        self.path = path
+        self._pcm = b""
+        self._at = 0
+
+    def describe(self) -> dict:
+        return {**super().describe(), "path": self.path}
+
+    def _open(self) -> None:
+        layout = "mono" if self.channels == 1 else "stereo"
+        try:
+            with av.open(self.path) as container:
+                if not container.streams.audio:
+                    raise MediaError(f"file:{self.path}: no audio stream in it")
+                resampler = av.AudioResampler(format="s16", layout=layout, rate=self.rate)
+                out = bytearray()
+                for frame in container.decode(audio=0):
+                    for piece in resampler.resample(frame):
+                        out += bytes(piece.planes[0])[: piece.samples * 2 * self.channels]
+                for piece in resampler.resample(None):
+                    out += bytes(piece.planes[0])[: piece.samples * 2 * self.channels]
+        except (av.FFmpegError, OSError) as e:
+            raise MediaError(f"file:{self.path}: cannot read it as audio: {e}") from None
+        self._pcm, self._at = bytes(out), 0
+
+    def _read(self) -> bytes | None:
+        size = self.period * 2 * self.channels
+        if self._at >= len(self._pcm):
+            return None
+        chunk = self._pcm[self._at : self._at + size]
+        self._at += size
+        return chunk.ljust(size, b"\0")
+
+
 class AudioTrack(MediaStreamTrack):
     """One viewer's audio: s16 frames from the shared source, a small bounded buffer
     (oldest dropped: for audio a gap is better than growing latency)."""
@@ -243,6 +284,8 @@ class AudioHub:
         self.rate, self.channels = source.rate, source.channels
         self._tracks: set[AudioTrack] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # while talkback plays on the speaker (node.media.speaker): silence, same timing
+        self.muted = False
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -262,6 +305,8 @@ class AudioHub:
                 pass
 
     def _push(self, data: bytes, pts: int) -> None:
+        if self.muted:
+            data = bytes(len(data))
         for track in list(self._tracks):
             track.offer(data, pts)
 

@@ -16,6 +16,7 @@ from . import hooks
 from .audio import AudioHub, AudioSource
 from .fanout import Fanout, Viewer
 from .source import EncodedVideoSource, MediaError
+from .speaker import Speaker, Talkback
 from .track import EncodedVideoTrack
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,17 @@ class MediaPublisher:
         audio: AudioSource | None,
         policy: MediaPolicy | None = None,
         audio_optional: bool = False,
+        speaker: Speaker | None = None,
+        talk_mutes_mic: bool = True,
     ):
         """`audio_optional`: the audio source is a board default, not asked for; if it
-        cannot open (no microphone) the node goes on without audio instead of failing."""
+        cannot open (no microphone) the node goes on without audio instead of failing.
+        `speaker`: where a viewer allowed `talk` is heard; `talk_mutes_mic`: the
+        microphone sends silence meanwhile (no echo of the talker's own voice)."""
         hooks.check_internals()
+        self.speaker = speaker
+        if speaker is not None and talk_mutes_mic:
+            speaker.on_change(self._mute_mic)
         self.audio_optional = audio_optional
         self.policy = policy or MediaPolicy()
         self.video = video
@@ -151,6 +159,17 @@ class MediaPublisher:
         self.started = False
         self._started_at = 0.0
         self.unhealthy_reason = ""
+
+    def _mute_mic(self, talking: bool) -> None:
+        if self.audio_hub is not None:
+            self.audio_hub.muted = talking
+
+    def talkback(self, pc: RTCPeerConnection, owner: str) -> Talkback:
+        """Play `pc`'s incoming audio on the speaker (create before setRemoteDescription).
+        MediaError without a speaker, TalkBusy while another call talks."""
+        if self.speaker is None:
+            raise MediaError("this node has no speaker (media.speaker is not set)")
+        return Talkback(pc, self.speaker, owner)
 
     async def start(self) -> None:
         if self.started:
@@ -260,4 +279,5 @@ class MediaPublisher:
         return {
             "video": video,
             "audio": self.audio.describe() if self.audio else None,
+            "speaker": self.speaker.describe() if self.speaker else None,
         }

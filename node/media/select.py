@@ -3,13 +3,14 @@ config.media plus the board profile's defaults and bounds."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .audio import AlsaSource, AudioSource, ToneSource
+from .audio import AlsaSource, AudioSource, ToneSource, WavSource
 from .publisher import MediaPolicy, MediaPublisher
 from .source import EncodedVideoSource, MediaError
 
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 VIDEO_FORMS = "testsrc, file:PATH, rtsp://..., picamera2, v4l2:/dev/videoN"
 AUDIO_FORMS = "tone, alsa:DEVICE, none"
+TALK_FORMS = "tone, alsa:DEVICE, file:PATH.wav"
+SPEAKER_FORMS = "alsa:DEVICE or none"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,27 @@ def parse_audio(text: str) -> AudioSpec:
     raise MediaError(f"audio source {text!r} not understood; use one of: {AUDIO_FORMS}")
 
 
+def parse_talk(text: str) -> AudioSpec:
+    """`view --talk`: what the viewer sends to the camera's speaker."""
+    t = text.strip()
+    if t.startswith("file:") and len(t) > 5:
+        return AudioSpec("file", t[5:])
+    if t != "none":
+        with contextlib.suppress(MediaError):
+            return parse_audio(t)
+    raise MediaError(f"talk source {text!r} not understood; use one of: {TALK_FORMS}")
+
+
+def parse_speaker(text: str) -> str:
+    """`media.speaker` / `run --speaker`: the ALSA playback device, or "" for none."""
+    t = text.strip()
+    if t in ("", "none"):
+        return ""
+    if t.startswith("alsa:") and len(t) > 5:
+        return t[5:]
+    raise MediaError(f"speaker {text!r} not understood; use {SPEAKER_FORMS}")
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     width: int = 1280
@@ -93,9 +117,14 @@ class VideoSettings:
     iperiod: int = 30
 
 
-def apply_overrides(media_config, video: str | None = None, audio: str | None = None) -> None:
-    """`--video` / `--audio` from the command line onto config.media, validated first so
-    a typo is an error naming the accepted forms."""
+def apply_overrides(
+    media_config, video: str | None = None, audio: str | None = None, speaker: str | None = None
+) -> None:
+    """`--video` / `--audio` / `--speaker` from the command line onto config.media,
+    validated first so a typo is an error naming the accepted forms."""
+    if speaker:
+        parse_speaker(speaker)
+        media_config.speaker = speaker
     if video:
         parse_video(video)
         media_config.video = video
@@ -136,6 +165,8 @@ def make_audio_source(spec: AudioSpec, rate: int = 48000, channels: int = 1) -> 
         return None
     if spec.kind == "tone":
         return ToneSource(rate, channels)
+    if spec.kind == "file":
+        return WavSource(spec.device, rate, channels)
     return AlsaSource(spec.device, rate, channels)
 
 
@@ -189,4 +220,19 @@ def make_publisher(media_config, *, profile=None) -> MediaPublisher:
     if not audio_text:
         audio_text = (profile.audio.source if profile is not None else "") or "tone"
     audio = make_audio_source(parse_audio(audio_text), media_config.audio_rate, media_config.audio_channels)
-    return MediaPublisher(video, audio, policy, audio_optional=optional)
+    speaker = None
+    device = parse_speaker(media_config.speaker)
+    if device:
+        from .speaker import Speaker
+
+        speaker = Speaker(
+            device, volume=media_config.speaker_volume, max_latency_ms=media_config.talk_latency_ms
+        )
+    return MediaPublisher(
+        video,
+        audio,
+        policy,
+        audio_optional=optional,
+        speaker=speaker,
+        talk_mutes_mic=media_config.talk_mutes_mic,
+    )
