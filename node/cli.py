@@ -406,12 +406,21 @@ def run(home_dir, video, audio, speaker):
     "peer's home or drop folder); mqtt: through the broker in this home's [mqtt] config; "
     "manual: print the request, paste the reply.",
 )
-@click.option("--seconds", type=float, default=10.0, show_default=True, help="Seconds to receive.")
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Seconds to receive (default 10; with --play or --record -: an hour, or until the player closes).",
+)
 @click.option(
     "--record",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
     default=None,
-    help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts).",
+    help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts); "
+    "`-`: live MPEG-TS (H.264 as it arrived + AAC audio) on stdout, e.g. `| ffplay -`.",
+)
+@click.option(
+    "--play", is_flag=True, help="Play live in the first of mpv, ffplay, gst-play-1.0 found on PATH."
 )
 @click.option(
     "--talk",
@@ -420,17 +429,24 @@ def run(home_dir, video, audio, speaker):
     help="Also send this audio to PEER's speaker (PEER must allow this node 'talk').",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON summary.")
-def view(home_dir, peer, via, seconds, record, talk, as_json):
+def view(home_dir, peer, via, seconds, record, play, talk, as_json):
     """Watch PEER's camera and microphone: a signed view-request, its signed answer,
     then media over the overlay for --seconds. Prints a JSON summary (ttff_ms,
     video_frames, audio_frames, kbps, local_address, remote_address, record); exits 1
-    if no video arrived."""
+    if no video arrived. With `--record -` the summary goes to stderr (stdout is the
+    stream)."""
     import asyncio
 
-    from .viewer import client_transport, format_summary
+    from .viewer import client_transport, format_summary, start_player
     from .viewer import view as run_view
 
     home = get_home(home_dir)
+    live = play or str(record) == "-"
+    if play and record is not None:
+        raise NodeError("--play and --record cannot be combined (pipe `--record -` into a player instead)")
+    seconds = seconds if seconds is not None else (3600.0 if live else 10.0)
+    if live and via == "manual":
+        raise NodeError("--via manual prints its request on stdout: use file:DIR or mqtt with a live pipe")
     if seconds <= 0:
         raise NodeError("--seconds must be positive")
     if talk:
@@ -438,13 +454,33 @@ def view(home_dir, peer, via, seconds, record, talk, as_json):
 
         parse_talk(talk)
     transport = client_transport(via, home)
-    summary = asyncio.run(run_view(home, peer, transport, seconds, record, talk=talk))
+    player = start_player() if play else None
+    target = player.stdin if player is not None else (sys.stdout.buffer if live else record)
+    until = (lambda: player.poll() is not None) if player is not None else None
+    try:
+        summary = asyncio.run(run_view(home, peer, transport, seconds, target, talk=talk, until=until))
+    finally:
+        if player is not None:
+            _stop_player(player)
     summary["via"] = via if via in ("manual", "mqtt") else "file"
     if not as_json:
         click.echo(format_summary(summary), err=True)
-    click.echo(json.dumps(summary))
+    click.echo(json.dumps(summary), err=live)
     if not summary["ok"]:
         sys.exit(1)
+
+
+def _stop_player(player) -> None:
+    import contextlib
+    import subprocess
+
+    with contextlib.suppress(OSError):
+        player.stdin.close()
+    try:
+        player.wait(5)
+    except subprocess.TimeoutExpired:
+        player.terminate()
+        player.wait(5)
 
 
 @main.command()

@@ -8,9 +8,12 @@ a summary: time to first frame, frames, bitrate, the selected candidate pair."""
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .calls import CallManager
 from .config import Config, load_config
@@ -52,13 +55,34 @@ def client_transport(via: str, home: Home | None = None) -> Any:
     raise NodeError(f"--via {via!r} not understood; use {VIA_FORMS}")
 
 
-def _receiver_factory(record: Path | None):
+def _receiver_factory(record: Path | BinaryIO | None):
     from .media import MediaReceiver
 
-    def make(pc):
-        return MediaReceiver(pc, record_path=record)
+    live = record is not None and not isinstance(record, Path)
+
+    def make(pc):  # a live pipe carries the audio too (AAC); a file keeps video as sent
+        return MediaReceiver(pc, record_path=record, record_audio=live)
 
     return make
+
+
+PLAYERS = (
+    ("mpv", ["mpv", "--really-quiet", "--profile=low-latency", "--cache=no", "-"]),
+    ("ffplay", ["ffplay", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay", "-i", "-"]),
+    ("gst-play-1.0", ["gst-play-1.0", "-q", "fd://0"]),
+)
+
+
+def start_player() -> subprocess.Popen:
+    """The first of mpv, ffplay, gst-play-1.0 found on PATH, reading MPEG-TS on stdin."""
+    for name, argv in PLAYERS:
+        if shutil.which(name):
+            log.info("playing with %s", name)
+            return subprocess.Popen(argv, stdin=subprocess.PIPE)
+    raise NodeError(
+        "--play needs a player: install mpv, ffplay (ffmpeg) or gst-play-1.0 "
+        "(gstreamer1.0-tools), or pipe `--record -` into one yourself"
+    )
 
 
 async def view(
@@ -66,15 +90,18 @@ async def view(
     peer_name: str,
     transport: Any,
     seconds: float,
-    record: Path | None = None,
+    record: Path | BinaryIO | None = None,
     *,
     config: Config | None = None,
     provider: Any = None,
     talk: str | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> dict:
     """Watch `peer_name` for `seconds`; returns the summary (see `summary_fields`).
     `talk` (tone, alsa:DEVICE, file:PATH.wav): also send that audio to the peer's
-    speaker (the peer must allow this node `talk`)."""
+    speaker (the peer must allow this node `talk`). `record`: a file (.mkv/.mp4/.ts) or
+    a binary stream (live MPEG-TS with audio); `until`: stop early once it is true
+    (a player that was closed)."""
     identity = Identity.load(home.key_file)
     config = config or load_config(home.config_file)
     peers = PeerStore(home.peers_file)
@@ -85,8 +112,8 @@ async def view(
         from .overlay import make_provider
 
         provider = make_provider(config.overlay)
-    if record is not None:
-        record = Path(record).expanduser().resolve()
+    if isinstance(record, Path):
+        record = record.expanduser().resolve()
         record.parent.mkdir(parents=True, exist_ok=True)
     replay = ReplayCache(home.replay_db, config.links.clock_skew)
     opener = LinkOpener(identity, peers, replay, skew=config.links.clock_skew)
@@ -110,8 +137,7 @@ async def view(
             talk_track = hub.subscribe()
         call = await manager.view(peer, transport, talk=talk_track)
         log.info("view: %s answered; receiving for %.0f s", peer.name, seconds)
-        ended_early = await call.wait(seconds)
-        reason = call.ended_reason if ended_early else "duration"
+        reason = await _watch(call, seconds, until)
         pair = call.selected_pair()
         connected_at = call.connected_at
         await call.end("viewer-done")
@@ -153,6 +179,17 @@ async def view(
     }
 
 
+async def _watch(call: Any, seconds: float, until: Callable[[], bool] | None) -> str:
+    """Why viewing stopped: the call ended, `until` became true, or the duration passed."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if await call.wait(min(left, 0.5)):
+            return call.ended_reason or "ended"
+        if until is not None and until():
+            return "player-closed"
+    return "duration"
+
+
 def format_summary(s: dict) -> str:
     """A few lines for people."""
     lines = [
@@ -170,4 +207,4 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["VIA_FORMS", "client_transport", "format_summary", "view"]
+__all__ = ["PLAYERS", "VIA_FORMS", "client_transport", "format_summary", "start_player", "view"]

@@ -24,6 +24,7 @@ import threading
 from array import array
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import av
 from aiortc import RTCPeerConnection
@@ -69,7 +70,7 @@ class Speaker:
         self.written = 0  # chunks written to ALSA, over the node's life
         self.underruns = 0
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, object]:
         return {
             "device": self.device,
             "volume": self.volume,
@@ -132,7 +133,7 @@ class Speaker:
         with self._cond:
             return sum(len(c) for c in self._chunks) * 1000 // (2 * self.channels * self.rate)
 
-    def _open(self):
+    def _open(self) -> Any:
         try:
             import alsaaudio
         except ImportError:
@@ -163,7 +164,7 @@ class Speaker:
             )
         return pcm
 
-    def _run(self, pcm) -> None:
+    def _run(self, pcm: Any) -> None:
         try:
             while not self._stop.is_set():
                 with self._cond:
@@ -198,7 +199,7 @@ class Talkback:
         self._resampler = av.AudioResampler(
             format="s16", layout="mono" if speaker.channels == 1 else "stereo", rate=speaker.rate
         )
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         pc.on("track", self._on_track)
         for transceiver in pc.getTransceivers():  # answering: `track` may have fired already
             if transceiver.receiver.track is not None:
@@ -214,6 +215,8 @@ class Talkback:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if not isinstance(frame, av.AudioFrame):
+                continue
             self.audio_frames += 1
             for out in self._resampler.resample(frame):
                 data = bytes(out.planes[0])[: out.samples * 2 * self.speaker.channels]
@@ -224,7 +227,7 @@ class Talkback:
                     self.audio_peak = max(self.audio_peak, peak)
                 self.speaker.play(data)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, object]:
         return {
             "talk_frames": self.audio_frames,
             "talk_peak": round(self.audio_peak, 3),
