@@ -484,6 +484,36 @@ def _stop_player(player) -> None:
 
 
 @main.command()
+@home_option
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: config web.port, 8765).")
+@click.option(
+    "--via",
+    default=None,
+    metavar="file:DIR|mqtt",
+    help="How to reach cameras without their own `via` in peers.toml (default: mqtt when [mqtt] is on).",
+)
+@click.option("--new-token", is_flag=True, help="Replace the access token (old bookmarks stop working).")
+def web(home_dir, port, via, new_token):
+    """The browser viewer: serve a page on 127.0.0.1 only that lists this node's peers and
+    watches one live (video, audio, push-to-talk, snapshot, stats), and rings when a camera
+    calls this node. This node relays the media between the page and the camera without
+    decoding; only the two nodes' overlay addresses ever leave the machine. Prints the URL
+    (with its access token, kept 0600 in the home) and serves until Ctrl-C."""
+    import asyncio
+
+    from .web.run import run_web
+
+    home = get_home(home_dir)
+    config = load_config(home.config_file)
+    if via is not None and not (via == "mqtt" or (via.startswith("file:") and len(via) > 5)):
+        raise NodeError(f"--via {via!r}: use file:DIR or mqtt")
+    _log_level_from(config)
+    asyncio.run(
+        run_web(home, config, port=config.web.port if port is None else port, via=via, new_token=new_token)
+    )
+
+
+@main.command()
 @click.option("--seconds", type=float, default=5.0, show_default=True, help="Seconds of streaming.")
 @click.option(
     "--dir",

@@ -179,6 +179,22 @@ class MqttSection(Section):
             ) from None
 
 
+class WebSection(Section):
+    port: int = Field(
+        8765,
+        ge=0,
+        le=65535,
+        description="`media-node web` listens on 127.0.0.1 at this port (0 = any free port).",
+    )
+    ring_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=120,
+        description="Seconds a doorbell call rings the open pages before it is declined "
+        "(keep it below the caller's calls.answer_timeout).",
+    )
+
+
 class Config(Section):
     node: NodeSection = Field(default_factory=NodeSection)
     overlay: OverlaySection = Field(default_factory=OverlaySection)
@@ -187,6 +203,7 @@ class Config(Section):
     links: LinksSection = Field(default_factory=LinksSection)
     filedrop: FiledropSection = Field(default_factory=FiledropSection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
+    web: WebSection = Field(default_factory=WebSection)
 
 
 def load_config(path: Path) -> Config:

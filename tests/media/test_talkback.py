@@ -7,7 +7,6 @@ the speaker is busy, and the microphone sends silence while someone talks."""
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
 
 import pytest
@@ -25,31 +24,6 @@ from .test_alsa import zero_crossings_per_second
 
 RATE = 48000
 TONE_HZ = 440  # ToneSource's default: what `--talk tone` sends
-
-
-@pytest.fixture(scope="session")
-def fake_speaker(tmp_path_factory):
-    """pcm.media_node_test_speaker: playback into speaker.raw (s16le mono 48 kHz)."""
-    import alsaaudio  # noqa: F401  (a dependency: missing it is a failure, not a skip)
-
-    d = tmp_path_factory.mktemp("speaker")
-    out = d / "speaker.raw"
-    conf = d / "speaker.conf"
-    conf.write_text(
-        "pcm.media_node_test_speaker {\n"
-        "    type file\n"
-        '    slave.pcm "null"\n'
-        f'    file "{out}"\n'
-        '    format "raw"\n'
-        "}\n"
-    )
-    old = os.environ.get("ALSA_CONFIG_PATH")
-    os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{conf}"
-    yield out
-    if old is None:
-        os.environ.pop("ALSA_CONFIG_PATH", None)
-    else:
-        os.environ["ALSA_CONFIG_PATH"] = old
 
 
 def _home(path, name: str, address: str, **media) -> tuple[Home, str]:
