@@ -22,7 +22,8 @@ import logging
 
 import ifaddr
 
-from ..ice import IcePolicy, PrivacyError, SdpCandidate, _split_lines
+from ..ice import IcePolicy, PrivacyError
+from ..ice.sdp import SdpCandidate, split_lines
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def map_mdns_candidates(sdp: str, policy: IcePolicy) -> str:
     other candidate is left for filter_incoming_sdp to keep or drop."""
     out: list[str] = []
     mapped = 0
-    for line in _split_lines(sdp, "browser SDP"):
+    for line in split_lines(sdp, "browser SDP"):
         if line.startswith("a=candidate:"):
             try:
                 parsed = SdpCandidate.parse(line)

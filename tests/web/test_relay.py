@@ -18,7 +18,7 @@ from media.test_alsa import zero_crossings_per_second
 
 from node.config import Config, load_config, render_default_config
 from node.home import Home
-from node.ice import IcePolicy
+from node.ice import IcePolicy, OverlayPeerConnection
 from node.identity import Identity
 from node.media import MediaReceiver, make_publisher
 from node.media.audio import AudioHub, ToneSource
@@ -93,7 +93,7 @@ class Page:
 
     def __init__(self, rig: Rig, http: aiohttp.ClientSession):
         self.rig, self.http = rig, http
-        self.pc = IcePolicy.make([PAGE], [PAGE]).peer_connection()
+        self.pc = OverlayPeerConnection(IcePolicy.make([PAGE], [PAGE]))
         self.hub = AudioHub(ToneSource(frequency=660.0))
         self.session = ""
         self.receiver: MediaReceiver | None = None
