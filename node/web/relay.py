@@ -163,7 +163,7 @@ class PacketReceiver:
             sent = await hooks.send_pli(receiver) or sent
         return sent
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict[str, object]:
         return {"video_frames": self.video_frames, "audio_frames": self.audio_frames}
 
     async def close(self) -> None:
