@@ -286,6 +286,7 @@ class AudioHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         # while talkback plays on the speaker (node.media.speaker): silence, same timing
         self.muted = False
+        self.muted_chunks = 0
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -307,6 +308,7 @@ class AudioHub:
     def _push(self, data: bytes, pts: int) -> None:
         if self.muted:
             data = bytes(len(data))
+            self.muted_chunks += 1
         for track in list(self._tracks):
             track.offer(data, pts)
 

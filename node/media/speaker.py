@@ -12,8 +12,10 @@ of 20 ms). One talker at a time: `claim()` fails while another call holds the sp
 
 While someone talks, the camera's microphone hears the speaker, so every viewer (the
 talker too) would hear the talker's own voice come back about one round trip later.
-`mute_mic` (config `media.talk_mutes_mic`, on by default) sends silence on the
-microphone's tracks while the speaker is claimed: the simplest remedy, half duplex."""
+`media.talk_mutes_mic` (on by default) sends silence on the microphone's tracks while
+the speaker plays (from its first chunk until HOLD seconds after its last): the
+simplest remedy, half duplex. A talker that holds the speaker but sends nothing (the web
+page's push-to-talk released) does not mute the camera."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +38,7 @@ from .source import MediaError
 log = logging.getLogger(__name__)
 
 PERIOD_MS = 20
+HOLD = 0.4  # seconds after the last talkback chunk before the microphone is heard again
 
 
 class TalkBusy(MediaError):
@@ -66,6 +70,8 @@ class Speaker:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._listeners: list[Callable[[bool], None]] = []
+        self._playing = False  # audio arrived within HOLD: listeners were told True
+        self._last_play = 0.0
         self.late_dropped = 0
         self.written = 0  # chunks written to ALSA, over the node's life
         self.underruns = 0
@@ -79,7 +85,9 @@ class Speaker:
         }
 
     def on_change(self, listener: Callable[[bool], None]) -> None:
-        """`listener(True)` when a talker claims the speaker, `(False)` when released."""
+        """`listener(True)` when talkback audio starts playing, `(False)` when it has been
+        quiet for HOLD seconds or the talker released the speaker. Called from the event
+        loop or the playback thread: keep it to setting a flag."""
         self._listeners.append(listener)
 
     @property
@@ -98,7 +106,6 @@ class Speaker:
             self._chunks.clear()
         self._thread = threading.Thread(target=self._run, args=(pcm,), name="speaker", daemon=True)
         self._thread.start()
-        self._notify(True)
 
     def release(self, owner: str) -> None:
         if self._owner != owner:
@@ -110,7 +117,12 @@ class Speaker:
             self._thread.join(5)
             self._thread = None
         self._owner = None
-        self._notify(False)
+        self._set_playing(False)
+
+    def _set_playing(self, playing: bool) -> None:
+        if playing != self._playing:
+            self._playing = playing
+            self._notify(playing)
 
     def _notify(self, active: bool) -> None:
         for listener in list(self._listeners):
@@ -127,7 +139,9 @@ class Speaker:
                 self._chunks.popleft()
                 self.late_dropped += 1
             self._chunks.append(pcm)
+            self._last_play = time.monotonic()
             self._cond.notify()
+        self._set_playing(True)
 
     def queued_ms(self) -> int:
         with self._cond:
@@ -169,7 +183,9 @@ class Speaker:
             while not self._stop.is_set():
                 with self._cond:
                     while not self._chunks and not self._stop.is_set():
-                        self._cond.wait(0.5)
+                        self._cond.wait(HOLD / 4)
+                        if self._playing and time.monotonic() - self._last_play > HOLD:
+                            self._set_playing(False)  # the talker went quiet
                     if self._stop.is_set():
                         return
                     chunk = self._chunks.popleft()

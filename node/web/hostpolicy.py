@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def own_addresses() -> list[str]:
-    """Every unicast address on this host's interfaces (no link-local: those need a
-    zone), loopback first. Read fresh per call: interfaces come and go."""
+    """Every unicast address on this host's interfaces (no IPv6 link-local: those need
+    a zone), loopback first. Read fresh per session: interfaces come and go."""
     found: list[str] = ["127.0.0.1"]
     for adapter in ifaddr.get_adapters():
         for ip in adapter.ips:
@@ -39,7 +39,8 @@ def own_addresses() -> list[str]:
                 addr = ipaddress.ip_address(text)
             except ValueError:
                 continue
-            if addr.is_link_local or addr.is_multicast or addr.is_unspecified:
+            zoned = addr.version == 6 and addr.is_link_local
+            if zoned or addr.is_multicast or addr.is_unspecified:
                 continue
             if str(addr) not in found:
                 found.append(str(addr))

@@ -43,16 +43,19 @@ PacketSink = Callable[[Packet], None]
 
 class PacketTrack(MediaStreamTrack):
     """A track of encoded packets (av.Packet) for an aiortc sender: it packetizes them
-    without encoding. A bounded queue: on overflow the oldest go (audio), or the queue
-    is emptied and `on_overflow` asks for a keyframe (video: it must restart on an IDR)."""
+    without encoding. Nothing is queued before the sender first asks (its connection is
+    up): stale media would play late and in a burst. A bounded queue: on overflow the
+    oldest go (audio), or the queue is emptied and `need_keyframe` is called (video
+    must restart on an IDR; it is also called when the sender starts)."""
 
-    def __init__(self, kind: str, maxsize: int, on_overflow: Callable[[], None] | None = None):
+    def __init__(self, kind: str, maxsize: int, need_keyframe: Callable[[], None] | None = None):
         super().__init__()
         self.kind = kind
         self._queue: deque[Packet] = deque()
         self._maxsize = maxsize
         self._ready = asyncio.Event()
-        self._on_overflow = on_overflow
+        self._need_keyframe = need_keyframe
+        self._started = False
         self._base: int | None = None
         self._last = -1
         self._wait_idr = kind == "video"
@@ -60,7 +63,7 @@ class PacketTrack(MediaStreamTrack):
         self.dropped = 0
 
     def push(self, packet: Packet) -> None:
-        if self.readyState != "live":
+        if self.readyState != "live" or not self._started:
             return
         if self._wait_idr:
             if not is_idr(bytes(packet)):
@@ -72,8 +75,8 @@ class PacketTrack(MediaStreamTrack):
                 self.dropped += len(self._queue)
                 self._queue.clear()
                 self._wait_idr = not is_idr(bytes(packet))
-                if self._on_overflow is not None:
-                    self._on_overflow()
+                if self._need_keyframe is not None:
+                    self._need_keyframe()
                 if self._wait_idr:
                     return
             else:
@@ -83,6 +86,10 @@ class PacketTrack(MediaStreamTrack):
         self._ready.set()
 
     async def recv(self) -> Packet:
+        if not self._started:  # the sender runs: its connection is up
+            self._started = True
+            if self._need_keyframe is not None:
+                self._need_keyframe()
         while self.readyState == "live":
             if self._queue:
                 packet = self._queue.popleft()

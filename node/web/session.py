@@ -140,7 +140,7 @@ class BrowserSession:
         await asyncio.wait_for(
             pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer")), SETUP_TIMEOUT
         )
-        video = PacketTrack("video", maxsize=60, on_overflow=lambda: self._keyframe(receiver))
+        video = PacketTrack("video", maxsize=30, need_keyframe=lambda: self._keyframe(receiver))
         audio = PacketTrack("audio", maxsize=10)
         self._tracks += [video, audio]
         for transceiver in pc.getTransceivers():
@@ -163,8 +163,7 @@ class BrowserSession:
         await asyncio.wait_for(pc.setLocalDescription(answer), SETUP_TIMEOUT)  # checked: this host only
         self._page_receiver = page_audio
         receiver.video_sink = video.push
-        receiver.audio_sink = audio.push
-        self._keyframe(receiver)  # the page starts on an IDR now, not at the next GOP
+        receiver.audio_sink = audio.push  # the video track asks for an IDR when it starts
         self._watch = asyncio.create_task(self._run_watch(), name=f"web-session-{self.id}")
         return str(pc.localDescription.sdp)
 

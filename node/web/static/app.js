@@ -231,6 +231,7 @@ async function renderStats() {
     row("bitrate", v.kbps ? `${v.kbps.toFixed(0)} kbit/s` : null),
     row("packets lost", (v.lost || 0) + ((s.audio && s.audio.lost) || 0)),
     row("RTT to the camera", leg.rtt_ms !== undefined && leg.rtt_ms !== null ? `${leg.rtt_ms} ms` : null),
+    row("RTT page ↔ node", s.rtt_ms !== null ? `${s.rtt_ms.toFixed(1)} ms` : null),
     row("lost on the overlay", leg.packets_lost),
   ].join("");
 }
