@@ -146,6 +146,7 @@ class Service:
             manager.handle_link,
             peers=peers,
             on_call=manager.call,
+            on_call_first=manager.call_first,
             name=self.config.node.name,
             active_calls=lambda: len(manager.active()),
         )

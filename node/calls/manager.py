@@ -43,7 +43,7 @@ from .directions import set_directions, view_request_media
 from .errors import CallError, within
 from .events import CallEvents, EventCallback
 from .media import Attachment, Publisher, Receiver, ReceiverFactory
-from .talk import check_talk, open_talkback
+from .talk import check_talk, offer_talkback, open_talkback
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class CallManager:
         self.events = CallEvents()
         self._setups: set[asyncio.Future[Any]] = set()  # calls being set up: close() cancels them
         self._closed = False
+        self._cancels: set[asyncio.Future[None]] = set()  # `cancelled` notices on their way
 
     # --- events & state ----------------------------------------------------------------
 
@@ -410,11 +411,14 @@ class CallManager:
         try:
             policy, local = await self._policy(peer)
             pc = self.api.peer_connection(policy)
+            call_id = new_call_id()
             if link_kind == "offer":
                 attachment = self.publisher.attach(pc)
-                receiver = None
+                receiver = offer_talkback(peer, self.publisher, pc, call_id)  # a doorbell: talk back
+                talks = receiver is not None
             else:
                 # Audio first, then video: the order of link format v1's SDP template.
+                talks = talk is not None
                 if talk is not None:
                     pc.addTransceiver(talk, direction="sendrecv")
                 else:
@@ -436,11 +440,15 @@ class CallManager:
             check_outgoing_sdp(sdp, policy)
             link = self._sign(link_kind, peer, sdp=sdp, addr=local)
             wait = self.config.calls.answer_timeout
-            reply_text = await within(
-                wait + 1,
-                f"waiting for {peer.name}'s answer",
-                transport.request(peer, link.text, wait),
-            )
+            try:
+                reply_text = await within(
+                    wait + 1,
+                    f"waiting for {peer.name}'s answer",
+                    transport.request(peer, link.text, wait),
+                )
+            except asyncio.CancelledError:  # e.g. another callee answered first: tell this one
+                self._tell_cancelled(peer, transport, link.digest)
+                raise
             opened = self.opener.open(reply_text, expect_offer=link.digest)
             if opened.peer is None or opened.peer.node_id != peer.node_id:
                 raise CallError("wrong-peer", "the reply was not signed by the peer that was asked")
@@ -464,9 +472,47 @@ class CallManager:
             raise
         finally:
             self._pending -= 1
-        call = self._new_call(call_kind, peer, pc, policy, attachment, receiver, talk=talk is not None)
+        call = self._new_call(call_kind, peer, pc, policy, attachment, receiver, call_id=call_id, talk=talks)
         await self._register(call)
         return call
+
+    def _tell_cancelled(self, peer: Peer, transport: Transport, offer_digest: str) -> None:
+        """A signed `cancelled` error for an offer this node no longer waits on, sent
+        without waiting (the peer may be ringing someone)."""
+        text = self._sign(
+            "error",
+            peer,
+            ofh=offer_digest,
+            err={"code": "cancelled", "message": "the caller stopped calling (answered elsewhere)"},
+        ).text
+
+        async def send() -> None:
+            try:
+                await transport.request(peer, text, 5)
+            except Exception:  # nothing to answer to a cancel: a timeout is expected
+                pass
+
+        task = asyncio.ensure_future(send())
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
+
+    async def call_first(self, peers: list[Peer], transport: Transport) -> Call:
+        """Call several peers at once (a doorbell ringing a household): the first to
+        answer wins; the others are cancelled and told so (a signed `cancelled`)."""
+        tasks = [asyncio.ensure_future(self.call(p, transport)) for p in peers]
+        errors: list[BaseException] = []
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                try:
+                    return await next_done
+                except CallError as e:
+                    errors.append(e)
+            raise errors[0] if errors else CallError("no-answer", "nobody answered")
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 __all__ = ["CallManager", "Transport"]

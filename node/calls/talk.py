@@ -43,4 +43,24 @@ def open_talkback(publisher: Publisher | None, pc: RTCPeerConnection, owner: str
         raise CallError("no-speaker", "this node's speaker cannot be opened (see its log)") from None
 
 
-__all__ = ["check_talk", "open_talkback"]
+def offer_talkback(
+    peer: Peer, publisher: Publisher | None, pc: RTCPeerConnection, owner: str
+) -> Receiver | None:
+    """Calling `peer` (a doorbell): when it is allowed `talk` and the speaker is free,
+    the offer's audio becomes two-way and the speaker is claimed; else None (one-way)."""
+    if not peer.may("talk") or getattr(publisher, "speaker", None) is None:
+        return None
+    try:
+        receiver = open_talkback(publisher, pc, owner)
+    except CallError as e:
+        log.info("calling %s without talk: %s", peer.name, e.message)
+        return None
+    audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+    for transceiver in audio:
+        transceiver.direction = "sendrecv"
+    if not audio:  # no microphone: an audio m-line only to be talked to
+        pc.addTransceiver("audio", direction="recvonly")
+    return receiver
+
+
+__all__ = ["check_talk", "offer_talkback", "open_talkback"]

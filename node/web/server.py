@@ -9,7 +9,9 @@ the same with the token:
   GET    /api/sessions/ID          the session, with the camera leg's stats
   POST   /api/sessions/ID/talk     {"on": true|false}: push-to-talk
   DELETE /api/sessions/ID          end it
-  GET    /api/events               server-sent events (session-ended, ring, ...)
+  GET    /api/events               server-sent events (ring, ring-ended, session-ended)
+  POST   /api/rings/ID/answer      {"offer"}: answer a doorbell call -> like a session
+  POST   /api/rings/ID/decline     decline it
 
 Mute, fullscreen, the snapshot PNG and the page's live stats are the browser's own
 (the video element, canvas.toBlob, RTCPeerConnection.getStats): nothing to ask the node."""
@@ -26,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..calls import Call, CallError, CallManager
+from ..calls import Call, CallError
 from ..config import Config
 from ..errors import NodeError
 from ..home import Home
@@ -34,6 +36,7 @@ from ..identity import Identity
 from ..links import LinkOpener, ReplayCache
 from ..peers import Peer, PeerStore
 from .access import COOKIE, HEADER, Gate
+from .doorbell import Doorbell, ViewerCalls
 from .relay import PacketReceiver, PacketTrack
 from .session import BrowserSession, SessionError
 
@@ -76,9 +79,11 @@ class WebNode:
         self.provider = provider
         self.replay = ReplayCache(home.replay_db, config.links.clock_skew)
         opener = LinkOpener(self.identity, self.peers, self.replay, skew=config.links.clock_skew)
-        self.manager = CallManager(
+        self.manager = ViewerCalls(
             self.identity, config, self.peers, provider, None, opener, receiver_factory=PacketReceiver
         )
+        self.doorbell = Doorbell(self.manager, self.emit, self.open_pages, config.web.ring_timeout)
+        self.transports: list[Any] = []
         self.sessions: dict[str, BrowserSession] = {}
         self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self._runner: web.AppRunner | None = None
@@ -140,7 +145,23 @@ class WebNode:
         async def camera_leg(talk: PacketTrack | None) -> Call:
             return await self.manager.view(peer, transport, talk=talk)
 
-        session = BrowserSession(peer.name, on_end=self._session_ended, host_addresses=self.host_addresses)
+        return await self._start_session(peer.name, offer, camera_leg, want_talk)
+
+    async def answer_ring(self, ring_id: str, offer: str) -> BrowserSession:
+        ring = self.doorbell.take(ring_id)
+
+        async def camera_leg(talk: PacketTrack | None) -> Call:
+            return await self.manager.accept(ring, talk)
+
+        try:
+            return await self._start_session(ring.peer.name, offer, camera_leg, True)
+        except BaseException:
+            if not ring.reply.done():  # the caller is told, not left waiting
+                ring.reply.cancel()
+            raise
+
+    async def _start_session(self, peer: str, offer: str, camera_leg: Any, want_talk: bool) -> BrowserSession:
+        session = BrowserSession(peer, on_end=self._session_ended, host_addresses=self.host_addresses)
         self.sessions[session.id] = session
         try:
             session.answer = await session.open(offer, camera_leg, want_talk)
@@ -195,6 +216,8 @@ class WebNode:
         app.router.add_post("/api/sessions/{id}/talk", self._talk)
         app.router.add_delete("/api/sessions/{id}", self._delete)
         app.router.add_get("/api/events", self._events)
+        app.router.add_post("/api/rings/{id}/answer", self._ring_answer)
+        app.router.add_post("/api/rings/{id}/decline", self._ring_decline)
         return app
 
     def _file(self, name: str) -> web.Response:
@@ -255,6 +278,17 @@ class WebNode:
         await session.close("page-closed")
         return web.json_response(session.describe())
 
+    async def _ring_answer(self, request: web.Request) -> web.Response:
+        data = await self._body(request)
+        if not isinstance(data.get("offer"), str):
+            raise SessionError("bad-request", 'send {"offer": SDP}')
+        session = await self.answer_ring(request.match_info["id"], data["offer"])
+        return web.json_response({**session.describe(), "answer": session.answer})
+
+    async def _ring_decline(self, request: web.Request) -> web.Response:
+        self.doorbell.decline(request.match_info["id"])
+        return web.json_response({"declined": request.match_info["id"]})
+
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
@@ -264,6 +298,8 @@ class WebNode:
         self._listeners.add(queue)
         try:
             await response.write(b": connected\n\n")
+            for ring in list(self.doorbell.rings.values()):  # a page opened while it rings
+                await response.write(f"data: {json.dumps({'event': 'ring', **ring.describe()})}\n\n".encode())
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), 15)
@@ -290,11 +326,29 @@ class WebNode:
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
+        if self.config.mqtt.enabled:  # the doorbell: cameras call this node over MQTT
+            from ..transports.mqtt import MqttTransport
+
+            mqtt = MqttTransport(
+                self.config.mqtt,
+                self.identity,
+                self.doorbell.handle_link,
+                peers=self.peers,
+                name=self.config.node.name,
+                active_calls=lambda: len(self.manager.active()),
+            )
+            self.manager.on_event(mqtt.publish_event)
+            await mqtt.start()
+            self.transports.append(mqtt)
         return f"http://127.0.0.1:{self.port}/?token={self.gate.token}"
 
     async def stop(self) -> None:
         for session in list(self.sessions.values()):
             await session.close("web-stopping")
+        for transport in self.transports:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(transport.stop(), 10)
+        self.transports.clear()
         await self.manager.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -91,22 +91,20 @@ class Page:
     """What app.js does, in aiortc: a recvonly video + sendrecv audio offer on the
     browser leg, posted to /api/sessions; the answer applied; frames counted."""
 
-    def __init__(self, rig: Rig, http: aiohttp.ClientSession):
-        self.rig, self.http = rig, http
-        self.pc = OverlayPeerConnection(IcePolicy.make([PAGE], [PAGE]))
+    def __init__(self, rig, http: aiohttp.ClientSession, address: str = PAGE):
+        self.rig, self.http = rig, http  # rig: anything with .base and .token
+        self.pc = OverlayPeerConnection(IcePolicy.make([address], [address]))
         self.hub = AudioHub(ToneSource(frequency=660.0))
         self.session = ""
         self.receiver: MediaReceiver | None = None
 
-    async def open(self, peer: str = "cam", talk: bool = True) -> dict:
+    async def open(self, peer: str = "cam", talk: bool = True, path: str = "/api/sessions") -> dict:
         await self.hub.start()
         prefer_h264(self.pc.addTransceiver("video", direction="recvonly"))
         self.pc.addTransceiver(self.hub.subscribe(), direction="sendrecv")
         self.receiver = MediaReceiver(self.pc, decode=True)
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        reply = await self.post(
-            "/api/sessions", {"peer": peer, "offer": self.pc.localDescription.sdp, "talk": talk}
-        )
+        reply = await self.post(path, {"peer": peer, "offer": self.pc.localDescription.sdp, "talk": talk})
         assert "answer" in reply, reply
         self.session = reply["session"]
         from aiortc import RTCSessionDescription
