@@ -84,6 +84,7 @@ class WebNode:
         )
         self.doorbell = Doorbell(self.manager, self.emit, self.open_pages, config.web.ring_timeout)
         self.transports: list[Any] = []
+        self.presence: Any = None  # node.web.presence.Presence with [mqtt]
         self.sessions: dict[str, BrowserSession] = {}
         self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self._runner: web.AppRunner | None = None
@@ -131,7 +132,7 @@ class WebNode:
                 "node_id": p.node_id,
                 "allow": sorted(p.allow),
                 "via": p.via or self.via or ("mqtt" if self.config.mqtt.enabled else ""),
-                "online": None,  # unknown without MQTT status
+                "online": self.presence.online(p.node_id) if self.presence else None,
             }
             for p in self.peers.load().values()
         ]
@@ -340,6 +341,10 @@ class WebNode:
             self.manager.on_event(mqtt.publish_event)
             await mqtt.start()
             self.transports.append(mqtt)
+            from .presence import Presence
+
+            self.presence = Presence(self.config.mqtt, self.identity, list(self.peers.load().values()))
+            await self.presence.start()
         return f"http://127.0.0.1:{self.port}/?token={self.gate.token}"
 
     async def stop(self) -> None:
@@ -348,6 +353,10 @@ class WebNode:
         for transport in self.transports:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(transport.stop(), 10)
+        if self.presence is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.presence.stop(), 10)
+            self.presence = None
         self.transports.clear()
         await self.manager.close()
         if self._runner is not None:

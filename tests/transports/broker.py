@@ -108,8 +108,15 @@ class Broker:
     `controllers` (plain names). Each user's password is in its own file, as a node keeps it."""
 
     def __init__(
-        self, folder: Path, nodes=(), controllers=(), home_assistant: bool = False, prefix: str = "media-node"
+        self,
+        folder: Path,
+        nodes=(),
+        controllers=(),
+        home_assistant: bool = False,
+        prefix: str = "media-node",
+        views: dict[str, list[str]] | None = None,
     ):
+        """`views`: node id -> the node ids whose status it may read (a web viewer)."""
         if not shutil.which("mosquitto") or not shutil.which("mosquitto_passwd"):
             raise RuntimeError("mosquitto and mosquitto_passwd are needed (apt-get install mosquitto)")
         self.folder = folder
@@ -131,7 +138,10 @@ class Broker:
                 "acl.j2",
                 mqtt_prefix=prefix,
                 mqtt_home_assistant=home_assistant,
-                mqtt_nodes=[{"node_id": n.node_id, "name": n.name} for n in nodes],
+                mqtt_nodes=[
+                    {"node_id": n.node_id, "name": n.name, "views": (views or {}).get(n.node_id, [])}
+                    for n in nodes
+                ],
                 mqtt_controllers=[{"username": c} for c in controllers],
             )
         )

@@ -93,7 +93,13 @@ async def house(make_node, tmp_path, clip_dir, fake_speaker):
     for viewer in (alice, bob):
         camera.trust(viewer, "view,talk,call", address=ADDRESSES[viewer.name])
         viewer.trust(camera, "view,call", address=ADDRESSES["camera"])
-    broker = Broker(tmp_path / "broker", nodes=[camera, alice, bob], controllers=["controller"])
+    # alice may read the camera's status (the role's `views`); bob may not
+    broker = Broker(
+        tmp_path / "broker",
+        nodes=[camera, alice, bob],
+        controllers=["controller"],
+        views={alice.node_id: [camera.node_id]},
+    )
     broker.start()
     _configure(
         camera,
@@ -237,3 +243,20 @@ async def test_two_callees_the_first_to_answer_wins_the_other_is_told(house):
         assert [c.peer.name for c in service.manager.active()] == ["bob"]
     finally:
         await page.close()
+
+
+async def test_the_page_lists_the_camera_online_where_the_acl_lets_it_read_the_status(house):
+    camera, viewers, service, _, http = house
+
+    async def listed(viewer: Viewer) -> dict:
+        async with http.get(f"{viewer.base}/api/peers", headers={"X-Media-Node-Token": viewer.token}) as r:
+            return {p["name"]: p for p in (await r.json())["peers"]}
+
+    await wait_for(
+        lambda: viewers["alice"].web.presence.online(camera.node_id) is not None, what="the status"
+    )
+    assert (await listed(viewers["alice"]))["camera"]["online"] is True
+    # bob's ACL has no `views`: the broker never delivers the status, so it stays unknown
+    assert (await listed(viewers["bob"]))["camera"]["online"] is None
+    await service.stop()  # the camera goes away: its status says offline
+    await wait_for(lambda: viewers["alice"].web.presence.online(camera.node_id) is False, what="offline")
