@@ -37,6 +37,7 @@ from watchdog.observers import Observer
 
 from ..home import Home
 from ..links.link import MAX_LINK_BYTES
+from ..peers import Peer
 from . import Handler, TransportError, error_info, public_error
 
 log = logging.getLogger(__name__)
@@ -434,11 +435,8 @@ class FileDropClient:
         self.folder = Path(folder)
         self.poll = poll
 
-    async def request(self, peer_or_link, link_text: str | None = None, timeout: float = 60.0) -> str:
-        """`request(peer, link_text, timeout)` (docs/architecture.md) or
-        `request(link_text, timeout=...)`: the peer is implied by the folder."""
-        if link_text is None:
-            link_text = peer_or_link
+    async def request(self, peer: Peer | None, link_text: str, timeout: float = 60.0) -> str:
+        """ClientTransport.request; the peer is implied by the folder (None is fine)."""
         inbox, outbox, rejected = self.folder / "inbox", self.folder / "outbox", self.folder / "rejected"
         if not inbox.is_dir():
             raise TransportError(
