@@ -437,7 +437,8 @@ def view(home_dir, peer, via, seconds, record, play, talk, as_json):
     stream)."""
     import asyncio
 
-    from .viewer import client_transport, format_summary, start_player
+    from .transports.base import client_transport
+    from .viewer import format_summary, start_player
     from .viewer import view as run_view
 
     home = get_home(home_dir)

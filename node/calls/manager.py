@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
@@ -38,6 +38,7 @@ from ..links import LinkError, LinkOpener, make_link
 from ..links.link import Link, OpenedLink
 from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
+from ..transports.base import ClientTransport
 from .call import CLOSE_TIMEOUT, Call, CallKind, new_call_id, release
 from .directions import set_directions, view_request_media
 from .errors import CallError, within
@@ -50,10 +51,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SETUP_TIMEOUT = 10.0  # seconds for each local setup step (overlay lookup, gathering, SDP)
-
-
-class Transport(Protocol):  # client side of node.transports
-    async def request(self, peer: Peer, link_text: str, timeout: float) -> str: ...
 
 
 class CallManager:
@@ -368,7 +365,7 @@ class CallManager:
 
     # --- this node offers: outgoing calls and viewing ----------------------------------
 
-    async def call(self, peer: Peer, transport: Transport) -> Call:
+    async def call(self, peer: Peer, transport: ClientTransport) -> Call:
         """Offer this node's tracks to `peer` (cmd/call); returns once the answer is set."""
         if not peer.may("call"):
             raise CallError(
@@ -379,7 +376,7 @@ class CallManager:
             raise CallError("no-media", "this node has no publisher to call with")
         return await self._offer(peer, transport, "offer", "outgoing")
 
-    async def view(self, peer: Peer, transport: Transport, talk: MediaStreamTrack | None = None) -> Call:
+    async def view(self, peer: Peer, transport: ClientTransport, talk: MediaStreamTrack | None = None) -> Call:
         """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer).
         `talk`: an audio track to send to the peer's speaker (it needs `talk` there)."""
         return await self._offer(peer, transport, "view-request", "viewing", talk)
@@ -387,7 +384,7 @@ class CallManager:
     async def _offer(
         self,
         peer: Peer,
-        transport: Transport,
+        transport: ClientTransport,
         link_kind: str,
         call_kind: CallKind,
         talk: MediaStreamTrack | None = None,
@@ -399,7 +396,7 @@ class CallManager:
     async def _make_offer(
         self,
         peer: Peer,
-        transport: Transport,
+        transport: ClientTransport,
         link_kind: str,
         call_kind: CallKind,
         talk: MediaStreamTrack | None = None,
@@ -476,7 +473,7 @@ class CallManager:
         await self._register(call)
         return call
 
-    def _tell_cancelled(self, peer: Peer, transport: Transport, offer_digest: str) -> None:
+    def _tell_cancelled(self, peer: Peer, transport: ClientTransport, offer_digest: str) -> None:
         """A signed `cancelled` error for an offer this node no longer waits on, sent
         without waiting (the peer may be ringing someone)."""
         text = self._sign(
@@ -496,7 +493,7 @@ class CallManager:
         self._cancels.add(task)
         task.add_done_callback(self._cancels.discard)
 
-    async def call_first(self, peers: list[Peer], transport: Transport) -> Call:
+    async def call_first(self, peers: list[Peer], transport: ClientTransport) -> Call:
         """Call several peers at once (a doorbell ringing a household): the first to
         answer wins; the others are cancelled and told so (a signed `cancelled`)."""
         tasks = [asyncio.ensure_future(self.call(p, transport)) for p in peers]
@@ -515,4 +512,4 @@ class CallManager:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-__all__ = ["CallManager", "Transport"]
+__all__ = ["CallManager"]

@@ -9,8 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from . import test_cli
-from .test_cli import CLI, ROOT, _configure, _start_daemon
+from . import test_cli_calls as test_cli
+from .test_cli_calls import CLI, ROOT, _configure, _start_daemon
 
 nodes, procs = test_cli.nodes, test_cli.procs  # the same fixtures as the CLI tests
 
