@@ -376,7 +376,9 @@ class CallManager:
             raise CallError("no-media", "this node has no publisher to call with")
         return await self._offer(peer, transport, "offer", "outgoing")
 
-    async def view(self, peer: Peer, transport: ClientTransport, talk: MediaStreamTrack | None = None) -> Call:
+    async def view(
+        self, peer: Peer, transport: ClientTransport, talk: MediaStreamTrack | None = None
+    ) -> Call:
         """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer).
         `talk`: an audio track to send to the peer's speaker (it needs `talk` there)."""
         return await self._offer(peer, transport, "view-request", "viewing", talk)

@@ -9,4 +9,13 @@ from .source import AlsaSource, AudioInfo, AudioSource, PcmSink, ToneSource
 from .track import AudioTrack
 from .wavfile import WavSource
 
-__all__ = ["AlsaSource", "AudioHub", "AudioInfo", "AudioSource", "AudioTrack", "PcmSink", "ToneSource", "WavSource"]
+__all__ = [
+    "AlsaSource",
+    "AudioHub",
+    "AudioInfo",
+    "AudioSource",
+    "AudioTrack",
+    "PcmSink",
+    "ToneSource",
+    "WavSource",
+]
