@@ -165,7 +165,8 @@ async def _relay(
             reply = await r.json()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["answer"], type="answer"))
         session = web.sessions[reply["session"]]
-        camera_leg = session.call.receiver
+        camera_leg = session.call.receiver if session.call is not None else None
+        assert isinstance(camera_leg, PacketReceiver)
         camera_leg.video_sink = at_node.sink(camera_leg.video_sink)
         out["ttff_through_relay_ms"] = round((await asyncio.wait_for(first, 30) - posted) * 1000, 1)
         cpu0, t0 = _cpu(), time.monotonic()

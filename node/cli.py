@@ -7,24 +7,29 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, TypeVar, cast
 
 import click
 
 from . import __version__
-from .config import load_config
+from .config import Config, load_config
 from .errors import NodeError
 from .home import Home, default_home
 from .identity import Identity
 from .links import LinkError, LinkOpener, ReplayCache, make_link
 from .peers import PERMISSION_HELP, PeerStore, make_peer
 
+F = TypeVar("F", bound=Callable[..., object])
+
 
 class NodeGroup(click.Group):
     """Turns NodeError into `error: ...` on stderr and its exit code, never a traceback."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except NodeError as e:
@@ -32,7 +37,7 @@ class NodeGroup(click.Group):
             sys.exit(e.exit_code)
 
 
-def home_option(f):
+def home_option(f: F) -> F:
     return click.option(
         "--home",
         "home_dir",
@@ -75,7 +80,7 @@ def main(verbose: int) -> None:
 @home_option
 @click.option("--name", default=None, help="Human name for this node (status, logs).")
 @click.option("--force", is_flag=True, help="Keep an existing key but rewrite a missing config.")
-def init(home_dir, name, force):
+def init(home_dir: Path | None, name: str | None, force: bool) -> None:
     """Create the home: config.toml (every field commented), an Ed25519 identity key
     (mode 0600) and the drop folders. Prints the node id as the last line."""
     home = get_home(home_dir)
@@ -89,7 +94,7 @@ def init(home_dir, name, force):
 
 @main.command("id")
 @home_option
-def show_id(home_dir):
+def show_id(home_dir: Path | None) -> None:
     """Print this node's id (Crockford base32 of its Ed25519 public key)."""
     click.echo(load_identity(get_home(home_dir)).node_id)
 
@@ -98,7 +103,7 @@ def show_id(home_dir):
 
 
 @main.group()
-def peers():
+def peers() -> None:
     """The allowlist: which nodes this node trusts and what each may do."""
 
 
@@ -117,7 +122,17 @@ _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h i
     "--via", default="", metavar="file:DIR|mqtt", help="How view and web reach this peer (default: --via)."
 )
 @click.option("--replace", is_flag=True, help="Overwrite a peer of the same name.")
-def peers_add(home_dir, name, node_id, allow, address, yggdrasil_key, staex_id, via, replace):
+def peers_add(
+    home_dir: Path | None,
+    name: str,
+    node_id: str,
+    allow: str,
+    address: str,
+    yggdrasil_key: str,
+    staex_id: str,
+    via: str,
+    replace: bool,
+) -> None:
     """Trust NODE_ID under NAME."""
     home = get_home(home_dir)
     peer = make_peer(name, node_id, allow, address, yggdrasil_key, staex_id, via)
@@ -128,7 +143,7 @@ def peers_add(home_dir, name, node_id, allow, address, yggdrasil_key, staex_id, 
 @peers.command("list")
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def peers_list(home_dir, as_json):
+def peers_list(home_dir: Path | None, as_json: bool) -> None:
     """List trusted peers."""
     found = PeerStore(get_home(home_dir).peers_file).load()
     if as_json:
@@ -142,7 +157,7 @@ def peers_list(home_dir, as_json):
 @peers.command("remove")
 @home_option
 @click.argument("name_or_id")
-def peers_remove(home_dir, name_or_id):
+def peers_remove(home_dir: Path | None, name_or_id: str) -> None:
     """Stop trusting a peer (by name or node id)."""
     peer = PeerStore(get_home(home_dir).peers_file).remove(name_or_id)
     click.echo(f"removed {peer.name} ({peer.node_id})")
@@ -152,7 +167,7 @@ def peers_remove(home_dir, name_or_id):
 
 
 @main.group()
-def link():
+def link() -> None:
     """Make and inspect signed handshake links (docs/link-format.md)."""
 
 
@@ -177,7 +192,9 @@ def _read_arg(value: str) -> str:
     help="For an answer or error: the offer it must answer, as its digest (from "
     "`link inspect` or `link make --digest`), the unsealed link, or @FILE.",
 )
-def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
+def link_inspect(
+    home_dir: Path | None, link_text: str, replay: bool, no_allowlist: bool, offer_link: str | None
+) -> None:
     """Verify a link addressed to this node and print its claims as JSON.
 
     A rejected link exits 3 and prints `rejected: REASON: message`; reasons are
@@ -240,7 +257,17 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     is_flag=True,
     help="Also print the link's digest (what an answer's ofh must equal) on stderr.",
 )
-def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show_digest):
+def link_make(
+    home_dir: Path | None,
+    kind: str,
+    to: str,
+    seal: bool,
+    sdp_file: Path | None,
+    answers: str,
+    error_code: str,
+    ttl: int | None,
+    show_digest: bool,
+) -> None:
     """Print a signed link from this node (for scripts and for checking a setup)."""
     home = get_home(home_dir)
     identity = load_identity(home)
@@ -279,12 +306,12 @@ def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show
 
 
 @main.group("profile")
-def profile_group():
+def profile_group() -> None:
     """Board profiles (firmware_config/): video source, encoder, bounds, audio, config.txt."""
 
 
 @profile_group.command("list")
-def profile_list():
+def profile_list() -> None:
     """List the shipped board profiles."""
     from .profiles import load_profiles
 
@@ -297,7 +324,7 @@ def profile_list():
 @click.argument("name", default="auto")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (Ansible reads this).")
 @click.option("--config-txt", is_flag=True, help="Print only the Pi config.txt fragment.")
-def profile_show(home_dir, name, as_json, config_txt):
+def profile_show(home_dir: Path | None, name: str, as_json: bool, config_txt: bool) -> None:
     """Show profile NAME, or with `auto` the one matching this machine and its config."""
     from .profiles import Machine, match_profile
 
@@ -335,7 +362,7 @@ def profile_show(home_dir, name, as_json, config_txt):
     show_default=True,
     help="Seconds each network check (overlay, broker, RTSP camera) may take.",
 )
-def doctor(home_dir, as_json, timeout):
+def doctor(home_dir: Path | None, as_json: bool, timeout: float) -> None:
     """Which board profile matches this machine, and what is missing (camera, encoder,
     ALSA device, config.txt, overlay, broker, key permissions), with the fix for each.
     Exits 1 when a required piece is missing."""
@@ -351,7 +378,7 @@ def doctor(home_dir, as_json, timeout):
 # --- calls: daemon, viewer, demo (node/service.py, node/viewer.py, node/demo.py) -------
 
 
-def _log_level_from(config) -> None:
+def _log_level_from(config: Config) -> None:
     """-v/-vv win; otherwise config [node] log_level (default info) for long-running commands."""
     verbose = click.get_current_context().find_root().params.get("verbose", 0)
     if not verbose:
@@ -379,7 +406,7 @@ _AUDIO_HELP = (
     metavar="alsa:DEVICE|none",
     help="Where peers allowed 'talk' are heard (default: config media.speaker; none).",
 )
-def run(home_dir, video, audio, speaker):
+def run(home_dir: Path | None, video: str | None, audio: str | None, speaker: str | None) -> None:
     """The daemon: serve view requests (and calls) arriving in the home's inbox/ (file
     drop) until SIGTERM or SIGINT, which end every call cleanly. Overlay, media and
     limits come from the home's config.toml."""
@@ -429,7 +456,16 @@ def run(home_dir, video, audio, speaker):
     help="Also send this audio to PEER's speaker (PEER must allow this node 'talk').",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON summary.")
-def view(home_dir, peer, via, seconds, record, play, talk, as_json):
+def view(
+    home_dir: Path | None,
+    peer: str,
+    via: str,
+    seconds: float | None,
+    record: Path | None,
+    play: bool,
+    talk: str | None,
+    as_json: bool,
+) -> None:
     """Watch PEER's camera and microphone: a signed view-request, its signed answer,
     then media over the overlay for --seconds. Prints a JSON summary (ttff_ms,
     video_frames, audio_frames, kbps, local_address, remote_address, record); exits 1
@@ -456,7 +492,11 @@ def view(home_dir, peer, via, seconds, record, play, talk, as_json):
         parse_talk(talk)
     transport = client_transport(via, home)
     player = start_player() if play else None
-    target = player.stdin if player is not None else (sys.stdout.buffer if live else record)
+    target: Path | BinaryIO | None = record
+    if player is not None:
+        target = cast(BinaryIO, player.stdin)
+    elif live:
+        target = sys.stdout.buffer
     until = (lambda: player.poll() is not None) if player is not None else None
     try:
         summary = asyncio.run(run_view(home, peer, transport, seconds, target, talk=talk, until=until))
@@ -471,12 +511,12 @@ def view(home_dir, peer, via, seconds, record, play, talk, as_json):
         sys.exit(1)
 
 
-def _stop_player(player) -> None:
+def _stop_player(player: subprocess.Popen[bytes]) -> None:
     import contextlib
-    import subprocess
 
     with contextlib.suppress(OSError):
-        player.stdin.close()
+        if player.stdin is not None:
+            player.stdin.close()
     try:
         player.wait(5)
     except subprocess.TimeoutExpired:
@@ -494,7 +534,7 @@ def _stop_player(player) -> None:
     help="How to reach cameras without their own `via` in peers.toml (default: mqtt when [mqtt] is on).",
 )
 @click.option("--new-token", is_flag=True, help="Replace the access token (old bookmarks stop working).")
-def web(home_dir, port, via, new_token):
+def web(home_dir: Path | None, port: int | None, via: str | None, new_token: bool) -> None:
     """The browser viewer: serve a page on 127.0.0.1 only that lists this node's peers and
     watches one live (video, audio, push-to-talk, snapshot, stats), and rings when a camera
     calls this node. This node relays the media between the page and the camera without
@@ -526,7 +566,7 @@ def web(home_dir, port, via, new_token):
 @click.option("--json", "as_json", is_flag=True, help="Print the viewer's JSON summary instead.")
 @click.option("--video", default="testsrc", show_default=True, metavar="SOURCE", help=_VIDEO_HELP)
 @click.option("--audio", default="tone", show_default=True, metavar="SOURCE", help=_AUDIO_HELP)
-def demo(seconds, workdir, as_json, video, audio):
+def demo(seconds: float, workdir: Path | None, as_json: bool, video: str, audio: str) -> None:
     """Two nodes on this machine: a camera (test pattern + tone) and a viewer, fresh
     homes trusting each other, loopback as the overlay, a signed file-drop handshake,
     video and audio over WebRTC, a recording written, a summary printed."""
@@ -562,7 +602,7 @@ def demo(seconds, workdir, as_json, video, audio):
     default=None,
     help="Also write the report there (e.g. docs/benchmarks.md).",
 )
-def bench(quick, as_json, out_dir, docs_file):
+def bench(quick: bool, as_json: bool, out_dir: Path | None, docs_file: Path | None) -> None:
     """Measure the node side by side with aiortc's own paths and GStreamer webrtcbin:
     sender CPU, time to first frame, latency, fan-out, memory, link sizes.
     Progress goes to stderr; the report to OUT/benchmarks-MODE.md."""

@@ -11,28 +11,31 @@ import logging
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from .calls import CallManager
+from aiortc import RTCPeerConnection
+
+from .calls import Call, CallManager, Receiver, ReceiverFactory
 from .config import Config, load_config
 from .errors import NodeError
 from .home import Home
 from .identity import Identity
 from .links import LinkOpener, ReplayCache
+from .overlay import OverlayProvider
 from .peers import PeerStore
 from .transports.base import VIA_FORMS, ClientTransport, client_transport
 
 log = logging.getLogger(__name__)
 
 
-def _receiver_factory(record: Path | BinaryIO | None):
+def _receiver_factory(record: Path | BinaryIO | None) -> ReceiverFactory:
     from .media import MediaReceiver
 
     live = record is not None and not isinstance(record, Path)
 
-    def make(pc):  # a live pipe carries the audio too (AAC); a file keeps video as sent
+    def make(pc: RTCPeerConnection) -> Receiver:  # a live pipe carries the audio too (AAC)
         return MediaReceiver(pc, record_path=record, record_audio=live)
 
     return make
@@ -45,7 +48,7 @@ PLAYERS = (
 )
 
 
-def start_player() -> subprocess.Popen:
+def start_player() -> subprocess.Popen[bytes]:
     """The first of mpv, ffplay, gst-play-1.0 found on PATH, reading MPEG-TS on stdin."""
     for name, argv in PLAYERS:
         if shutil.which(name):
@@ -57,6 +60,11 @@ def start_player() -> subprocess.Popen:
     )
 
 
+def _number(values: Mapping[str, object], key: str) -> float:
+    value = values.get(key)
+    return value if isinstance(value, int | float) else 0
+
+
 async def view(
     home: Home,
     peer_name: str,
@@ -65,10 +73,10 @@ async def view(
     record: Path | BinaryIO | None = None,
     *,
     config: Config | None = None,
-    provider: Any = None,
+    provider: OverlayProvider | None = None,
     talk: str | None = None,
     until: Callable[[], bool] | None = None,
-) -> dict:
+) -> dict[str, object]:
     """Watch `peer_name` for `seconds`; returns the summary (see `summary_fields`).
     `talk` (tone, alsa:DEVICE, file:PATH.wav): also send that audio to the peer's
     speaker (the peer must allow this node `talk`). `record`: a file (.mkv/.mp4/.ts) or
@@ -98,7 +106,8 @@ async def view(
         from .media.select import make_audio_source, parse_talk
 
         source = make_audio_source(parse_talk(talk))
-        assert source is not None
+        if source is None:
+            raise NodeError(f"--talk {talk!r}: nothing to send")
         hub = AudioHub(source)
     started = time.monotonic()
     talked = 0
@@ -127,13 +136,13 @@ async def view(
     return {
         "peer": peer.name,
         "peer_id": peer.node_id,
-        "ttff_ms": None if ttff is None else round(ttff * 1000, 1),
+        "ttff_ms": None if ttff is None else round(_number(receiver, "ttff") * 1000, 1),
         "video_frames": receiver.get("video_frames", 0),
         "video_keyframes": receiver.get("video_keyframes", 0),
         "audio_frames": receiver.get("audio_frames", 0),
         "audio_peak": receiver.get("audio_peak"),
-        "kbps": round(stats["bytes_received"] * 8 / 1000 / window, 1),
-        "video_kbps": round(receiver.get("video_bytes", 0) * 8 / 1000 / window, 1),
+        "kbps": round(_number(stats, "bytes_received") * 8 / 1000 / window, 1),
+        "video_kbps": round(_number(receiver, "video_bytes") * 8 / 1000 / window, 1),
         "bytes_received": stats["bytes_received"],
         "packets_received": stats["packets_received"],
         "packets_lost": stats["packets_lost"],
@@ -151,7 +160,7 @@ async def view(
     }
 
 
-async def _watch(call: Any, seconds: float, until: Callable[[], bool] | None) -> str:
+async def _watch(call: Call, seconds: float, until: Callable[[], bool] | None) -> str:
     """Why viewing stopped: the call ended, `until` became true, or the duration passed."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
@@ -162,7 +171,7 @@ async def _watch(call: Any, seconds: float, until: Callable[[], bool] | None) ->
     return "duration"
 
 
-def format_summary(s: dict) -> str:
+def format_summary(s: Mapping[str, object]) -> str:
     """A few lines for people."""
     lines = [
         f"viewed {s['peer']} for {s['seconds']} s over {s['overlay']} "

@@ -110,7 +110,8 @@ class ViewerCalls(CallManager):
         return call
 
     def refuse(self, opened: OpenedLink, code: str, message: str) -> str:
-        return self._error_reply(opened, code, message)
+        assert opened.peer is not None
+        return self._error_reply(opened, opened.peer, code, message)
 
 
 class Doorbell:

@@ -60,10 +60,11 @@ class MqttRequests:
         `<prefix>/<id>/reply/...`, so a sender cannot make the node publish to its own
         status, another inbox or Home Assistant's discovery topics."""
         props = message.properties
-        topic = getattr(props, "ResponseTopic", None) if props else None
-        if topic is None:
+        raw: object = getattr(props, "ResponseTopic", None) if props else None
+        if raw is None:
             return None
-        parts = topic.split("/") if isinstance(topic, str) else []
+        topic = raw if isinstance(raw, str) else str(raw)
+        parts = topic.split("/") if isinstance(raw, str) else []
         base = self.prefix.strip("/").split("/")
         if (
             len(topic) > MAX_RESPONSE_TOPIC
@@ -221,7 +222,7 @@ class MqttRequests:
             return False
         if topic is None:
             return False
-        out = Properties(PacketTypes.PUBLISH)
+        out = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         corr = getattr(message.properties, "CorrelationData", None)
         if corr is not None:
             out.CorrelationData = corr
