@@ -186,8 +186,11 @@ class ViewResult:
 class CallRig:
     """Two homes (camera in A, viewer in B) configured for one provider, allowlisting each other."""
 
-    def __init__(self, lab: Lab, workdir: Path, provider: str):
-        self.lab, self.provider = lab, provider
+    def __init__(self, lab: Lab, workdir: Path, provider: str, talk: bool = False):
+        """`talk`: the viewer also sends a tone (`view --talk tone`) to the camera's
+        speaker, an ALSA `file` device writing `speaker.raw` in `workdir`."""
+        self.lab, self.provider, self.talk = lab, provider, talk
+        self.speaker = workdir / "speaker.raw"
         self.homes = {"a": Home(workdir / "camera"), "b": Home(workdir / "viewer")}
         self.workdir = workdir
         # Homes and allowlists through the API the CLI's init/peers add use (cheaper than
@@ -204,7 +207,7 @@ class CallRig:
             self.overlay_interface = "ovl0"
         for side in "ab":
             self.configure(side)
-        self.trust("a", "b", "viewer", "view")
+        self.trust("a", "b", "viewer", "view,talk" if talk else "view")
         self.trust("b", "a", "camera", "view")
 
     def configure(self, side: str) -> None:
@@ -215,6 +218,8 @@ class CallRig:
         else:
             config["overlay"].update(provider="static", interface="ovl0", cidr=STATIC_CIDR)
         config["media"].update(video="testsrc", audio="tone", width=320, height=240, fps=15)
+        if self.talk and side == "a":
+            config["media"]["speaker"] = "alsa:media_node_privacy_speaker"
         home.config_file.write_text(tomli_w.dumps(config))
 
     def trust(self, side: str, other: str, name: str, allow: str) -> None:
@@ -251,6 +256,13 @@ class CallRig:
         daemon_log = self.workdir / "daemon.log"
         env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
         env.pop("WATCHDOG_USEC", None)
+        if self.talk:
+            conf = self.workdir / "speaker.conf"
+            conf.write_text(
+                'pcm.media_node_privacy_speaker {\n type file\n slave.pcm "null"\n'
+                f' file "{self.speaker}"\n format "raw"\n}}\n'
+            )
+            env["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{conf}"
         with open(daemon_log, "wb") as log:
             daemon = subprocess.Popen(
                 a.argv(*media_node(), "-v", "run", "--home", str(self.homes["a"].path)),
@@ -283,6 +295,7 @@ class CallRig:
                         "--seconds",
                         str(seconds),
                         "--json",
+                        *(["--talk", "tone"] if self.talk else []),
                     ),
                     capture_output=True,
                     text=True,

@@ -10,7 +10,9 @@ whole life of both processes:
 - the viewer's summary reports the overlay addresses as the selected pair.
 Run once over real Yggdrasil 0.4.7 (200::/7 on ygg0) and once with the `static`
 provider over a second veth (10.99.0.0/24 on ovl0); the other overlay is up meanwhile,
-so gathering on the wrong interface would show."""
+so gathering on the wrong interface would show. The Yggdrasil run is repeated with
+talkback (`view --talk tone`): the viewer's audio to the camera's speaker follows the
+same rules."""
 
 from __future__ import annotations
 
@@ -27,9 +29,9 @@ pytestmark = pytest.mark.timeout(240)
 UNDERLAY_TEXT = ("169.254.77.", "fd00:77:")
 
 
-@pytest.mark.parametrize("provider", ["yggdrasil", "static"])
-def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
-    rig = CallRig(lab, tmp_path, provider)
+@pytest.mark.parametrize(("provider", "talk"), [("yggdrasil", False), ("static", False), ("yggdrasil", True)])
+def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider, talk):
+    rig = CallRig(lab, tmp_path, provider, talk=talk)
     a, b = (ipaddress.ip_address(rig.overlay[s]) for s in "ab")
     captures = {side: Capture(lab.ns[side], tmp_path / f"{side}.pcap").start() for side in "ab"}
     try:
@@ -48,6 +50,9 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
     assert result.returncode == 0, f"media-node view failed ({result.returncode}){context}"
     summary = result.summary
     assert summary.get("video_frames", 0) > 0, f"no video frames arrived{context}"
+    if talk:  # the tone reached the camera's speaker
+        assert summary.get("talk_frames", 0) > 0, f"no talk frames sent{context}"
+        assert rig.speaker.exists() and rig.speaker.stat().st_size > 48000, f"nothing played{context}"
     assert result.daemon_returncode == 0, (
         f"media-node run exited {result.daemon_returncode} on SIGTERM{context}"
     )
