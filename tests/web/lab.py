@@ -9,7 +9,9 @@
 
 The camera runs `media-node run` (a looping H.264 clip, a tone, a speaker that is an
 ALSA `file` device); the user's namespace runs `media-node web` and the browsers. The
-browsers get no overlay, no key and no flag: they talk to 127.0.0.1 only."""
+browsers get no overlay, no key and no flag: they talk to 127.0.0.1 only. A mosquitto
+(the mqtt_broker role's config and ACL) listens on the camera's overlay address: the
+doorbell's `cmd/call`, and the status the page shows online/offline."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from pathlib import Path
 import tomli_w
 from privacy.callrig import media_node, wait_ready
 from privacy.netlab import Netns, _pid_alive, sh
+from transports.broker import Broker
 
 from node.home import Home
 from node.identity import Identity
@@ -43,6 +46,11 @@ def sweep_stale() -> None:
     for name, pid in re.findall(rf"^({PREFIX}-(\d+)-[0-9a-f]+-\w+)\b", listing, re.M):
         if not _pid_alive(int(pid)):
             Netns(name, create=False).destroy()
+
+
+class _Named:
+    def __init__(self, name: str, node_id: str):
+        self.name, self.node_id = name, node_id
 
 
 def _home(path: Path, name: str, **media: str) -> Home:
@@ -74,10 +82,10 @@ class WebLab:
             workdir / "camera", "camera", video=video, audio="tone", speaker="alsa:media_node_test_speaker"
         )
         self.viewer = _home(workdir / "viewer", "viewer")
-        cam_id = Identity.load(self.camera.key_file).node_id
-        viewer_id = Identity.load(self.viewer.key_file).node_id
+        self.cam_id = cam_id = Identity.load(self.camera.key_file).node_id
+        self.viewer_id = viewer_id = Identity.load(self.viewer.key_file).node_id
         PeerStore(self.camera.peers_file).add(
-            make_peer("viewer", viewer_id, "view,talk", address=OVERLAY["user"])
+            make_peer("viewer", viewer_id, "view,talk,call", address=OVERLAY["user"])
         )
         PeerStore(self.viewer.peers_file).add(
             make_peer("camera", cam_id, "view,call", address=OVERLAY["cam"], via=f"file:{self.camera.path}")
@@ -97,7 +105,43 @@ class WebLab:
             ns.ip("link", "set", "lan0", "up")
             ns.ip("link", "set", "ovl0", "up")
             ns.ip("route", "add", "default", "via", LAN[other])
+        self.broker = Broker(
+            self.workdir / "broker",
+            nodes=[_Named("camera", self.cam_id), _Named("viewer", self.viewer_id)],
+            controllers=["controller"],
+            views={self.viewer_id: [self.cam_id]},
+            listen=OVERLAY["cam"],
+            argv_prefix=tuple(cam.argv()),
+        )
+        self.broker.start()
+        for home, node_id in ((self.camera, self.cam_id), (self.viewer, self.viewer_id)):
+            config = tomllib.loads(home.config_file.read_text())
+            config["mqtt"] = self.broker.config_for(node_id).model_dump()
+            home.config_file.write_text(tomli_w.dumps(config))
         return self
+
+    def ring(self, callee: str) -> None:
+        """The controller's `cmd/call`: the camera calls `callee` (mosquitto_pub)."""
+        b = self.broker
+        self.ns["cam"].run(
+            "mosquitto_pub",
+            "-h",
+            OVERLAY["cam"],
+            "-p",
+            str(b.port),
+            "--cafile",
+            str(b.ca_file),
+            "-u",
+            "controller",
+            "-P",
+            b.password_files["controller"].read_text().strip(),
+            "-t",
+            f"{b.prefix}/{self.cam_id}/cmd/call",
+            "-m",
+            callee,
+            "-q",
+            "1",
+        )
 
     def start_camera(self, timeout: float = 60) -> None:
         notify_dir = Path(tempfile.mkdtemp(prefix="mnw"))
@@ -161,6 +205,9 @@ class WebLab:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(10)
+        broker = getattr(self, "broker", None)
+        if broker is not None:
+            broker.stop()
         for ns in self.ns.values():
             ns.destroy()
         self.ns.clear()

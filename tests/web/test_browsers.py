@@ -148,6 +148,27 @@ def test_chromium_watches_the_camera_live_and_talks(lab, chromium):
     assert "Traceback" not in lab.log("web"), lab.log("web")[-3000:]
 
 
+def test_chromium_rings_when_the_camera_calls_and_answering_shows_it(lab, chromium):
+    """The doorbell: `cmd/call` over mosquitto makes the camera call this node; the open
+    page rings, a click on Answer shows the caller live."""
+    chromium.open(lab.url)
+    _wait(chromium, "mn.state.listening === true", what="the page on the event stream")
+    # the camera's retained MQTT status: the list shows it online
+    _wait(chromium, "mn.loadPeers().then(p => p[0].online === true)", what="the camera listed online")
+    lab.ring("viewer")
+    _wait(chromium, "!document.getElementById('ring').hidden", what="the ring on the page")
+    assert "camera" in chromium.evaluate("document.getElementById('ring-text').textContent")
+    _click(chromium, "#ring-answer")
+    quality = _wait(
+        chromium,
+        "(() => { const q = mn.quality(); return q.total >= 30 ? q : null; })()",
+        what="30 decoded frames of the caller",
+    )
+    assert (quality["width"], quality["height"]) == SIZE, quality
+    assert chromium.evaluate("mn.state.talk.granted") is True  # the camera lets it talk back
+    chromium.evaluate("mn.closeView()")
+
+
 @pytest.fixture(scope="module")
 def firefox(lab, tmp_path_factory):
     from browsers import Firefox

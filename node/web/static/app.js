@@ -309,6 +309,7 @@ function declineRing(id) {
 
 function listen() {
   const source = new EventSource(`/api/events?token=${encodeURIComponent(token)}`);
+  source.onopen = () => { state.listening = true; };
   source.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.event === "ring") showRing(event);
