@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiortc import RTCSessionDescription
+from aiortc.exceptions import OperationError
 from aiortc.sdp import SessionDescription
 
+from .answer import AnswerPlan, OfferError, no_candidate_message, plan_answer
 from .config import Config
 from .errors import NodeError
 from .ice import (
@@ -521,11 +523,7 @@ class CallManager:
             raise CallError("bad-offer", "the offer's SDP is malformed (see this node's log)") from None
         except PrivacyError as e:
             log.error("%s's offer: %s", peer.name, e)
-            raise CallError(
-                "no-candidate",
-                "the offer has no candidate on the overlay address this "
-                "node resolves for you (check both allowlists' overlay bindings)",
-            ) from None
+            raise CallError("no-candidate", no_candidate_message(claims.sdp)) from None
         # Only an `offer` (permission `call`) may be two-way; a view-request asks to
         # receive and nothing else, so the camera never takes media from a viewer.
         two_way = claims.kind == "offer"
@@ -536,20 +534,30 @@ class CallManager:
                 raise CallError(
                     "bad-offer", "a view-request must only ask to receive audio and video (recvonly m-lines)"
                 )
-        pc = policy.peer_connection()
+        plan = await self._plan(peer, offer_sdp)
+        pc = policy.peer_connection(answering=True)
         attachment = receiver = None
         try:
-            await _within(
-                SETUP_TIMEOUT,
-                "applying the offer",
-                pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer")),
-            )
+            try:
+                await _within(
+                    SETUP_TIMEOUT,
+                    "applying the offer",
+                    pc.setRemoteDescription(RTCSessionDescription(sdp=plan.stack_offer, type="offer")),
+                )
+            except (ValueError, LookupError, OperationError) as e:  # the offer, not this node
+                log.error("%s's offer was refused by the WebRTC stack: %s", peer.name, e)
+                raise CallError(
+                    "bad-offer",
+                    f"the offer's SDP could not be applied ({type(e).__name__}; see this node's log)",
+                ) from None
             if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
             attachment = self.publisher.attach(pc)
+            plan.state_codecs(pc)
             _set_directions(pc, receive=receiver is not None)
             answer = await _within(SETUP_TIMEOUT, "creating the answer", pc.createAnswer())
-            await _within(SETUP_TIMEOUT, "gathering on the overlay address", pc.setLocalDescription(answer))
+            shaped = RTCSessionDescription(sdp=plan.shape(answer.sdp), type="answer")
+            await _within(SETUP_TIMEOUT, "gathering on the overlay address", pc.setLocalDescription(shaped))
             sdp = pc.localDescription.sdp
             check_outgoing_sdp(sdp, policy)  # before signing, always
             reply = self._sign("answer", peer, sdp=sdp, addr=local, ofh=opened.digest, sealed=opened.sealed)
@@ -567,6 +575,16 @@ class CallManager:
         )
         await self._register(call)
         return reply.text
+
+    async def _plan(self, peer: Peer, offer_sdp: str) -> AnswerPlan:
+        """How to answer: the source's H.264 profile against what the offer can take."""
+        video_profile = getattr(self.publisher, "video_profile", None)
+        source = await video_profile() if callable(video_profile) else None
+        try:
+            return plan_answer(offer_sdp, source)
+        except OfferError as e:
+            log.error("%s's offer: %s", peer.name, e.message)
+            raise CallError("bad-offer", e.message) from None
 
     async def _register(self, call: Call) -> None:
         if self._closed:  # set up while close() ran: end it now, never leave it behind

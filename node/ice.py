@@ -95,13 +95,18 @@ class IcePolicy:
     def is_remote(self, address: str) -> bool:
         return _ip(address) in self.remote
 
-    def peer_connection(self) -> OverlayPeerConnection:
-        return OverlayPeerConnection(self)
+    def peer_connection(self, *, answering: bool = False) -> OverlayPeerConnection:
+        """`answering`: the connection answers an offer, so it bundles only what the
+        offer bundles (one transport per m-line otherwise, each on the overlay)."""
+        return OverlayPeerConnection(self, answering=answering)
 
 
-def overlay_configuration() -> RTCConfiguration:
-    # iceServers=[] (not None: None means stun.l.google.com); one bundled transport.
-    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+def overlay_configuration(*, answering: bool = False) -> RTCConfiguration:
+    # iceServers=[] (not None: None means stun.l.google.com). Offering: one bundled
+    # transport. Answering: MAX_COMPAT builds a transport per m-line and then follows
+    # the offer's BUNDLE group (RFC 8843: an answerer bundles only what was offered).
+    policy = RTCBundlePolicy.MAX_COMPAT if answering else RTCBundlePolicy.MAX_BUNDLE
+    return RTCConfiguration(iceServers=[], bundlePolicy=policy)
 
 
 # The policy of the RTCPeerConnection whose method is running; read once by each
@@ -205,14 +210,15 @@ install()
 
 
 class OverlayPeerConnection(RTCPeerConnection):
-    """An RTCPeerConnection bound to one IcePolicy: iceServers=[], MAX_BUNDLE, ICE
+    """An RTCPeerConnection bound to one IcePolicy: iceServers=[], MAX_BUNDLE (answering:
+    the offer's bundling), ICE
     transports built with the policy in scope, remote SDP filtered, local SDP checked."""
 
-    def __init__(self, policy: IcePolicy):
+    def __init__(self, policy: IcePolicy, *, answering: bool = False):
         if not isinstance(policy, IcePolicy):
             raise TypeError("OverlayPeerConnection needs an IcePolicy")
         install()  # idempotent: someone may have put the original back
-        super().__init__(overlay_configuration())
+        super().__init__(overlay_configuration(answering=answering))
         self.policy = policy
 
     @contextlib.contextmanager

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import aiortc
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcrtpreceiver as _rr
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -54,6 +54,8 @@ def check_internals() -> None:
             problems.append(f"JitterBuffer.{name} is gone")
     if not callable(getattr(_rr, "get_decoder", None)) or not callable(getattr(_rr, "decoder_worker", None)):
         problems.append("aiortc.rtcrtpreceiver.get_decoder/decoder_worker are gone")
+    if not callable(getattr(RTCDtlsTransport, "_set_role", None)):
+        problems.append("RTCDtlsTransport._set_role is gone (the answer's a=setup role)")
     if problems:
         raise MediaError("aiortc internals changed: " + "; ".join(problems))
 
@@ -157,6 +159,28 @@ def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
                 "this node only sends hardware H.264"
             )
         transceiver._codecs = kept
+
+
+def state_h264_parameters(
+    transceiver: RTCRtpTransceiver, payload_type: int, parameters: dict[str, str | int | None]
+) -> None:
+    """Replace the fmtp parameters of the negotiated codec `payload_type` (what the answer
+    states and the sender uses). aiortc keeps the negotiated list in the private
+    `transceiver._codecs`, filled by setRemoteDescription and read by createAnswer."""
+    negotiated = getattr(transceiver, "_codecs", None)
+    if not isinstance(negotiated, list):
+        raise MediaError("aiortc RTCRtpTransceiver has no _codecs list: cannot state the H.264 profile")
+    for codec in negotiated:
+        if codec.payloadType == payload_type and codec.mimeType.lower() == "video/h264":
+            codec.parameters = dict(parameters)
+            return
+    raise MediaError(f"H.264 payload type {payload_type} was not negotiated")
+
+
+def dtls_roles(pc: RTCPeerConnection) -> list[str]:
+    """The DTLS role ("client", "server", "auto") of each transceiver's transport, as
+    aiortc applied it from the local answer's a=setup (RTCDtlsTransport._role)."""
+    return [t.receiver.transport._role for t in pc.getTransceivers()]
 
 
 # --- receiver: encoded frames out, frames released on the marker bit -------------------
