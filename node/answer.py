@@ -47,6 +47,7 @@ class OfferError(Exception):
 class VideoChoice:
     payload_type: int
     parameters: dict[str, str | int | None]  # what the answer states for it
+    offered: frozenset[int] = frozenset()  # payload_type and its offered RTX
 
 
 @dataclass
@@ -65,7 +66,7 @@ class AnswerPlan:
         for transceiver in pc.getTransceivers():
             choice = self.video.get(str(transceiver.mid))
             if choice is not None:
-                hooks.state_h264_parameters(transceiver, choice.payload_type, choice.parameters)
+                hooks.state_h264(transceiver, choice.payload_type, choice.parameters, set(choice.offered))
 
     def shape(self, answer_sdp: str) -> str:
         """aiortc's answer with the offer's BUNDLE groups and the DTLS server role."""
@@ -216,8 +217,9 @@ def plan_answer(offer_sdp: str, source: H264Profile | None) -> AnswerPlan:
             _check_audio(media)
         else:
             choice = choose_h264(media, source)
-            plan.video[mid] = choice
-            keep[index] = (_kept_payload_types(media, choice.payload_type), choice.payload_type)
+            kept = _kept_payload_types(media, choice.payload_type)
+            plan.video[mid] = VideoChoice(choice.payload_type, choice.parameters, frozenset(kept))
+            keep[index] = (kept, choice.payload_type)
     plan.bundle = [[str(i) for i in g.items] for g in offer.group if g.semantic == "BUNDLE" and g.items]
     plan.stack_offer = _stack_offer(offer_sdp, keep)
     return plan

@@ -68,8 +68,12 @@ class Chromium:
 
         self._log = open(profile_dir / "chromium.log", "wb")
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            close_fds=True, pass_fds=(to_browser_r, from_browser_w),
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+            pass_fds=(to_browser_r, from_browser_w),
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -148,6 +152,15 @@ class Chromium:
             raise BrowserError(f"the page threw: {text}")
         return result.get("result", {}).get("value")
 
+    def grant(self, origin: str, permissions: Sequence[str] = ("audioCapture",)) -> None:
+        """What a user's "Allow" click does for `origin` (e.g. "http://127.0.0.1:8000")."""
+        self.command(
+            "Browser.grantPermissions", {"origin": origin, "permissions": list(permissions)}, browser=True
+        )
+
+    def reset_permissions(self) -> None:
+        self.command("Browser.resetPermissions", browser=True)
+
     def log(self) -> str:
         path = self.profile_dir / "chromium.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -193,7 +206,11 @@ class Firefox:
     """Headless Firefox ESR driven over WebDriver BiDi on a loopback port in `netns`."""
 
     def __init__(
-        self, profile_dir: Path, netns: str | None = None, prefs: dict[str, Any] | None = None, port: int = 9222
+        self,
+        profile_dir: Path,
+        netns: str | None = None,
+        prefs: dict[str, Any] | None = None,
+        port: int = 9222,
     ):
         profile_dir.mkdir(parents=True, exist_ok=True)
         user_js = "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in (prefs or {}).items())
@@ -202,9 +219,19 @@ class Firefox:
         self.profile_dir = profile_dir
         self._log = open(profile_dir / "firefox.log", "wb")
         self.proc = subprocess.Popen(
-            [*prefix, _find("firefox-esr", "firefox"), "--headless", "--no-remote",
-             "--profile", str(profile_dir), "--remote-debugging-port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                *prefix,
+                _find("firefox-esr", "firefox"),
+                "--headless",
+                "--no-remote",
+                "--profile",
+                str(profile_dir),
+                "--remote-debugging-port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self._next_id = 0
         try:
@@ -248,7 +275,9 @@ class Firefox:
                 return reply["result"]
 
     def open(self, url: str, timeout: float = 30) -> None:
-        self.command("browsingContext.navigate", {"context": self.context, "url": url, "wait": "complete"}, timeout)
+        self.command(
+            "browsingContext.navigate", {"context": self.context, "url": url, "wait": "complete"}, timeout
+        )
 
     def evaluate(self, expression: str, timeout: float = 30) -> Any:
         result = self.command(

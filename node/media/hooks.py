@@ -161,20 +161,34 @@ def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
         transceiver._codecs = kept
 
 
-def state_h264_parameters(
-    transceiver: RTCRtpTransceiver, payload_type: int, parameters: dict[str, str | int | None]
+def state_h264(
+    transceiver: RTCRtpTransceiver,
+    payload_type: int,
+    parameters: dict[str, str | int | None],
+    offered: set[int],
 ) -> None:
-    """Replace the fmtp parameters of the negotiated codec `payload_type` (what the answer
-    states and the sender uses). aiortc keeps the negotiated list in the private
-    `transceiver._codecs`, filled by setRemoteDescription and read by createAnswer."""
+    """Make the negotiated H.264 codec the offer's `payload_type` with `parameters` (what
+    the answer states and the sender uses), keeping only RTX payload types that were
+    `offered`. aiortc keeps the negotiated list in the private `transceiver._codecs`
+    (filled by setRemoteDescription, read by createAnswer and the sender), and keeps its
+    own payload type when the offer's is below 96 (Chromium uses 35-63)."""
     negotiated = getattr(transceiver, "_codecs", None)
     if not isinstance(negotiated, list):
         raise MediaError("aiortc RTCRtpTransceiver has no _codecs list: cannot state the H.264 profile")
-    for codec in negotiated:
-        if codec.payloadType == payload_type and codec.mimeType.lower() == "video/h264":
-            codec.parameters = dict(parameters)
-            return
-    raise MediaError(f"H.264 payload type {payload_type} was not negotiated")
+    h264 = [c for c in negotiated if c.mimeType.lower() == "video/h264"]
+    if len(h264) != 1:
+        raise MediaError(f"expected one negotiated H.264 codec, aiortc has {len(h264)}")
+    codec = h264[0]
+    old = codec.payloadType
+    codec.payloadType = payload_type
+    codec.parameters = dict(parameters)
+    kept = [codec]
+    for rtx in negotiated:
+        if rtx.mimeType.lower() == "video/rtx" and rtx.parameters.get("apt") in (old, payload_type):
+            if rtx.payloadType in offered:
+                rtx.parameters = {**rtx.parameters, "apt": payload_type}
+                kept.append(rtx)
+    negotiated[:] = kept
 
 
 def dtls_roles(pc: RTCPeerConnection) -> list[str]:

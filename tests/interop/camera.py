@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
+from privacy.callrig import media_node, wait_ready
 
 from node.home import Home
 from node.identity import Identity
 from node.links import LinkOpener, make_link
 from node.peers import PeerStore, make_peer
-
-from privacy.callrig import media_node, wait_ready  # noqa: I001 (tests/ on sys.path via lab)
 
 from .lab import OVERLAY, OVERLAY_CIDR, UserLab
 
@@ -109,7 +108,9 @@ class CameraDaemon:
                 opened = self.opener.open(reply.read_text(), expect_offer=link.digest)
                 claims = opened.claims
                 if claims.kind == "error":
-                    return Reply("error", code=claims.err.get("code", ""), message=claims.err.get("message", ""))
+                    return Reply(
+                        "error", code=claims.err.get("code", ""), message=claims.err.get("message", "")
+                    )
                 return Reply(claims.kind, sdp=claims.sdp)
             if rejected.exists():
                 raise AssertionError(f"the camera rejected the link: {rejected.read_text()}")

@@ -31,7 +31,9 @@ def view_with_webrtcbin(
     argv = camera.lab.ns["user"].argv(
         SYSTEM_PYTHON, str(GST_VIEWER), "--kinds", kinds, "--bundle", bundle, "--seconds", str(seconds)
     )
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         first = proc.stdout.readline()
         if not first:
@@ -53,13 +55,24 @@ def view_with_webrtcbin(
 
 
 def view_with_browser(
-    camera: CameraDaemon, browser, kinds: str = "audio,video", bundle: str = "", seconds: float = 2.0,
-    timeout: float = 25.0, permission: bool = True,
+    camera: CameraDaemon,
+    browser,
+    kinds: str = "audio,video",
+    bundle: str = "",
+    seconds: float = 2.0,
+    timeout: float = 25.0,
+    permission: bool = True,
 ) -> Outcome:
     """`browser` has the page open (tests/browsers.py); its offer is dropped, the answer
     applied, and stats read until `seconds` after the first decoded frame/sample."""
     import time
+    from urllib.parse import urlsplit
 
+    url = urlsplit(browser.evaluate("location.href"))
+    if permission:
+        browser.grant(f"{url.scheme}://{url.netloc}")
+    else:
+        browser.reset_permissions()
     kinds_js = json.dumps(kinds.split(","))
     offer = browser.evaluate(f"makeOffer({kinds_js}, {json.dumps(bundle)}, {json.dumps(permission)})")
     reply = camera.request(offer)

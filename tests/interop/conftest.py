@@ -27,7 +27,8 @@ def user_lab():
 
 
 def clip(profile: str) -> Path:
-    """A 2 s 1080p30 H.264 clip of `profile` (main|high), no B-frames, encoded once."""
+    """A 2 s 1080p30 H.264 clip of `profile` (main|high), no B-frames, encoded once.
+    (Not ultrafast: without CABAC/8x8 transforms x264 signals Constrained Baseline.)"""
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"{profile}-1080p.mp4"
     if not path.exists():
@@ -35,9 +36,35 @@ def clip(profile: str) -> Path:
         assert ffmpeg, "ffmpeg is needed for the 1080p fixtures (apt-get install ffmpeg)"
         tmp = path.with_suffix(".part.mp4")
         subprocess.run(
-            [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
-             "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", profile, "-level", "4.0",
-             "-bf", "0", "-g", "30", "-b:v", "1500k", "-pix_fmt", "yuv420p", str(tmp)],
+            [
+                ffmpeg,
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30",
+                "-t",
+                "2",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-profile:v",
+                profile,
+                "-level",
+                "4.0",
+                "-bf",
+                "0",
+                "-g",
+                "30",
+                "-b:v",
+                "1500k",
+                "-pix_fmt",
+                "yuv420p",
+                str(tmp),
+            ],
             check=True,
             timeout=120,
         )
@@ -77,9 +104,11 @@ def page_url(user_lab):
     from localhost: Chromium then gives real host candidates, not mDNS names)."""
     port = 8765
     proc = subprocess.Popen(
-        user_lab.ns["user"].argv("/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                                 "--directory", str(WEB)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        user_lab.ns["user"].argv(
+            "/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(WEB)
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         yield f"http://127.0.0.1:{port}/viewer.html"
@@ -92,8 +121,10 @@ def page_url(user_lab):
 def chromium(user_lab, page_url, tmp_path_factory):
     from browsers import Chromium
 
-    # The user's "Allow" click and a microphone: this machine has no sound card.
-    flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    # A microphone (this machine has no sound card). The user's "Allow" click is
+    # Chromium.grant(); not --use-fake-ui-for-media-stream, which also lifts the
+    # candidate restrictions for pages that never asked.
+    flags = ["--use-fake-device-for-media-stream"]
     with Chromium(tmp_path_factory.mktemp("chromium"), user_lab.ns["user"].argv(), flags) as browser:
         deadline = 20
         for _ in range(deadline * 10):  # the server may still be binding

@@ -58,9 +58,7 @@ class Viewer:
         self.webrtc.connect("notify::ice-gathering-state", self._on_gathering)
         for kind in kinds:
             caps = video_caps() if kind == "video" else Gst.Caps.from_string(AUDIO_CAPS)
-            self.webrtc.emit(
-                "add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY, caps
-            )
+            self.webrtc.emit("add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY, caps)
         bus = self.pipe.get_bus()
         bus.add_signal_watch()
         bus.connect("message::error", self._on_error)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ (privacy.netlab)
 
-from privacy.netlab import Netns, _pid_alive, sh  # noqa: E402
+from privacy.netlab import Netns, _pid_alive, sh
 
 PREFIX = "mnintr"
 LAN = {"cam": "169.254.88.1", "user": "169.254.88.2"}
