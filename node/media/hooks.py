@@ -184,10 +184,10 @@ def state_h264(
     codec.parameters = dict(parameters)
     kept = [codec]
     for rtx in negotiated:
-        if rtx.mimeType.lower() == "video/rtx" and rtx.parameters.get("apt") in (old, payload_type):
-            if rtx.payloadType in offered:
-                rtx.parameters = {**rtx.parameters, "apt": payload_type}
-                kept.append(rtx)
+        is_rtx = rtx.mimeType.lower() == "video/rtx" and rtx.parameters.get("apt") in (old, payload_type)
+        if is_rtx and rtx.payloadType in offered:
+            rtx.parameters = {**rtx.parameters, "apt": payload_type}
+            kept.append(rtx)
     negotiated[:] = kept
 
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from node.calls import CallManager
 from node.config import Config
-from node.ice import IcePolicy, ice_connections, sdp_addresses
+from node.ice import IcePolicy, OverlayPeerConnection, ice_connections, sdp_addresses
 from node.links import LinkOpener, ReplayCache, make_link
 from node.media import MediaPublisher
 from node.media.audio import ToneSource
@@ -57,7 +57,7 @@ class Camera:
         self.pcs: list = []
 
     def viewer_pc(self, *, bundle: bool = True, rsa_certificate: bool = False):
-        pc = IcePolicy.make([VIEWER], [CAM]).peer_connection(answering=not bundle)
+        pc = OverlayPeerConnection(IcePolicy.make([VIEWER], [CAM]), answering=not bundle)
         if rsa_certificate:  # what GStreamer's webrtcbin uses by default
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             pc._RTCPeerConnection__certificates = [RTCCertificate(key=key, cert=generate_certificate(key))]

@@ -19,14 +19,19 @@ applies."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import OperationError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import GroupDescription, MediaDescription, SessionDescription
 
-from .media import hooks
-from .media.h264profile import H264Profile, offered_profile
+from ..media import hooks
+from ..media.h264profile import H264Profile, offered_profile
+from .errors import CallError, within
+
+log = logging.getLogger(__name__)
 
 AUDIO_CODECS = ("opus", "pcmu", "pcma")  # what aiortc can send (its audio encoders)
 # What aiortc's matcher accepts (its own constrained-baseline entry); the negotiated
@@ -81,6 +86,20 @@ class AnswerPlan:
             if str(media.rtp.muxId) in self.open_role and media.dtls is not None:
                 media.dtls.role = "server"
         return str(answer)
+
+
+async def apply_offer(pc: RTCPeerConnection, plan: AnswerPlan, peer: str, timeout: float) -> None:
+    """setRemoteDescription of `plan.stack_offer`; what aiortc still refuses there is
+    the offer's fault (a signed bad-offer naming the stack's reason class), not the
+    node's."""
+    offer = RTCSessionDescription(sdp=plan.stack_offer, type="offer")
+    try:
+        await within(timeout, "applying the offer", pc.setRemoteDescription(offer))
+    except (ValueError, LookupError, OperationError) as e:
+        log.error("%s's offer was refused by the WebRTC stack: %s", peer, e)
+        raise CallError(
+            "bad-offer", f"the offer's SDP could not be applied ({type(e).__name__}; see this node's log)"
+        ) from None
 
 
 def _names(codecs: list[RTCRtpCodecParameters]) -> str:
@@ -225,9 +244,6 @@ def plan_answer(offer_sdp: str, source: H264Profile | None) -> AnswerPlan:
     return plan
 
 
-__all__ = ["AnswerPlan", "OfferError", "VideoChoice", "choose_h264", "plan_answer"]
-
-
 def no_candidate_message(offer_sdp: str) -> str:
     """What the peer must fix when its offer had no candidate on its overlay address
     (for the signed `no-candidate` error; counts only, never an address)."""
@@ -254,3 +270,14 @@ def no_candidate_message(offer_sdp: str) -> str:
         "(check both allowlists' overlay bindings, and that the client gathers on the "
         "overlay interface)"
     )
+
+
+__all__ = [
+    "AnswerPlan",
+    "OfferError",
+    "VideoChoice",
+    "apply_offer",
+    "choose_h264",
+    "no_candidate_message",
+    "plan_answer",
+]
