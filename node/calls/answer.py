@@ -135,6 +135,8 @@ def choose_h264(media: MediaDescription, source: H264Profile | None) -> VideoCho
     if not mode1:
         raise OfferError("the offer's H.264 lacks packetization-mode=1 (the only mode this node sends)")
     for codec, profile in mode1:
+        if codec.payloadType is None:
+            continue
         if source is None or (profile is not None and profile.decodes(source)):
             stated: dict[str, str | int | None] = {"packetization-mode": "1"}
             if "level-asymmetry-allowed" in codec.parameters:
@@ -159,7 +161,9 @@ def _kept_payload_types(media: MediaDescription, payload_type: int) -> set[int]:
     rtx = {
         c.payloadType
         for c in media.rtp.codecs
-        if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") == payload_type
+        if c.mimeType.lower() == "video/rtx"
+        and c.parameters.get("apt") == payload_type
+        and c.payloadType is not None
     }
     return {payload_type} | rtx
 
@@ -225,7 +229,7 @@ def plan_answer(offer_sdp: str, source: H264Profile | None) -> AnswerPlan:
             raise OfferError(f"the offer has an m={media.kind} line; this node serves audio and video only")
         if media.rtp.muxId in (None, ""):
             raise OfferError(f"the offer's m-line {index} has no a=mid")
-        if not media.ice.usernameFragment or not media.ice.password:
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
             raise OfferError(f"the offer's m={media.kind} line has no a=ice-ufrag/a=ice-pwd")
         if media.dtls is None or not media.dtls.fingerprints:
             raise OfferError(f"the offer's m={media.kind} line has no DTLS fingerprint (a=fingerprint)")

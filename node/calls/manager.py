@@ -247,6 +247,7 @@ class CallManager:
 
     async def _answer(self, opened: OpenedLink) -> str:
         peer, claims = opened.peer, opened.claims
+        assert peer is not None  # handle_link answers allowlisted senders only
         policy, local = await self._policy(peer)
         try:
             offer_sdp = filter_incoming_sdp(claims.sdp, policy, reported=claims.addr)

@@ -34,6 +34,7 @@ profile and what was offered."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # (profile_idc, family) for the flag-independent cases; the rest is decided in family().
@@ -121,7 +122,7 @@ class H264Profile:
 
     @property
     def level(self) -> str:
-        """"1b", "3.1", "4" ... (level_idc 11 with constraint_set3 in the Baseline,
+        """ "1b", "3.1", "4" ... (level_idc 11 with constraint_set3 in the Baseline,
         Main and Extended profiles is level 1b, as is level_idc 9)."""
         legacy_1b = self.level_idc == 11 and self.profile_idc in (66, 77, 88) and self._flag(3)
         if self.level_idc == 9 or legacy_1b:
@@ -145,7 +146,7 @@ class H264Profile:
         return stream.family in DECODES.get(self.family, frozenset({self.family}))
 
 
-def offered_profile(parameters: dict[str, object]) -> H264Profile:
+def offered_profile(parameters: Mapping[str, object]) -> H264Profile:
     """The profile an fmtp's parameters offer (RFC 6184 default when absent)."""
     return H264Profile.parse(str(parameters.get("profile-level-id", DEFAULT_PROFILE_LEVEL_ID)))
 

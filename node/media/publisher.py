@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
@@ -139,8 +140,10 @@ def _wants(pc: RTCPeerConnection, kind: str) -> bool:
     """Offering: always. Answering: only if the offer has a free m-line of this kind."""
     if pc.signalingState != "have-remote-offer":
         return True
+    # aiortc types sender.track as never None; it is None until a track is set.
     return any(
-        t.kind == kind and t.sender.track is None and not t.stopped for t in pc.getTransceivers()
+        t.kind == kind and cast(MediaStreamTrack | None, t.sender.track) is None and not t.stopped
+        for t in pc.getTransceivers()
     )
 
 
