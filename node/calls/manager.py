@@ -387,11 +387,9 @@ class CallManager:
                 # Audio first, then video: the order of link format v1's SDP template.
                 pc.addTransceiver("audio", direction="recvonly")
                 video = pc.addTransceiver("video", direction="recvonly")
-                from ..media.hooks import (
-                    prefer_h264,  # the camera sends H.264 as encoded
-                )
+                from ..media.hooks import prefer_h264_receive  # cameras send H.264 as encoded
 
-                prefer_h264(video)
+                prefer_h264_receive(video)
                 receiver = self._receiver(pc)
             offer = await within(SETUP_TIMEOUT, "creating the offer", pc.createOffer())
             await within(

@@ -11,13 +11,16 @@ from __future__ import annotations
 import fractions
 import queue
 from collections.abc import Callable
+from dataclasses import replace
 
 import aiortc
 import av
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcrtpreceiver as _rr
+from aiortc.codecs import CODECS
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -54,6 +57,9 @@ def check_internals() -> None:
             problems.append(f"JitterBuffer.{name} is gone")
     if not callable(getattr(_rr, "get_decoder", None)) or not callable(getattr(_rr, "decoder_worker", None)):
         problems.append("aiortc.rtcrtpreceiver.get_decoder/decoder_worker are gone")
+    video = CODECS.get("video") if isinstance(CODECS, dict) else None
+    if not isinstance(video, list) or not any(c.mimeType.lower() == "video/h264" for c in video):
+        problems.append("aiortc.codecs.CODECS['video'] is no longer a list with H.264 entries")
     if not callable(getattr(RTCDtlsTransport, "_set_role", None)):
         problems.append("RTCDtlsTransport._set_role is gone (the answer's a=setup role)")
     if problems:
@@ -118,12 +124,42 @@ def sender_encoder(sender: RTCRtpSender):
 # --- codec preferences ----------------------------------------------------------------
 
 H264_PROFILES = ("42e01f", "42001f")  # constrained baseline first, then baseline
+# What this node's own receiving side (viewer, recorder) asks for: it decodes with FFmpeg
+# or records as is, so every 8-bit 4:2:0 profile a camera sends: Main and High too.
+H264_RECEIVE_PROFILES = ("42e01f", "42001f", "4d001f", "64001f")
 
 
-def h264_preferences(kind: str = "video") -> list:
+def install_h264_codecs() -> None:
+    """aiortc knows two H.264 entries (42001f, 42e01f) in the mutable module list
+    `aiortc.codecs.CODECS["video"]`, and matches a remote H.264 codec only against an
+    entry of the same profile. Add Main and High (packetization-mode 1, with RTX) on
+    free dynamic payload types, so an answer stating a Main or High stream matches what
+    this node offered to receive. Idempotent; used only where preferences list them."""
+    video = CODECS["video"]
+    have = {str(c.parameters.get("profile-level-id")) for c in video if c.mimeType.lower() == "video/h264"}
+    template = next(c for c in video if c.mimeType.lower() == "video/h264")
+    for plid in H264_RECEIVE_PROFILES:
+        if plid in have:
+            continue
+        pt = max(c.payloadType or 0 for c in video) + 1
+        params = {**template.parameters, "profile-level-id": plid}
+        video.append(
+            replace(template, payloadType=pt, parameters=params, rtcpFeedback=list(template.rtcpFeedback))
+        )
+        video.append(
+            RTCRtpCodecParameters(
+                mimeType="video/rtx", clockRate=90000, payloadType=pt + 1, parameters={"apt": pt}
+            )
+        )
+
+
+install_h264_codecs()
+
+
+def h264_preferences(kind: str = "video", profiles: tuple[str, ...] = H264_PROFILES) -> list:
     caps = RTCRtpSender.getCapabilities(kind).codecs
     chosen = []
-    for profile in H264_PROFILES:
+    for profile in profiles:
         chosen += [
             c
             for c in caps
@@ -159,6 +195,12 @@ def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
                 "this node only sends hardware H.264"
             )
         transceiver._codecs = kept
+
+
+def prefer_h264_receive(transceiver: RTCRtpTransceiver) -> None:
+    """A receiving transceiver (this node views or records): H.264 of every profile in
+    H264_RECEIVE_PROFILES, with RTX, and nothing else (cameras send H.264 as encoded)."""
+    transceiver.setCodecPreferences(h264_preferences(profiles=H264_RECEIVE_PROFILES))
 
 
 def state_h264(

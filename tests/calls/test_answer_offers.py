@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 
 import pytest
 from aiortc import RTCSessionDescription
@@ -23,6 +24,7 @@ from node.ice import IcePolicy, OverlayPeerConnection, ice_connections, sdp_addr
 from node.links import LinkOpener, ReplayCache, make_link
 from node.media import MediaPublisher
 from node.media.audio import ToneSource
+from node.media.filesource import FileSource
 from node.media.hooks import dtls_roles, prefer_h264
 from node.media.testsrc import TestPatternSource
 from node.overlay.static import StaticProvider
@@ -98,11 +100,13 @@ def m_lines(sdp: str) -> list[str]:
 
 
 async def until(cond, timeout: float = 20) -> None:
-    async def loop():
-        while not cond():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(loop(), timeout)
+    """Poll `cond` (counters other tasks update) until true, at most `timeout` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise TimeoutError(f"not within {timeout} s")
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("kinds", [("video",), ("audio",), ("audio", "video")])
@@ -176,11 +180,12 @@ async def test_an_offer_that_wants_to_be_dtls_server_keeps_that_role(cam):
 def _only_h264(sdp: str, fmtp: str) -> str:
     """Video m-line reduced to one H.264 payload type 96 with these fmtp parameters."""
     out, in_video = [], False
-    for line in sdp.splitlines():
+    for raw in sdp.splitlines():
+        line = raw
         if line.startswith("m="):
             in_video = line.startswith("m=video")
             if in_video:
-                line = " ".join(line.split()[:3] + ["96"])
+                line = " ".join([*line.split()[:3], "96"])
         elif in_video and re.match(r"a=(rtpmap|fmtp|rtcp-fb):\d+", line):
             continue
         out.append(line)
@@ -218,10 +223,9 @@ async def test_audio_without_a_codec_the_node_sends_is_a_bad_offer(cam):
         lines = []
         for line in sdp.splitlines():
             if line.startswith("m=audio"):
-                line = " ".join(line.split()[:3] + ["9"])
-            elif re.match(r"a=(rtpmap|fmtp|rtcp-fb):(0|8|96|111)\b", line):
-                continue
-            lines.append(line)
+                lines.append(" ".join([*line.split()[:3], "9"]))
+            elif not re.match(r"a=(rtpmap|fmtp|rtcp-fb):(0|8|96|111)\b", line):
+                lines.append(line)
         return "\r\n".join(lines) + "\r\n"
 
     pc = cam.viewer_pc()
@@ -246,3 +250,87 @@ async def test_an_offer_with_only_mdns_names_is_told_what_a_page_must_do(cam):
     claims = await cam.ask(offer)
     assert claims.err["code"] == "no-candidate"
     assert ".local" in claims.err["message"] and "permission" in claims.err["message"]
+
+
+@pytest.fixture(scope="module")
+def high_clip(tmp_path_factory):
+    """1 s of 320x240 H.264 High profile (CABAC + 8x8 transforms), no B-frames."""
+    path = tmp_path_factory.mktemp("high") / "high.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=15",
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-bf",
+            "0",
+            "-g",
+            "15",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+class Direct:
+    def __init__(self, manager: CallManager):
+        self.manager = manager
+        self.answers: list[str] = []
+
+    async def request(self, peer, link_text: str, timeout: float) -> str:
+        reply = await asyncio.wait_for(self.manager.handle_link(link_text), timeout)
+        self.answers.append(reply)
+        return reply
+
+
+async def test_a_media_node_viewer_sees_a_high_profile_camera(make_node, high_clip):
+    """The node's own viewer offers Constrained Baseline, Baseline, Main and High: a
+    High source is answered on the High payload type, stating its own SPS profile."""
+    cam, viewer = make_node("cam"), make_node("viewer")
+    cam.trust(viewer, "view", address=VIEWER)
+    viewer.trust(cam, "view", address=CAM)
+    publisher = MediaPublisher(FileSource(high_clip), None)
+    await publisher.start()
+    cam_m = CallManager(
+        cam.identity,
+        Config(),
+        cam.peers,
+        StaticProvider(address=CAM),
+        publisher,
+        LinkOpener(cam.identity, cam.peers, ReplayCache(cam.home.replay_db), skew=30),
+    )
+    view_m = CallManager(
+        viewer.identity,
+        Config(),
+        viewer.peers,
+        StaticProvider(address=VIEWER),
+        None,
+        LinkOpener(viewer.identity, viewer.peers, ReplayCache(viewer.home.replay_db), skew=30),
+        receiver_factory=CountingReceiver,
+    )
+    transport = Direct(cam_m)
+    try:
+        call = await view_m.view(viewer.peers.find("cam"), transport)
+        answer = LinkOpener(viewer.identity, None, None, skew=30).open(transport.answers[0]).claims.sdp
+        assert re.findall(r"profile-level-id=([0-9a-f]{6})", answer) == [
+            publisher.video.info().profile_level_id
+        ]
+        assert publisher.video.info().profile_level_id.startswith("64")
+        await until(lambda: call.receiver.video_frames >= 5)
+    finally:
+        await view_m.close()
+        await cam_m.close()
+        await publisher.stop()
