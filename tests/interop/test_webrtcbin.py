@@ -9,8 +9,11 @@ avdec_h264 decodes), so every source below is covered."""
 from __future__ import annotations
 
 import pytest
+from privacy.netlab import Capture
+from privacy.pcap import TCP, UDP
 
 from .clients import view_with_webrtcbin
+from .lab import OVERLAY
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -20,8 +23,28 @@ def _m_lines(sdp: str) -> list[str]:
 
 
 @pytest.mark.parametrize("bundle", ["none", "max-bundle"])
-def test_audio_and_video(testsrc_camera, bundle):
-    out = view_with_webrtcbin(testsrc_camera, "audio,video", bundle)
+def test_audio_and_video(testsrc_camera, bundle, tmp_path):
+    """Also the privacy proof for an unbundled answer: everything the camera sends is
+    from its overlay address to the viewer's, although webrtcbin also checks from its
+    LAN address (routed over the overlay link): those checks get no response."""
+    capture = Capture(testsrc_camera.lab.ns["cam"], tmp_path / "cam.pcap").start()
+    try:
+        out = view_with_webrtcbin(testsrc_camera, "audio,video", bundle)
+    finally:
+        packets = capture.stop()
+    sent = [p for p in packets if p.outgoing and p.proto in (TCP, UDP)]
+    assert sent, "the capture saw nothing"
+    leaks = [
+        str(p)
+        for p in sent
+        if (str(p.src), str(p.dst), p.interface) != (OVERLAY["cam"], OVERLAY["user"], "ovl0")
+    ]
+    assert leaks == []
+    # one overlay socket per m-line unbundled, one in all bundled; each one used (the
+    # capture also holds earlier calls, still ending: only this answer's ports count)
+    ports = {int(ln.split()[1]) for ln in out.reply.sdp.splitlines() if ln.startswith("m=")}
+    assert len(ports) == (2 if bundle == "none" else 1)
+    assert ports <= {p.sport for p in sent if p.proto == UDP}
     assert out.reply.kind == "answer", out.reply
     assert _m_lines(out.reply.sdp) == ["audio", "video"]
     assert ("a=group:BUNDLE" in out.reply.sdp) == (bundle == "max-bundle")
