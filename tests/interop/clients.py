@@ -24,6 +24,19 @@ class Outcome:
     audio_samples: int = 0
     errors: list = field(default_factory=list)
 
+    def __str__(self) -> str:  # for -s runs: what docs/interop.md reports
+        if self.reply.kind != "answer":
+            return f"{self.reply.code}: {self.reply.message}"
+        plid = [
+            ln.split("profile-level-id=")[1][:6]
+            for ln in self.reply.sdp.splitlines()
+            if "profile-level-id=" in ln
+        ]
+        return (
+            f"answer {plid} bundle={'a=group:BUNDLE' in self.reply.sdp}: {self.video_frames} frames "
+            f"{self.width}x{self.height}, {self.audio_samples} audio samples, errors {self.errors}"
+        )
+
 
 def view_with_webrtcbin(
     camera: CameraDaemon, kinds: str = "audio,video", bundle: str = "none", seconds: float = 2.0
@@ -47,7 +60,9 @@ def view_with_webrtcbin(
         if not last:
             raise AssertionError(f"webrtcbin viewer printed no result: {proc.stderr.read()[-2000:]}")
         result = json.loads(last)
-        return Outcome(reply, offer, **result)
+        out = Outcome(reply, offer, **result)
+        print(f"webrtcbin {kinds} bundle={bundle}: {out}")
+        return out
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -68,11 +83,12 @@ def view_with_browser(
     import time
     from urllib.parse import urlsplit
 
-    url = urlsplit(browser.evaluate("location.href"))
-    if permission:
-        browser.grant(f"{url.scheme}://{url.netloc}")
-    else:
-        browser.reset_permissions()
+    if hasattr(browser, "grant"):  # Chromium: what the user's Allow click does
+        url = urlsplit(browser.evaluate("location.href"))
+        if permission:
+            browser.grant(f"{url.scheme}://{url.netloc}")
+        else:
+            browser.reset_permissions()
     kinds_js = json.dumps(kinds.split(","))
     offer = browser.evaluate(f"makeOffer({kinds_js}, {json.dumps(bundle)}, {json.dumps(permission)})")
     reply = camera.request(offer)
@@ -99,4 +115,5 @@ def view_with_browser(
             out.errors.append("timeout")
         return out
     finally:
+        print(f"{type(browser).__name__} {kinds} bundle={bundle or 'default'}: {out}")
         browser.evaluate("closePc()")
