@@ -266,8 +266,10 @@ def no_candidate_message(offer_sdp: str) -> str:
     if names == total:
         return (
             "the offer's candidates are all mDNS .local names, which this node never resolves; "
-            "a browser page must hold camera or microphone permission (or be served from "
-            "localhost) so the browser gathers real addresses, the overlay's included"
+            "the browser must offer a real address on the overlay: in Chromium the page needs "
+            "camera or microphone permission; Firefox needs "
+            "media.peerconnection.ice.obfuscate_host_addresses=false and the overlay as its "
+            "default route (see docs/interop.md)"
         )
     return (
         "the offer has no candidate on the overlay address this node resolves for you "
