@@ -30,6 +30,7 @@ from aiortc.sdp import GroupDescription, MediaDescription, SessionDescription
 from ..media import hooks
 from ..media.h264profile import H264Profile, offered_profile
 from .errors import CallError, within
+from .media import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,17 @@ def plan_answer(offer_sdp: str, source: H264Profile | None) -> AnswerPlan:
     return plan
 
 
+async def plan_for(publisher: Publisher | None, offer_sdp: str, peer: str) -> AnswerPlan:
+    """plan_answer() with the publisher's source profile; a refusal is a CallError
+    `bad-offer` carrying the OfferError's message."""
+    source = await publisher.video_profile() if publisher is not None else None
+    try:
+        return plan_answer(offer_sdp, source)
+    except OfferError as e:
+        log.error("%s's offer: %s", peer, e.message)
+        raise CallError("bad-offer", e.message) from None
+
+
 def no_candidate_message(offer_sdp: str) -> str:
     """What the peer must fix when its offer had no candidate on its overlay address
     (for the signed `no-candidate` error; counts only, never an address)."""
@@ -286,4 +298,5 @@ __all__ = [
     "choose_h264",
     "no_candidate_message",
     "plan_answer",
+    "plan_for",
 ]

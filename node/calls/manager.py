@@ -37,7 +37,7 @@ from ..links.link import Link, OpenedLink
 from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
 from ..transports.base import ClientTransport
-from .answer import AnswerPlan, OfferError, apply_offer, no_candidate_message, plan_answer
+from .answer import apply_offer, no_candidate_message, plan_for
 from .call import CLOSE_TIMEOUT, Call, CallKind, release
 from .directions import not_receive_only, set_directions
 from .errors import CallError, within
@@ -268,7 +268,7 @@ class CallManager:
                     "bad-offer",
                     "a view-request must only ask to receive audio and video (recvonly m-lines)",
                 )
-        plan = await self._plan(peer, offer_sdp)
+        plan = await plan_for(self.publisher, offer_sdp, peer.name)
         pc = self.api.peer_connection(policy, answering=True)
         attachment = receiver = None
         try:
@@ -308,15 +308,6 @@ class CallManager:
         )
         await self._register(call)
         return reply.text
-
-    async def _plan(self, peer: Peer, offer_sdp: str) -> AnswerPlan:
-        """How to answer: the source's H.264 profile against what the offer can take."""
-        source = await self.publisher.video_profile() if self.publisher is not None else None
-        try:
-            return plan_answer(offer_sdp, source)
-        except OfferError as e:
-            log.error("%s's offer: %s", peer.name, e.message)
-            raise CallError("bad-offer", e.message) from None
 
     def _new_call(
         self,

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,5 +125,7 @@ class CameraDaemon:
         try:
             return self.proc.wait(20)
         except subprocess.TimeoutExpired:
+            # Seen once (a 1080p camera stopped right after a Chromium call): say so.
+            warnings.warn(f"media-node run ignored SIGTERM for 20 s:\n{self.log()[-1500:]}", stacklevel=1)
             self.proc.kill()
             return self.proc.wait(10)
