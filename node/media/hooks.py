@@ -13,9 +13,8 @@ import queue
 from collections.abc import Callable
 from dataclasses import replace
 
-import aiortc
 import av
-from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcrtpreceiver as _rr
 from aiortc.codecs import CODECS
 from aiortc.codecs.base import Decoder
@@ -29,9 +28,10 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from .. import internals
 from .source import MediaError
 
-AIORTC_VERSION = "1.16.0"
+AIORTC_VERSION = internals.AIORTC_VERSION
 VIDEO_CLOCK = fractions.Fraction(1, 90_000)
 
 _SENDER_ATTRS = ("_send_keyframe", "_handle_rtcp_packet", "_ssrc")
@@ -45,23 +45,8 @@ _RECEIVER_ATTRS = (
 
 def check_internals() -> None:
     """Raise MediaError naming what changed if aiortc is not the version these hooks
-    were written and tested against."""
-    problems = []
-    if aiortc.__version__ != AIORTC_VERSION:
-        problems.append(f"aiortc is {aiortc.__version__}, hooks need {AIORTC_VERSION}")
-    for name in ("_send_keyframe", "_handle_rtcp_packet"):
-        if not callable(getattr(RTCRtpSender, name, None)):
-            problems.append(f"RTCRtpSender.{name} is gone")
-    for name in ("_remove_frame", "add", "remove"):
-        if not callable(getattr(JitterBuffer, name, None)):
-            problems.append(f"JitterBuffer.{name} is gone")
-    if not callable(getattr(_rr, "get_decoder", None)) or not callable(getattr(_rr, "decoder_worker", None)):
-        problems.append("aiortc.rtcrtpreceiver.get_decoder/decoder_worker are gone")
-    video = CODECS.get("video") if isinstance(CODECS, dict) else None
-    if not isinstance(video, list) or not any(c.mimeType.lower() == "video/h264" for c in video):
-        problems.append("aiortc.codecs.CODECS['video'] is no longer a list with H.264 entries")
-    if not callable(getattr(RTCDtlsTransport, "_set_role", None)):
-        problems.append("RTCDtlsTransport._set_role is gone (the answer's a=setup role)")
+    were written and tested against (the list: node/internals.py)."""
+    problems = internals.problems("media")
     if problems:
         raise MediaError("aiortc internals changed: " + "; ".join(problems))
 
@@ -323,6 +308,11 @@ class _TaggingQueue(queue.Queue):
 
 
 _original_get_decoder = _rr.get_decoder
+
+
+def aiortc_decoder(codec: object) -> Decoder:
+    """aiortc's own decoder for `codec` (what receivers that are not hooked get)."""
+    return _original_get_decoder(codec)
 
 
 def _get_decoder(codec):
