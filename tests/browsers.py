@@ -66,7 +66,7 @@ class Chromium:
             "about:blank",
         ]
 
-        self._log = open(profile_dir / "chromium.log", "wb")  # noqa: SIM115 (closed in close())
+        self._log = open(profile_dir / "chromium.log", "wb")
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -217,7 +217,7 @@ class Firefox:
         (profile_dir / "user.js").write_text(user_js)
         prefix = ["ip", "netns", "exec", netns] if netns else []
         self.profile_dir = profile_dir
-        self._log = open(profile_dir / "firefox.log", "wb")  # noqa: SIM115 (closed in close())
+        self._log = open(profile_dir / "firefox.log", "wb")
         self.proc = subprocess.Popen(
             [
                 *prefix,
