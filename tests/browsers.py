@@ -152,6 +152,15 @@ class Chromium:
             raise BrowserError(f"the page threw: {text}")
         return result.get("result", {}).get("value")
 
+    def grant(self, origin: str, permissions: Sequence[str] = ("audioCapture",)) -> None:
+        """What a user's "Allow" click does for `origin` (e.g. "http://127.0.0.1:8000")."""
+        self.command(
+            "Browser.grantPermissions", {"origin": origin, "permissions": list(permissions)}, browser=True
+        )
+
+    def reset_permissions(self) -> None:
+        self.command("Browser.resetPermissions", browser=True)
+
     def log(self) -> str:
         path = self.profile_dir / "chromium.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -39,6 +39,7 @@ from ..links.link import Link, OpenedLink
 from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
 from ..transports.base import ClientTransport
+from .answer import apply_offer, no_candidate_message, plan_for
 from .call import CLOSE_TIMEOUT, Call, CallKind, new_call_id, release
 from .directions import set_directions, view_request_media
 from .errors import CallError, within
@@ -268,11 +269,7 @@ class CallManager:
             raise CallError("bad-offer", "the offer's SDP is malformed (see this node's log)") from None
         except PrivacyError as e:
             log.error("%s's offer: %s", peer.name, e)
-            raise CallError(
-                "no-candidate",
-                "the offer has no candidate on the overlay address this "
-                "node resolves for you (check both allowlists' overlay bindings)",
-            ) from None
+            raise CallError("no-candidate", no_candidate_message(claims.sdp)) from None
         # Only an `offer` (permission `call`) may be two-way; a view-request asks to
         # receive, plus at most one audio track from a peer allowed `talk` (talkback).
         # The camera never takes video from a viewer.
@@ -289,28 +286,27 @@ class CallManager:
                 )
             if talk:
                 check_talk(peer, publisher)
+        plan = await plan_for(publisher, offer_sdp, peer.name)
         call_id = new_call_id()
-        pc = self.api.peer_connection(policy)
+        pc = self.api.peer_connection(policy, answering=True)
         attachment: Attachment | None = None
         receiver: Receiver | None = None
         try:
             if talk:  # claims the speaker before any media flows (busy: told, not queued)
                 receiver = open_talkback(publisher, pc, call_id)
-            await within(
-                SETUP_TIMEOUT,
-                "applying the offer",
-                pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer")),
-            )
+            await apply_offer(pc, plan, peer.name, SETUP_TIMEOUT)
             if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
             attachment = publisher.attach(pc)
+            plan.state_codecs(pc)
             receive = {"audio"} if talk else ({"audio", "video"} if receiver is not None else set())
             set_directions(pc, receive=receive)
             answer = await within(SETUP_TIMEOUT, "creating the answer", pc.createAnswer())
+            shaped = RTCSessionDescription(sdp=plan.shape(answer.sdp), type="answer")
             await within(
                 SETUP_TIMEOUT,
                 "gathering on the overlay address",
-                pc.setLocalDescription(answer),
+                pc.setLocalDescription(shaped),
             )
             sdp = pc.localDescription.sdp
             check_outgoing_sdp(sdp, policy)  # before signing, always
@@ -438,11 +434,9 @@ class CallManager:
                 else:
                     pc.addTransceiver("audio", direction="recvonly")
                 video = pc.addTransceiver("video", direction="recvonly")
-                from ..media.hooks import (
-                    prefer_h264,  # the camera sends H.264 as encoded
-                )
+                from ..media.hooks import prefer_h264_receive  # cameras send H.264 as encoded
 
-                prefer_h264(video)
+                prefer_h264_receive(video)
                 receiver = self._receiver(pc)
             offer = await within(SETUP_TIMEOUT, "creating the offer", pc.createOffer())
             await within(

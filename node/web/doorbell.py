@@ -79,7 +79,7 @@ class ViewerCalls(CallManager):
         except (MalformedSdpError, PrivacyError) as e:
             log.error("%s's call: %s", peer.name, e)
             raise CallError("no-candidate", "the call's offer has no candidate on the overlay") from None
-        pc = self.api.peer_connection(policy)
+        pc = self.api.peer_connection(policy, answering=True)
         receiver = self._receiver(pc)
         try:
             await within(

@@ -134,7 +134,7 @@ class BrowserSession:
         receiver = call.receiver
         if not isinstance(receiver, PacketReceiver):
             raise SessionError("internal", "the camera leg has no packet receiver", 500)
-        pc = self.pc = OverlayPeerConnection(policy)
+        pc = self.pc = OverlayPeerConnection(policy, answering=True)  # bundle only what the page bundles
         page_audio = PacketReceiver(pc)  # the page's microphone (push-to-talk), as Opus packets
         page_audio.audio_sink = self._forward_talk
         await asyncio.wait_for(
