@@ -317,6 +317,7 @@ def profile_show(home_dir, name, as_json, config_txt):
             f"[{p.video.min_bitrate}..{p.video.max_bitrate}], I-period {p.video.iperiod}"
         )
         click.echo(f"audio: {p.audio.source} ({p.audio.why})")
+        click.echo(f"doorbell: {p.doorbell.gpio or '(set doorbell.gpio)'} ({p.doorbell.why})")
         for key, value in p.sysctl.items():
             click.echo(f"sysctl {key} = {value}")
 

@@ -132,7 +132,8 @@ class MqttSection(Section):
         86400,
         ge=0,
         le=2592000,
-        description="Seconds the broker keeps this node's session (and queues its links) while it is offline.",
+        description="Seconds the broker keeps this node's session (and queues its links) while it is "
+        "offline.",
     )
     reconnect_min: int = Field(
         1, ge=1, le=60, description="First reconnect delay in seconds (doubles up to reconnect_max)."
@@ -153,6 +154,72 @@ class MqttSection(Section):
             ) from None
 
 
+class DoorbellSection(Section):
+    """A push button on a GPIO line rings: a `ring` event, an optional snapshot, calls."""
+
+    gpio: str = Field(
+        "",
+        description="The button's GPIO line by name (e.g. GPIO17), 'auto' for the board profile's "
+        "pin, or empty for no button. Read through libgpiod; the user needs group gpio.",
+    )
+    chip: str = Field(
+        "", description="The gpiochip holding the line (e.g. /dev/gpiochip0); empty = find it by name."
+    )
+    active_low: bool = Field(
+        True, description="The button connects the pin to ground (pressed = low), with the pull-up on."
+    )
+    debounce_ms: int = Field(
+        30,
+        ge=1,
+        le=1000,
+        description="Milliseconds a contact may bounce: edges closer than this are one press.",
+    )
+    hold_off: float = Field(
+        3.0,
+        ge=0,
+        le=600,
+        description="Seconds after a ring in which further presses (or cmd/ring) do not ring again.",
+    )
+    call: list[str] = Field(
+        default_factory=list,
+        description="Peers (names from peers.toml, each allowed 'call') this node calls when it rings.",
+    )
+
+    @field_validator("gpio")
+    @classmethod
+    def _line_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and not all(c.isalnum() or c in "_-." for c in value):
+            raise ValueError(f"{value!r} is not a GPIO line name (e.g. GPIO17) or offset")
+        return value
+
+
+class SnapshotSection(Section):
+    """Still pictures for Home Assistant: one keyframe decoded to JPEG, only when asked."""
+
+    enabled: bool = Field(
+        False,
+        description="Allow snapshots (cmd/snapshot, on ring). Off by default: a picture on the broker "
+        "is a privacy choice.",
+    )
+    on_ring: bool = Field(True, description="Take a snapshot when the doorbell rings (if enabled).")
+    min_interval: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="Seconds between two decodes at most once: a request sooner gets the last picture again.",
+    )
+    every: int = Field(
+        0, ge=0, le=86400, description="Also take one every this many seconds (0 = only when asked)."
+    )
+    max_bytes: int = Field(
+        240_000,
+        ge=20_000,
+        le=4_000_000,
+        description="Largest JPEG sent (the broker's packet limit): the quality steps down until it fits.",
+    )
+
+
 class Config(Section):
     node: NodeSection = Field(default_factory=NodeSection)
     overlay: OverlaySection = Field(default_factory=OverlaySection)
@@ -161,6 +228,8 @@ class Config(Section):
     links: LinksSection = Field(default_factory=LinksSection)
     filedrop: FiledropSection = Field(default_factory=FiledropSection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
+    doorbell: DoorbellSection = Field(default_factory=DoorbellSection)
+    snapshot: SnapshotSection = Field(default_factory=SnapshotSection)
 
 
 def load_config(path: Path) -> Config:
@@ -183,6 +252,8 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 
@@ -195,7 +266,7 @@ def render_default_config(config: Config | None = None) -> str:
         "# Unknown keys are rejected, so a typo is an error rather than a silent default.",
         "",
     ]
-    for section_name, section_field in Config.model_fields.items():
+    for section_name in Config.model_fields:
         section = getattr(config, section_name)
         doc = (type(section).__doc__ or "").strip()
         lines.append(f"[{section_name}]")

@@ -5,7 +5,8 @@ The profiles are TOML files in the `firmware_config` package (shipped inside the
 Matching reads only what the kernel exposes: the device-tree model for a Raspberry Pi,
 V4L2 devices (QUERYCAP, or /sys/class/video4linux when the node cannot be opened) for
 encoders and cameras. It prefers /sys over /proc: the systemd unit sets ProcSubset=pid,
-which hides /proc/device-tree and /proc/asound from the daemon. `Machine.probe(root)` takes a root so tests can build a fake one."""
+which hides /proc/device-tree and /proc/asound from the daemon. `Machine.probe(root)` takes
+a root so tests can build a fake one."""
 
 from __future__ import annotations
 
@@ -70,6 +71,12 @@ class AudioProfile:
 
 
 @dataclass(frozen=True)
+class DoorbellProfile:
+    gpio: str  # the line a doorbell button goes on (doorbell.gpio = "auto"); "" = none known
+    why: str
+
+
+@dataclass(frozen=True)
 class BoardProfile:
     name: str
     title: str
@@ -79,6 +86,7 @@ class BoardProfile:
     video_prefix: str
     video: VideoProfile
     audio: AudioProfile
+    doorbell: DoorbellProfile
     config_txt: str
     sysctl: dict[str, int]
 
@@ -97,6 +105,7 @@ class BoardProfile:
             },
             "video": dict(self.video.__dict__),
             "audio": dict(self.audio.__dict__),
+            "doorbell": dict(self.doorbell.__dict__),
             "config_txt": self.config_txt,
             "sysctl": dict(self.sysctl),
         }
@@ -118,7 +127,7 @@ def parse_profile(text: str, where: str) -> BoardProfile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProfileError(f"{where}: not valid TOML: {e}") from None
-    top = {"name", "title", "pi", "match", "video", "audio", "config_txt", "sysctl"}
+    top = {"name", "title", "pi", "match", "video", "audio", "doorbell", "config_txt", "sysctl"}
     if set(data) != top:
         raise ProfileError(f"{where}: expected tables/keys {sorted(top)}, got {sorted(data)}")
     match = data["match"]
@@ -138,6 +147,7 @@ def parse_profile(text: str, where: str) -> BoardProfile:
         video_prefix=match["video_prefix"],
         video=_take(data["video"], VideoProfile, f"{where} [video]"),
         audio=_take(data["audio"], AudioProfile, f"{where} [audio]"),
+        doorbell=_take(data["doorbell"], DoorbellProfile, f"{where} [doorbell]"),
         config_txt=_take(data["config_txt"], _ConfigTxt, f"{where} [config_txt]").text.strip("\n"),
         sysctl=dict(sysctl),
     )
