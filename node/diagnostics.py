@@ -58,7 +58,9 @@ def soc_temperature(root: Path = Path("/")) -> float | None:
 
 def parse_throttled(text: str) -> int | None:
     """`throttled=0x50005` -> 0x50005."""
-    _, _, value = text.strip().partition("=")
+    key, _, value = text.strip().partition("=")
+    if key != "throttled":
+        return None
     try:
         return int(value, 16)
     except ValueError:
