@@ -117,6 +117,7 @@ class Runner:
                 clips[name] = clip
         self.results["inputs"] = {k: c.to_json() for k, c in clips.items()}
         self.sender_cpu(clips)
+        self.snapshots(clips)
         first = next(iter(clips.values()), None)
         if first is not None:
             self.latency(first)
@@ -268,6 +269,19 @@ class Runner:
         if not fig["calls_in_a_row"]:
             fig.pop("calls_in_a_row")
         self.results["memory"] = fig
+
+    def snapshots(self, clips) -> None:
+        from . import snapshot
+
+        fig: dict = {}
+        for name, clip in clips.items():
+            r = self.attempt(
+                f"snapshots.{name}", f"fig 7 {name}: one snapshot", lambda c=clip: snapshot.measure(c.h264)
+            )
+            if r:
+                fig[name] = r
+        fig["method"] = snapshot.METHOD
+        self.results["snapshots"] = fig
 
     def links(self, clip) -> None:
         from . import linksizes
