@@ -4,7 +4,8 @@ encoded as a JPEG that fits the default [snapshot] max_bytes), per input clip.
 The media path never decodes; this is the only decode the node does, and only when
 asked. Measured in this process on the clip's own IDRs: wall time and the process's CPU
 time (all threads: FFmpeg's decoder threads too) of keyframe_to_jpeg, which is exactly
-what a snapshot request runs in its worker thread. `python -m bench.snapshot` runs just this figure on the 720p and 1080p inputs."""
+what a snapshot request runs in its worker thread. `python -m bench.snapshot` runs just
+this figure on the 720p and 1080p inputs."""
 
 from __future__ import annotations
 
