@@ -23,6 +23,7 @@ from .links import LinkOpener, ReplayCache
 from .peers import PeerStore
 
 if TYPE_CHECKING:
+    from .doorbell.assembly import DoorbellAssembly
     from .transports.mqtt import MqttTransport
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Service:
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task | None = None
         self.notifier = make_notifier()
+        self.doorbell: DoorbellAssembly | None = None
 
     async def start(self) -> None:
         home = self.home
@@ -94,6 +96,13 @@ class Service:
         opener = LinkOpener(self.identity, peers, self.replay, skew=self.config.links.clock_skew)
         self.manager = CallManager(self.identity, self.config, peers, self.provider, self.publisher, opener)
         self.manager.on_event(self._log_event)
+        from .doorbell.assembly import DoorbellAssembly, board
+
+        profile, hw_model = board(self.config)
+        self.doorbell = DoorbellAssembly(
+            self.config, peers, self.publisher, self.manager, profile=profile, hw_model=hw_model
+        )
+        self.doorbell.doorbell.on_event(self._log_event)
         # Composed here, once: MQTT (if on) is built first so the file drop's rejections
         # become MQTT events too; each starts only when everything is wired.
         mqtt = self._make_mqtt(peers) if self.config.mqtt.enabled else None
@@ -105,9 +114,11 @@ class Service:
             )
             await watcher.start()
             self.transports.append(watcher)
+        self.doorbell.attach(mqtt)
         if mqtt is not None:
             await mqtt.start()  # in the background (with backoff): a broker that is down delays MQTT only
             self.transports.append(mqtt)
+        self.doorbell.start_button(asyncio.get_running_loop())
         if not self.transports:
             log.warning(
                 "no transport is enabled ([filedrop] and [mqtt] are off): nothing can reach this node"
@@ -148,12 +159,15 @@ class Service:
             on_call=manager.call,
             name=self.config.node.name,
             active_calls=lambda: len(manager.active()),
+            parts=self.doorbell.parts() if self.doorbell is not None else None,
         )
         manager.on_event(mqtt.publish_event)
         return mqtt
 
     def _log_event(self, event: dict) -> None:
-        if event["event"] == "call-started":
+        if event["event"] == "ring":
+            log.info("doorbell rang (%s)", event.get("source"))
+        elif event["event"] == "call-started":
             log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
         elif event["event"] == "call-ended":
             st = event.get("stats", {})
@@ -182,6 +196,8 @@ class Service:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        if self.doorbell is not None:
+            await self.doorbell.stop()
         for transport in self.transports:
             try:
                 await asyncio.wait_for(transport.stop(), 10)
