@@ -125,9 +125,15 @@ class Diagnostics:
         self.throttling = throttling or Throttling(root=root)
         self._clock = clock
         self.started = clock()
+        self._throttle: tuple[bool | None, str] = (None, "unknown")
+
+    def refresh(self) -> None:
+        """The slow reading (vcgencmd runs a process): call it from a worker thread;
+        `sample()` uses its latest result and never blocks."""
+        self._throttle = self.throttling.read()
 
     def sample(self) -> Health:
-        throttled, throttling = self.throttling.read()
+        throttled, throttling = self._throttle
         return Health(
             source=self._source_state(),
             viewers=int(self._viewers()),

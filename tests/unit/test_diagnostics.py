@@ -66,6 +66,7 @@ def test_a_sample_is_numbers_and_words_only(tmp_path):
         clock=lambda: t[0],
     )
     t[0] = 75.9
+    d.refresh()
     h = d.sample().as_dict()
     assert h == {
         "source": "ok",

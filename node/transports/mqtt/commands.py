@@ -10,8 +10,9 @@ is a fixed text per reason.
                  again) and publish it to `snapshot`; reply {"ok": true, "bytes", "width",
                  "height", "at"}. Refused with `snapshots-off` unless [snapshot] enabled.
 
-The JPEG goes to `<prefix>/<node id>/snapshot`, not retained (a picture is not left on
-the broker for whoever subscribes later); the ACL lets only controllers read it."""
+The JPEG goes to `<prefix>/<node id>/snapshot` at QoS 0 and not retained (a picture is
+not left on the broker, nor queued for anyone offline); the ACL lets only controllers
+read it."""
 
 from __future__ import annotations
 
@@ -93,7 +94,9 @@ class DoorbellCommands:
         except SnapshotError as e:
             log.warning("snapshot (%s) failed: %s", why, e)
             raise
-        self.publish(self.snapshot_topic, snap.jpeg, qos=1)
+        # QoS 0, not retained: the broker neither keeps the picture for later subscribers
+        # nor queues it (on disk, with persistence) for a controller that is offline.
+        self.publish(self.snapshot_topic, snap.jpeg, qos=0)
         self.published += 1
         return snap
 

@@ -289,12 +289,15 @@ class MqttTransport:
             ext.announce()
 
     async def _health_loop(self, every: float = HEALTH_EVERY) -> None:
+        diagnostics = self.parts.diagnostics
+        assert diagnostics is not None
         while True:
-            await asyncio.sleep(every)
             try:
+                await asyncio.to_thread(diagnostics.refresh)  # vcgencmd: off the event loop
                 self.publish_health()
             except Exception:
                 log.exception("MQTT: the health sample failed")
+            await asyncio.sleep(every)
 
     async def _snapshot_loop(self) -> None:
         from ...media.snapshot import SnapshotError
