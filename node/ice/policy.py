@@ -9,14 +9,10 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import NodeError
+from ..errors import PrivacyError
 from ..overlay import parse_address
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class PrivacyError(NodeError):
-    """An SDP or a candidate would break the overlay-only rule: nothing is sent."""
 
 
 def literal_ip(text: str) -> IPAddress | None:

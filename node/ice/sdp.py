@@ -8,7 +8,9 @@ from a check. Pure functions of (SDP text, IcePolicy): nothing here touches aior
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from aioice.candidate import Candidate
 
@@ -39,7 +41,12 @@ class SdpCandidate:
 
 
 class MalformedSdpError(PrivacyError):
-    """An SDP with characters that would let two parsers see different lines: refused."""
+    """An SDP with characters that would let two parsers see different lines: refused.
+    Not the node's privacy check failing but the peer's input: the calls turn it into
+    `bad-offer`; anywhere else it is sent as `unavailable` (no reason of its own)."""
+
+    REASONS: ClassVar[Mapping[str, str]] = {}
+    default_reason = "malformed-sdp"
 
 
 def _split_lines(sdp: str, what: str = "SDP") -> list[str]:
