@@ -13,8 +13,9 @@ import asyncio
 import fractions
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import av
 
@@ -29,11 +30,19 @@ KEYFRAME_WAIT = 6.0  # seconds: a source that cannot be asked for an IDR sends o
 
 
 class SnapshotError(MediaError):
-    """A snapshot could not be made; `reason` is a stable code for replies."""
+    """A snapshot could not be made (or is not allowed): a family of the error tree, its
+    fixed texts are what a cmd/snapshot reply says; the detail stays in the log."""
 
-    def __init__(self, reason: str, message: str):
-        self.reason = reason
-        super().__init__(message)
+    family = "snapshot"
+    REASONS: ClassVar[Mapping[str, str]] = {
+        "snapshots-off": "snapshots are off on this node ([snapshot] enabled = false in its config)",
+        "unavailable": "the camera gave no picture in time; see the node's log",
+        "decode-failed": "the camera's keyframe could not be decoded; see the node's log",
+        "too-large": "the picture does not fit the node's [snapshot] max_bytes; see its log",
+    }
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail, reason=reason)
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,7 @@ def test_a_doorbell_button_opens_the_gpio_chips_and_group_gpio_only(tmp_path):
     assert groups_of(unit) == "video audio gpio"
     r = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", str(unit)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,

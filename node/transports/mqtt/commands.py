@@ -23,19 +23,11 @@ from collections.abc import Callable
 from paho.mqtt.client import MQTTMessage
 
 from ...doorbell import Doorbell
+from ...doorbell.errors import DoorbellError
 from ...media.snapshot import Snapshot, SnapshotError, Snapshotter
 from .requests import MqttRequests
 
 log = logging.getLogger(__name__)
-
-# Fixed texts for what leaves the node (a snapshot error's own text stays in the log).
-SNAPSHOT_REASONS = {
-    "snapshots-off": "snapshots are off on this node ([snapshot] enabled = false in its config)",
-    "unavailable": "the camera gave no picture in time; see the node's log",
-    "decode-failed": "the camera's keyframe could not be decoded; see the node's log",
-    "too-large": "the picture does not fit the node's [snapshot] max_bytes; see its log",
-}
-RING_REASONS = {"too-soon": "the doorbell rang moments ago ([doorbell] hold_off)"}
 
 
 class DoorbellCommands:
@@ -63,24 +55,21 @@ class DoorbellCommands:
 
     def _ring(self, message: MQTTMessage) -> None:
         if self.doorbell is None:
-            self.requests.refuse(message, "bad-request", "this node has no doorbell")
+            self._refuse(message, DoorbellError(reason="no-doorbell"))
             return
         ring = self.doorbell.ring("mqtt")
         if not ring.rang:
-            self.requests.refuse(message, "too-soon", RING_REASONS["too-soon"], seconds_ago=ring.held_off)
+            self._refuse(message, DoorbellError(reason="too-soon"), seconds_ago=ring.held_off)
             return
         self.requests.counts["handled"] += 1
         reply = {"ok": True, "calling": list(ring.calling), "skipped": ring.skipped}
         self.requests.reply(message, json.dumps(reply).encode())
 
     async def _snapshot(self, message: MQTTMessage) -> None:
-        if self.snapshots is None:
-            self.requests.refuse(message, "snapshots-off", SNAPSHOT_REASONS["snapshots-off"])
-            return
         try:
             snap = await self.take_and_publish("cmd/snapshot")
         except SnapshotError as e:
-            self.requests.refuse(message, e.reason, SNAPSHOT_REASONS.get(e.reason, e.reason))
+            self._refuse(message, e)
             return
         self.requests.counts["handled"] += 1
         self.requests.reply(message, json.dumps({"ok": True, **snap.describe()}).encode())
@@ -88,7 +77,7 @@ class DoorbellCommands:
     async def take_and_publish(self, why: str) -> Snapshot:
         """Take (or reuse, within min_interval) a snapshot and publish it for Home Assistant."""
         if self.snapshots is None:
-            raise SnapshotError("snapshots-off", SNAPSHOT_REASONS["snapshots-off"])
+            raise SnapshotError("snapshots-off")
         try:
             snap = await self.snapshots.take()
         except SnapshotError as e:
@@ -100,6 +89,10 @@ class DoorbellCommands:
         self.published += 1
         return snap
 
+    def _refuse(self, message: MQTTMessage, error: DoorbellError | SnapshotError, **extra: object) -> None:
+        """The error's fixed public text, never its detail (which stays in the log)."""
+        self.requests.refuse(message, error.public_reason, error.public, **extra)
+
     async def on_ring(self) -> None:
         """The doorbell's on-ring action when [snapshot] on_ring: failures are logged only."""
         try:
@@ -108,4 +101,4 @@ class DoorbellCommands:
             pass
 
 
-__all__ = ["RING_REASONS", "SNAPSHOT_REASONS", "DoorbellCommands"]
+__all__ = ["DoorbellCommands"]
