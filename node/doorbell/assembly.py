@@ -78,8 +78,7 @@ class DoorbellAssembly:
         return Snapshotter(fanout, min_interval=cfg.min_interval, max_bytes=cfg.max_bytes)
 
     async def _call(self, peer: Peer) -> object:
-        if self.mqtt is None:
-            raise GpioError("no MQTT transport to place the call over")
+        assert self.mqtt is not None  # set as the doorbell's caller only with MQTT (attach)
         return await self.manager.call(peer, self.mqtt)
 
     def device(self) -> DeviceInfo:

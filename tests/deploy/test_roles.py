@@ -209,3 +209,12 @@ def test_a_doorbell_button_opens_the_gpio_chips_and_group_gpio_only(tmp_path):
     # systemd's own parse of the unit lists the device ACL it would apply
     acl = re.search(r"DeviceAllow=.*", r.stdout)
     assert acl and "char-gpiochip:rw" in acl.group(0), r.stdout
+
+
+def test_on_a_pi_the_unit_allows_the_firmware_mailbox_for_vcgencmd(tmp_path):
+    """vcgencmd get_throttled talks to the firmware through /dev/vcio (group video)."""
+    pi = render_unit(tmp_path, "static", '{"media_node_board": {"pi": true}}')
+    assert re.search(r"^DeviceAllow=/dev/vcio rw$", pi.read_text(), re.M)
+    other = tmp_path / "other"
+    other.mkdir()
+    assert "/dev/vcio" not in render_unit(other, "static", '{"media_node_board": {"pi": false}}').read_text()

@@ -347,3 +347,11 @@ async def test_snapshots_are_for_controllers_and_commands_for_controllers_only(b
         assert t.parts.doorbell.rings == 0, "a node rang another node"
     spy.close()
     ha.close()
+
+
+async def test_every_n_seconds_a_snapshot_comes_by_itself(broker, nodes, fanout):
+    _, camera, _, _ = nodes
+    ha = await home_assistant(broker)
+    async with transport(broker, camera, parts(fanout, snapshot_every=1)):
+        await wait_for(lambda: len(ha.on(f"media-node/{camera.node_id}/snapshot")) >= 2, what="two snapshots")
+    ha.close()
