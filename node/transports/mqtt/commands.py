@@ -46,6 +46,7 @@ class DoorbellCommands:
         self.publish = publish
         self.snapshot_topic = snapshot_topic
         self.published = 0
+        self._last_published: Snapshot | None = None
 
     async def serve(self, message: MQTTMessage, command: str) -> None:
         if command == "ring":
@@ -83,10 +84,12 @@ class DoorbellCommands:
         except SnapshotError as e:
             log.warning("snapshot (%s) failed: %s", why, e)
             raise
-        # QoS 0, not retained: the broker neither keeps the picture for later subscribers
-        # nor queues it (on disk, with persistence) for a controller that is offline.
-        self.publish(self.snapshot_topic, snap.jpeg, qos=0)
-        self.published += 1
+        if snap is not self._last_published:  # the same picture again (min_interval): sent once
+            # QoS 0, not retained: the broker neither keeps the picture for later
+            # subscribers nor queues it (on disk, with persistence) for an offline controller.
+            self.publish(self.snapshot_topic, snap.jpeg, qos=0)
+            self._last_published = snap
+            self.published += 1
         return snap
 
     def _refuse(self, message: MQTTMessage, error: DoorbellError | SnapshotError, **extra: object) -> None:
