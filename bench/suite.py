@@ -280,9 +280,8 @@ class Runner:
 
         fig: dict = {}
         for name, clip in clips.items():
-            r = self.attempt(
-                f"snapshots.{name}", f"fig 7 {name}: one snapshot", lambda c=clip: snapshot.measure(c.h264)
-            )
+            measure = functools.partial(snapshot.measure, clip.h264)
+            r = self.attempt(f"snapshots.{name}", f"fig 7 {name}: one snapshot", measure)
             if r:
                 fig[name] = r
         fig["method"] = snapshot.METHOD

@@ -44,7 +44,7 @@ class DoorbellAssembly:
         self,
         config: Config,
         peers: PeerStore,
-        publisher: MediaPublisher | None,
+        publisher: object,
         manager: CallManager,
         *,
         profile: BoardProfile | None = None,
@@ -55,13 +55,18 @@ class DoorbellAssembly:
         self.hw_model = hw_model
         self.manager = manager
         self.mqtt: MqttTransport | None = None
+        from ..media import MediaPublisher
+
+        # Snapshots, source state and bitrate need the node's own publisher; another one
+        # (tests, the demo) gets the doorbell and diagnostics without them.
+        media = publisher if isinstance(publisher, MediaPublisher) else None
         self.doorbell = Doorbell(config.doorbell, peers)  # calls once MQTT is attached
-        self.snapshots = self._snapshots(publisher)
+        self.snapshots = self._snapshots(media)
         self.diagnostics = Diagnostics(
-            source_state=lambda: _source_state(publisher),
+            source_state=lambda: _source_state(media),
             # peers watching right now: calls the publisher is attached to
             viewers=lambda: sum(1 for c in manager.active() if c.attachment is not None),
-            bitrate=lambda: publisher.bitrate.current if publisher is not None else 0,
+            bitrate=lambda: media.bitrate.current if media is not None else 0,
         )
         self.button: GpioButton | None = None
 
@@ -69,7 +74,7 @@ class DoorbellAssembly:
         cfg = self.config.snapshot
         if not cfg.enabled:
             return None
-        fanout = getattr(publisher, "fanout", None)
+        fanout = publisher.fanout if publisher is not None else None
         if fanout is None:
             log.warning("snapshots are enabled but this node has no video source: none will be taken")
             return None
@@ -141,7 +146,6 @@ class DoorbellAssembly:
 
 
 def _source_state(publisher: MediaPublisher | None) -> str:
-    video = getattr(publisher, "video", None)
-    if publisher is None or video is None:
+    if publisher is None or publisher.video is None:
         return "unavailable"
-    return video_source_state(video.last_au_at, publisher.started)
+    return video_source_state(publisher.video.last_au_at, publisher.started)
