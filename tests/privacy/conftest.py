@@ -11,7 +11,7 @@ from conftest import require_root  # tests/conftest.py
 from .netlab import Lab
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     require_root("the privacy harness (network namespaces, TUN, tcpdump)")
     for tool in ("ip", "yggdrasil", "tcpdump"):
