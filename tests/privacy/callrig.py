@@ -296,6 +296,14 @@ class CallRig:
                 failed.append((text[:120], reasons))
         return opened, failed
 
+    def run_viewer(self, seconds: int = 3, timeout: float = 90) -> subprocess.CompletedProcess:
+        """`media-node view camera` in namespace B, through A's file drop."""
+        argv = [*media_node(), "view", "camera", "--home", str(self.homes["b"].path)]
+        argv += ["--via", f"file:{self.homes['a'].path}", "--seconds", str(seconds), "--json"]
+        return subprocess.run(
+            self.lab.ns["b"].argv(*argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
     def view(self, seconds: int = 3, timeout: float = 90) -> ViewResult:
         a, b = self.lab.ns["a"], self.lab.ns["b"]
         notify_dir = Path(tempfile.mkdtemp(prefix="mnn"))  # short path: sun_path is 108 bytes
@@ -331,23 +339,7 @@ class CallRig:
                 )
             with LinkCollector(list(self.homes.values())) as links:
                 started = time.monotonic()
-                viewer = subprocess.run(
-                    b.argv(
-                        *media_node(),
-                        "view",
-                        "camera",
-                        "--home",
-                        str(self.homes["b"].path),
-                        "--via",
-                        f"file:{self.homes['a'].path}",
-                        "--seconds",
-                        str(seconds),
-                        "--json",
-                    ),
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                )
+                viewer = self.run_viewer(seconds, timeout)
                 timings["view_s"] = round(time.monotonic() - started, 2)
         finally:
             daemon_rc = None
