@@ -18,12 +18,14 @@ and Nebula's own, between LAN addresses."""
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 
 from .callrig import (
     PLACEHOLDERS,
     SERVICE_USER,
+    as_service_user,
     CallRig,
     addresses_in,
     host_of,
@@ -145,3 +147,13 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
             secret = lab.wg[side].private_key
             assert secret not in lab.wg[side].table.read_text(), "private key in the exported table"
             assert secret not in result.daemon_log + result.stderr + result.stdout, "private key logged"
+        # doctor, as the service user: the interface is up, the table readable, the viewer resolvable.
+        doctor = lab.ns["a"].run(
+            *as_service_user([*media_node(), "doctor", "--home", str(rig.homes["a"].path), "--json"]),
+            check=False,
+            timeout=60,
+        )
+        found = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert found["overlay"]["status"] == "ok", found["overlay"]
+        assert "10.98.0.1 on wg0, 1 peer(s)" in found["overlay"]["detail"], found["overlay"]
+        assert found["overlay peers"]["status"] == "ok", found["overlay peers"]
