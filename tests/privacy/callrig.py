@@ -4,10 +4,12 @@ every link that crosses the file drop collected for inspection."""
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -50,9 +52,16 @@ def media_node() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "node.cli"]
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE, IN_NONBLOCK = 0x8, 0x80, 0x100, 0o4000
+
+
 class LinkCollector:
     """Copies every link file that appears in a home's drop folders (the daemon moves or
-    deletes them as it goes; files are renamed into place, so a read sees a whole link)."""
+    deletes them as it goes; files are renamed into place, so a read sees a whole link).
+    A scan runs on every inotify event in those folders (and every `interval` anyway):
+    the viewer takes its answer out of outbox/ within one 50 ms poll, so a collector
+    polling on its own would miss it now and then."""
 
     def __init__(self, homes: list[Home], interval: float = 0.01):
         self.dirs = [d for h in homes for d in (h.inbox, h.outbox, h.done, h.rejected, h.work)]
@@ -77,9 +86,25 @@ class LinkCollector:
                     pass
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._scan()
-            self._stop.wait(self.interval)
+        fd = _LIBC.inotify_init1(IN_NONBLOCK)
+        try:
+            for d in self.dirs:
+                if fd >= 0:
+                    _LIBC.inotify_add_watch(fd, os.fsencode(d), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)
+            while not self._stop.is_set():
+                self._scan()
+                if fd < 0:
+                    self._stop.wait(self.interval)
+                    continue
+                ready, _, _ = select.select([fd], [], [], self.interval)
+                if ready:
+                    try:
+                        os.read(fd, 65536)  # the events only wake the scan
+                    except BlockingIOError:
+                        pass
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def __enter__(self) -> LinkCollector:
         self._thread.start()
