@@ -51,7 +51,11 @@ def status_document() -> dict:
             # A peer whose only listed address is outside Tailscale's ranges.
             ODD_KEY: peer_status("nOdd3CNTRL", ODD_KEY, "odd", ["192.168.1.5"], UNDERLAY[1]),
         },
-        "CurrentTailnet": {"Name": "example.com", "MagicDNSSuffix": "tail1234.ts.net", "MagicDNSEnabled": True},
+        "CurrentTailnet": {
+            "Name": "example.com",
+            "MagicDNSSuffix": "tail1234.ts.net",
+            "MagicDNSEnabled": True,
+        },
     }
 
 
@@ -67,7 +71,7 @@ class LocalApiStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 standin.requests.append((self.path, self.headers.get("Host", ""), dict(self.headers)))
                 if self.headers.get("Origin") or self.headers.get("Referer"):
                     self._reply(403, b"browser requests denied\n")

@@ -103,7 +103,7 @@ async def test_two_valid_certificates_of_one_name_with_different_addresses_are_r
 
 async def test_blocklisted_certificate_is_refused(pki):
     fingerprint = pki.sign("cam", "10.97.0.2/24")
-    with pytest.raises(OverlayError, match="pki.blocklist"):
+    with pytest.raises(OverlayError, match=r"pki\.blocklist"):
         await pki.provider(blocklist=[fingerprint]).resolve(cam("cam"))
 
 
@@ -115,21 +115,21 @@ async def test_inline_ca_in_the_config_is_used(pki):
 async def test_unknown_certificate_and_missing_binding_are_refused(pki):
     pki.sign("cam", "10.97.0.2/24")
     p = pki.provider()
-    with pytest.raises(OverlayError, match="no certificate 'door'"):
+    with pytest.raises(OverlayError, match=r"no certificate 'door'"):
         await p.resolve(cam("door"))
     with pytest.raises(OverlayError, match="no nebula_cert"):
         await p.resolve(make_peer("cam", NODE_ID, "view", address="10.97.0.2"))
 
 
 async def test_own_address_needs_nebulas_interface(pki):
-    with pytest.raises(OverlayError, match="nebula9.*does not exist"):
+    with pytest.raises(OverlayError, match=r"nebula9.*does not exist"):
         await pki.provider().local_address()
 
 
 def test_config_without_pki_is_refused(tmp_path):
     path = tmp_path / "config.yml"
     path.write_text("tun: {dev: nebula1}\n")
-    with pytest.raises(OverlayError, match="no pki.ca and pki.cert"):
+    with pytest.raises(OverlayError, match=r"no pki\.ca and pki\.cert"):
         load_config(path)
     path.write_text("pki: [unclosed\n")
     with pytest.raises(OverlayError, match="not valid YAML"):

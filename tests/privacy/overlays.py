@@ -33,7 +33,7 @@ NEBULA_CERT = shutil.which("nebula-cert") or "/usr/bin/nebula-cert"
 
 
 def run(*argv: str, timeout: float = 20, input: str | None = None) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
+    result = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=timeout, input=input)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()}")
     return result.stdout
@@ -61,20 +61,22 @@ class WgNode:
         self.table = self.workdir / "wg0.peers"
 
     def start(self, timeout: float = 10) -> None:
-        log = open(self.workdir / "wireguard-go.log", "wb")
         script = "mount -t tmpfs -o mode=0755 tmpfs /run && exec " + WIREGUARD_GO + " -f wg0"
-        self.proc = subprocess.Popen(
-            self.netns.argv("unshare", "-m", "--propagation", "private", "sh", "-c", script),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(self.workdir / "wireguard-go.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                self.netns.argv("unshare", "-m", "--propagation", "private", "sh", "-c", script),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if subprocess.run(self.enter(WG, "show", "wg0"), capture_output=True).returncode == 0:
+            if (
+                subprocess.run(self.enter(WG, "show", "wg0"), check=False, capture_output=True).returncode
+                == 0
+            ):
                 return
             time.sleep(0.02)
         raise RuntimeError(f"wireguard-go in {self.netns.name} did not come up")
@@ -99,6 +101,7 @@ class WgNode:
         """What the unit's `ExecStartPre=+` does: root exports the table for the service."""
         return subprocess.run(
             self.enter(*media_node, "wireguard", "export", "wg0", "--to", str(self.table), "--group", group),
+            check=False,
             capture_output=True,
             text=True,
             timeout=30,
@@ -161,14 +164,13 @@ class NebulaNode:
         self.config.write_text(yaml.safe_dump(config))
 
     def start(self) -> None:
-        log = open(self.workdir / "nebula.log", "wb")
-        self.proc = subprocess.Popen(
-            self.netns.argv(NEBULA, "-config", str(self.config)),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(self.workdir / "nebula.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                self.netns.argv(NEBULA, "-config", str(self.config)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def log(self) -> str:
         return (self.workdir / "nebula.log").read_text(errors="replace")[-1500:]

@@ -155,9 +155,9 @@ class PrivacyRules:
                     found.append(f"{FORBIDDEN_PORTS[port]} packet: {p}")
             if p.dst in FORBIDDEN_DESTINATIONS:
                 found.append(f"{FORBIDDEN_DESTINATIONS[p.dst]} multicast: {p}")
-            if p.proto == UDP and not (p.src in self.overlay and p.dst in self.overlay):
-                if not self.overlay_carrier(p):
-                    found.append(f"UDP off the overlay: {p}")
+            off_overlay = not (p.src in self.overlay and p.dst in self.overlay)
+            if p.proto == UDP and off_overlay and not self.overlay_carrier(p):
+                found.append(f"UDP off the overlay: {p}")
             if (
                 p.interface in self.lan_interfaces
                 and p.proto == TCP

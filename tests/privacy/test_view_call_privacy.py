@@ -25,9 +25,9 @@ import pytest
 from .callrig import (
     PLACEHOLDERS,
     SERVICE_USER,
-    as_service_user,
     CallRig,
     addresses_in,
+    as_service_user,
     host_of,
     media_node,
     sdp_addresses,
