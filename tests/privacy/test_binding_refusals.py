@@ -57,3 +57,22 @@ def test_nebula_certificate_from_another_ca_is_refused(lab, tmp_path):
     stderr, _ = refused(lab, rig, tmp_path)
     assert "is not trusted by this node's Nebula CA" in stderr, stderr
     print(stderr)
+
+
+def test_camera_refuses_a_viewer_whose_certificate_it_cannot_verify(lab, tmp_path):
+    """The other direction, through the daemon: the camera's allowlist names the viewer
+    by the rogue certificate; its answer is a signed refusal, and no media packet flows."""
+    rig = CallRig(lab, tmp_path, "nebula")
+    rig.trust("a", "b", "viewer", "view", nebula_cert=lab.nebula_rogue.fingerprint)
+    captures = {side: Capture(lab.ns[side], tmp_path / f"{side}.pcap").start() for side in "ab"}
+    try:
+        result = rig.view(seconds=1, timeout=60)
+    finally:
+        packets = [p for c in captures.values() for p in c.stop()]
+    assert result.daemon_ready, result.daemon_log[-2000:]
+    assert result.returncode != 0, result.stdout
+    assert "unavailable" in result.stderr, result.stderr
+    assert "is not trusted by this node's Nebula CA" in result.daemon_log, result.daemon_log[-2000:]
+    assert "error" in sorted(link.claims.kind for link in result.links)
+    media = [p for p in packets if p.interface == "nebula1" and p.proto == UDP]
+    assert not media, f"packets on nebula1: {tally(packets)}"

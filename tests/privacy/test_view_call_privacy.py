@@ -157,3 +157,11 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
         assert found["overlay"]["status"] == "ok", found["overlay"]
         assert "10.98.0.1 on wg0, 1 peer(s)" in found["overlay"]["detail"], found["overlay"]
         assert found["overlay peers"]["status"] == "ok", found["overlay peers"]
+    if provider == "nebula":
+        # doctor: this node's certificate address is on nebula1, the viewer's certificate verifies.
+        doctor = lab.ns["a"].run(
+            *media_node(), "doctor", "--home", str(rig.homes["a"].path), "--json", check=False, timeout=60
+        )
+        found = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert found["overlay"]["status"] == "ok" and NEBULA["a"] in found["overlay"]["detail"], found
+        assert found["overlay peers"]["status"] == "ok", found["overlay peers"]
