@@ -6,6 +6,7 @@ settings, and the allowlist takes each inventory peer's public overlay identity.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shlex
@@ -14,8 +15,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from node.config import Config
+from node.overlay.nebula import NebulaProvider
 from node.peers import PeerStore
 
 from .test_roles import MEDIA, playbook
@@ -63,6 +66,10 @@ def render(
     # Extra vars: the role defaults come in as vars_files, which outrank inventory and play vars.
     extra = {"playbook_dir": "/nonexistent", "media_node_overlay_provider": provider, **(play_vars or {})}
     playbook(tmp, [play], inventory, "-e", json.dumps(extra))
+
+
+def nebula_cert(*args: str) -> str:
+    return subprocess.run(["nebula-cert", *args], capture_output=True, text=True, check=True).stdout
 
 
 def exposure(unit: Path) -> float:
@@ -159,3 +166,61 @@ def test_allowlist_and_config_take_each_overlay(tmp_path, provider, facts, field
         "tailscale": ("tailscale_socket", "/var/run/tailscale/tailscaled.sock"),
     }[provider]
     assert getattr(overlay, expected[0]) == expected[1]
+
+
+def test_nebula_tasks_share_certificates_and_name_peers_by_fingerprint(tmp_path):
+    """The role's overlay tasks, run for real on localhost for two hosts with Debian's
+    nebula-cert: each host's certificate (public) lands in the other's peer directory,
+    the allowlist names it by fingerprint, and the provider then verifies it."""
+    ca, ca_key = tmp_path / "ca.crt", tmp_path / "ca.key"
+    nebula_cert("ca", "-name", "fleet", "-duration", "1h", "-out-crt", str(ca), "-out-key", str(ca_key))
+    hosts = {}
+    for name, ip in (("cam", "10.97.0.21/24"), ("door", "10.97.0.22/24")):
+        d = tmp_path / name
+        d.mkdir()
+        crt, key = d / "host.crt", d / "host.key"
+        nebula_cert("sign", "-ca-crt", str(ca), "-ca-key", str(ca_key), "-name", name, "-ip", ip,
+                    "-out-crt", str(crt), "-out-key", str(key))  # fmt: skip
+        pki = {"ca": str(ca), "cert": str(crt), "key": str(key)}
+        (d / "config.yml").write_text(yaml.safe_dump({"pki": pki, "tun": {"dev": "nebula1"}}))
+        hosts[name] = {"dir": d}
+    role = tmp_path / "roles/overlay"
+    (role / "tasks").mkdir(parents=True)
+    (role / "defaults").mkdir()
+    (role / "defaults/main.yml").symlink_to(MEDIA / "defaults/main.yml")
+    (role / "tasks/main.yml").symlink_to(MEDIA / "tasks/overlay.yml")
+    inventory = {
+        "all": {
+            "hosts": {
+                name: {
+                    "ansible_connection": "local",
+                    "media_node_overlay_provider": "nebula",
+                    "media_node_nebula_config": str(h["dir"] / "config.yml"),
+                    "media_node_nebula_certs": str(h["dir"] / "certs"),
+                    "allowlist": str(h["dir"] / "peers.toml"),
+                    "media_node_group": "root",
+                    "media_node_id": NODE_ID,
+                    "media_node_peers": [{"name": other, "host": other, "allow": ["view"]}],
+                }
+                for name, h, other in (("cam", hosts["cam"], "door"), ("door", hosts["door"], "cam"))
+            }
+        }
+    }
+    render_allowlist = {
+        "ansible.builtin.template": {
+            "src": str(MEDIA / "templates/peers.toml.j2"),
+            "dest": "{{ allowlist }}",
+            "mode": "0644",
+        }
+    }
+    play = {"hosts": "all", "gather_facts": False, "roles": [str(role)], "post_tasks": [render_allowlist]}
+    playbook(tmp_path, [play], inventory)
+    cam = hosts["cam"]
+    door_cert = cam["dir"] / "certs/door.crt"
+    assert door_cert.read_text() == (hosts["door"]["dir"] / "host.crt").read_text()
+    door = PeerStore(cam["dir"] / "peers.toml").load()["door"]
+    fingerprint = json.loads(nebula_cert("print", "-json", "-path", str(door_cert)))["fingerprint"]
+    assert door.nebula_cert == fingerprint
+    assert oct((cam["dir"] / "config.yml").stat().st_mode & 0o777) == "0o640"
+    provider = NebulaProvider(str(cam["dir"] / "config.yml"), str(cam["dir"] / "certs"))
+    assert asyncio.run(provider.resolve(door)) == "10.97.0.22"

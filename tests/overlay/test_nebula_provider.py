@@ -47,13 +47,13 @@ class Pki:
         )  # fmt: skip
         return json.loads(nebula_cert("print", "-json", "-path", str(crt)))["fingerprint"]
 
-    def config(self, **pki: object) -> Path:
+    def config(self, own_name: str = "me", own_ip: str = "10.97.0.9/24", **pki: object) -> Path:
         path = self.d / "config.yml"
         own = self.d / "own.crt"
         if not own.exists():
             nebula_cert(
-                "sign", "-ca-crt", str(self.ca[0]), "-ca-key", str(self.ca[1]), "-name", "me",
-                "-ip", "10.97.0.9/24", "-out-crt", str(own), "-out-key", str(self.d / "own.key"),
+                "sign", "-ca-crt", str(self.ca[0]), "-ca-key", str(self.ca[1]), "-name", own_name,
+                "-ip", own_ip, "-out-crt", str(own), "-out-key", str(self.d / "own.key"),
             )  # fmt: skip
         base = {"ca": str(self.ca[0]), "cert": str(own), "key": str(self.d / "own.key")}
         path.write_text(yaml.safe_dump({"pki": {**base, **pki}, "tun": {"dev": "nebula9"}}))
