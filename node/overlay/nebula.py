@@ -164,7 +164,7 @@ class NebulaProvider(OverlayProvider):
             path = Path(value)
             return path if path.is_absolute() else self.config_path.parent / path
         # The stack closes (and so deletes) it once nebula-cert has read it.
-        tmp = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".crt"))  # noqa: SIM115
+        tmp = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".crt"))
         tmp.write(value)
         tmp.flush()
         return Path(tmp.name)

@@ -237,7 +237,7 @@ class CallRig:
         # Homes and allowlists through the API the CLI's init/peers add use (cheaper than
         # four more interpreter starts); the call itself goes through the CLI.
         self.ids = {}
-        for (side, home), name in zip(self.homes.items(), ("camera", "viewer")):
+        for (side, home), name in zip(self.homes.items(), ("camera", "viewer"), strict=False):
             home.create(name)
             self.ids[side] = Identity.load(home.key_file).node_id
         self.overlay = {
@@ -330,7 +330,7 @@ class CallRig:
         )
 
     def view(self, seconds: int = 3, timeout: float = 90) -> ViewResult:
-        a, b = self.lab.ns["a"], self.lab.ns["b"]
+        a = self.lab.ns["a"]
         notify_dir = Path(tempfile.mkdtemp(prefix="mnn"))  # short path: sun_path is 108 bytes
         notify_path = notify_dir / "notify"
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
