@@ -188,7 +188,7 @@ def test_nebula_tasks_share_certificates_and_name_peers_by_fingerprint(tmp_path)
     (role / "tasks").mkdir(parents=True)
     (role / "defaults").mkdir()
     (role / "defaults/main.yml").symlink_to(MEDIA / "defaults/main.yml")
-    (role / "tasks/main.yml").symlink_to(MEDIA / "tasks/overlay.yml")
+    (role / "tasks/main.yml").symlink_to(MEDIA / "tasks/overlay-nebula.yml")
     inventory = {
         "all": {
             "hosts": {
