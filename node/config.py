@@ -29,10 +29,12 @@ class NodeSection(Section):
 
 
 class OverlaySection(Section):
-    provider: Literal["static", "yggdrasil", "staex"] = Field(
+    provider: Literal["static", "yggdrasil", "staex", "wireguard", "nebula", "tailscale"] = Field(
         "static",
         description="Overlay provider: static (an address or interface you name), yggdrasil "
-        "(admin socket) or staex (mcc / loopback HTTP helper).",
+        "(admin socket), staex (mcc / loopback HTTP helper), wireguard (peer table exported from "
+        "the interface), nebula (certificates checked against Nebula's CA) or tailscale "
+        "(tailscaled's local API). docs/overlays.md says what each binds and trusts.",
     )
     address: str = Field(
         "", description="static: this node's overlay address (takes precedence over interface)."
@@ -57,6 +59,31 @@ class OverlaySection(Section):
         "",
         description="staex: a loopback HTTP helper (http://127.0.0.1:9377) with /id and "
         "/resolve?node-id=; empty to use staex_command.",
+    )
+    wireguard_interface: str = Field(
+        "wg0", description="wireguard: the WireGuard interface; this node's address is its address."
+    )
+    wireguard_peers: str = Field(
+        "/run/media-node-wireguard/wg0.peers",
+        description="wireguard: the peer table (public keys and allowed IPs, never a private key) "
+        "that `media-node wireguard export` writes as root; the service only reads it.",
+    )
+    nebula_config: str = Field(
+        "/etc/nebula/config.yml",
+        description="nebula: Nebula's own config; its pki.ca (the CA trusted), pki.cert (this "
+        "node's certificate), pki.blocklist and tun.dev are read, nothing else.",
+    )
+    nebula_certs: str = Field(
+        "/etc/nebula/peers",
+        description="nebula: directory of the peers' certificates (*.crt, public); each is "
+        "verified against the CA before its address is used.",
+    )
+    nebula_cert_command: str = Field(
+        "nebula-cert", description="nebula: the nebula-cert program that verifies and prints certificates."
+    )
+    tailscale_socket: str = Field(
+        "/var/run/tailscale/tailscaled.sock",
+        description="tailscale: tailscaled's local API socket (read: GET /localapi/v0/status).",
     )
 
 
