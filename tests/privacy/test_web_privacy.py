@@ -22,8 +22,9 @@ import time
 import pytest
 
 from .callrig import PLACEHOLDERS, CallRig, LinkCollector, addresses_in, media_node, wait_ready
-from .netlab import YGG_PORT, Capture
+from .netlab import Capture
 from .pcap import UDP, PrivacyRules, read_sll2, tally
+from .test_view_call_privacy import lan_rules
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -171,9 +172,7 @@ def test_a_browser_view_through_media_node_web_keeps_to_the_overlay(lab, tmp_pat
     ]
     # Off loopback: exactly a CLI view's rules.
     wire = [p for p in packets if p.interface != "lo" and p not in browser_own]
-    rules = PrivacyRules(
-        overlay=frozenset({a, b}), lan_interfaces=frozenset({"lan0"}), lan_tcp_ports=frozenset({YGG_PORT})
-    )
+    rules = lan_rules(frozenset({a, b}))  # the other overlays' own LAN traffic, as for a CLI view
     violations = rules.violations(wire)
     assert not violations, (
         "privacy violations on the wire:\n" + "\n".join(violations[:40]) + f"\n{tally(packets)}"
