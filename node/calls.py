@@ -484,6 +484,11 @@ class CallManager:
             )
         if self.publisher is None:
             return self._error_reply(opened, "no-media", "this node has no camera or microphone to share")
+        unavailable = getattr(self.publisher, "unavailable_reason", None)
+        if callable(unavailable) and unavailable():  # the reason (paths, a camera's URL) stays in the log
+            return self._error_reply(
+                opened, "unavailable", "this node's camera is not available right now; it keeps retrying"
+            )
         self._pending += 1
         try:
             return await self._set_up(self._answer(opened))

@@ -52,6 +52,8 @@ class Service:
         self._own_publisher = publisher is None
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task | None = None
+        self._source_watch: asyncio.Task | None = None
+        self._source_listeners: list[Any] = []
         self.notifier = make_notifier()
 
     async def start(self) -> None:
@@ -113,7 +115,36 @@ class Service:
         self._heartbeat = asyncio.create_task(
             self.notifier.run_watchdog(self.healthy), name="service-watchdog"
         )
-        self.notifier.ready(f"serving {len(known)} peer(s), 0 calls")
+        self._source_watch = asyncio.create_task(self._watch_source(), name="service-source-state")
+        self.notifier.ready(f"serving {len(known)} peer(s), 0 calls{self._source_note()}")
+
+    def source_state(self) -> str:
+        """The camera's state for status and events: available, unavailable or none."""
+        state = getattr(self.publisher, "source_state", None)
+        return state() if callable(state) else "available"
+
+    def _source_note(self) -> str:
+        return "; camera unavailable" if self.source_state() == "unavailable" else ""
+
+    async def _watch_source(self, every: float = 1.0) -> None:
+        """A camera that goes away or comes back is an event (and a status change), so a
+        broken camera never looks healthy; the reason is in the log, not in the event
+        (it may name a device path or a camera's URL)."""
+        last = self.source_state()
+        while True:
+            await asyncio.sleep(every)
+            state = self.source_state()
+            if state == last:
+                continue
+            last = state
+            event = {"event": "source", "source": state}
+            for listener in self._source_listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("a source-state listener failed")
+            calls = len(self.manager.active()) if self.manager is not None else 0
+            self.notifier.status(f"serving, {calls} call(s){self._source_note()}")
 
     def healthy(self) -> bool:
         """Fed to the systemd watchdog: called at all means the event loop runs; a
@@ -138,9 +169,11 @@ class Service:
             peers=peers,
             name=self.config.node.name,
             active_calls=lambda: len(manager.active()),
+            source_state=self.source_state,
         )
         mqtt.on_call = lambda peer: manager.call(peer, mqtt)  # outgoing calls go through the broker
         manager.on_event(mqtt.publish_event)
+        self._source_listeners.append(mqtt.publish_event)
         for other in self.transports:  # the file drop's rejections become MQTT events too
             if hasattr(other, "on_event"):
                 other.on_event = mqtt.publish_event
@@ -162,7 +195,7 @@ class Service:
                 st.get("packets_lost", 0),
             )
         if self.manager is not None and event["event"] in ("call-started", "call-ended"):
-            self.notifier.status(f"serving, {len(self.manager.active())} call(s)")
+            self.notifier.status(f"serving, {len(self.manager.active())} call(s){self._source_note()}")
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -174,9 +207,10 @@ class Service:
         """Stop taking links, end every call (sockets closed), stop the media."""
         self.notifier.stopping()
         started = time.monotonic()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        for task in (self._heartbeat, self._source_watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for transport in self.transports:
             try:
                 await asyncio.wait_for(transport.stop(), 10)

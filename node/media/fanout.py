@@ -175,6 +175,10 @@ class Fanout:
         backoff = self.stall_timeout
         while True:
             await asyncio.sleep(min(1.0, self.stall_timeout / 4))
+            retrying = getattr(self.source, "retrying", None)
+            if callable(retrying) and retrying():  # the source retries its own start
+                self._last_push = time.monotonic()
+                continue
             if time.monotonic() - self._last_push < backoff:
                 if time.monotonic() - self._last_push < self.stall_timeout:
                     backoff = self.stall_timeout  # delivering again: reset the backoff

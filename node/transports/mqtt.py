@@ -406,6 +406,7 @@ class MqttTransport(MqttClient):
         on_call: CallStarter | None = None,
         name: str = "media-node",
         active_calls: Callable[[], int] | None = None,
+        source_state: Callable[[], str] | None = None,
         workers: int = 4,
         handle_timeout: float = HANDLE_TIMEOUT,
     ):
@@ -423,6 +424,7 @@ class MqttTransport(MqttClient):
         self.peers = peers
         self.on_call = on_call
         self.active_calls = active_calls or (lambda: 0)
+        self.source_state = source_state  # available | unavailable | none (the camera)
         self.handle_timeout = handle_timeout
         self.counts = {"handled": 0, "rejected": 0}
         # Unbounded on purpose for QoS 1 (the broker's in-flight window bounds those: a
@@ -442,17 +444,18 @@ class MqttTransport(MqttClient):
             self.home_assistant = HomeAssistantDiscovery(self, peers)
 
     @staticmethod
-    def _status_payload(state: str, node_id: str, name: str, calls: int) -> bytes:
-        return json.dumps(
-            {
-                "state": state,
-                "node_id": node_id,
-                "name": name,
-                "calls": calls,
-                "version": __version__,
-                "at": int(time.time()),
-            }
-        ).encode()
+    def _status_payload(state: str, node_id: str, name: str, calls: int, source: str = "") -> bytes:
+        status = {
+            "state": state,
+            "node_id": node_id,
+            "name": name,
+            "calls": calls,
+            "version": __version__,
+            "at": int(time.time()),
+        }
+        if source:
+            status["source"] = source
+        return json.dumps(status).encode()
 
     def _subscriptions(self) -> list[str]:
         subs = [self.topic("inbox"), self.topic("cmd", "#"), f"{self.reply_base}/#"]
@@ -535,17 +538,23 @@ class MqttTransport(MqttClient):
             calls = 0
         self.publish(
             self.topic("status"),
-            self._status_payload("online", self.node_id, self.name, calls),
+            self._status_payload("online", self.node_id, self.name, calls, self._source()),
             qos=1,
             retain=True,
         )
+
+    def _source(self) -> str:
+        try:
+            return self.source_state() if self.source_state is not None else ""
+        except Exception:
+            return ""
 
     def publish_event(self, event: dict) -> None:
         """CallManager.on_event callback (and the transport's own rejections)."""
         try:
             payload = json.dumps({"node_id": self.node_id, **_scrub(event)}, default=str)
             self.publish(self.topic("events"), payload, qos=1)
-            if event.get("event") in ("call-started", "call-ended"):
+            if event.get("event") in ("call-started", "call-ended", "source"):
                 self.publish_status()
         except Exception:
             log.exception("MQTT: could not publish an event")
