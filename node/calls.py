@@ -12,7 +12,7 @@ Every wait has a timeout. A call ends when its connection fails or closes, when 
 not connect within `connect_timeout`, or when nothing has arrived from the peer for
 `idle_timeout` seconds (RTCP receiver reports flow every 0.5-1.5 s, so a live peer is
 never silent that long); ending releases the peer connection's sockets, tasks and the
-media attachment. Events and stats never carry an address (DESIGN.md privacy rule 5)."""
+media attachment. Events and stats never carry an address (privacy: no underlay address ever leaves the node)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Overlay-only ICE for aiortc 1.16.0 / aioice 0.13.0 (DESIGN.md "Privacy").
+"""Overlay-only ICE for aiortc 1.16.0 / aioice 0.13.0 (docs/architecture.md,
+"ICE policy").
 
-aiortc has no supported way to restrict ICE (research/aiortc.md §1.2), so this module:
+aiortc has no supported way to restrict ICE to chosen addresses, so this module:
 - always builds `RTCConfiguration(iceServers=[], bundlePolicy=MAX_BUNDLE)`: the default
   (None) means Google STUN, and one bundled socket means one address to check;
 - installs `OverlayConnection` as `aiortc.rtcicetransport.Connection` (the name aiortc
@@ -112,7 +113,8 @@ _ACTIVE_POLICY: contextvars.ContextVar[IcePolicy | None] = contextvars.ContextVa
 
 
 class OverlayConnection(aioice.ice.Connection):
-    """aioice Connection confined to one IcePolicy (research/aiortc.md §1.4)."""
+    """aioice Connection confined to one IcePolicy (its gathering and check methods are
+    overridden; node/media/hooks.py pins the versions)."""
 
     def __init__(self, *args, **kwargs):
         # Even if iceServers=None slipped through, never ask a STUN or TURN server.

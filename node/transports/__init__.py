@@ -76,7 +76,7 @@ def error_info(exc: BaseException) -> dict:
 def public_error(exc: BaseException) -> dict:
     """{"reason", "message"} safe to publish off the device (MQTT replies and events):
     the message is always a fixed text for the reason, never the exception's own text,
-    which may carry underlay addresses (DESIGN privacy 5). Callers log the detail."""
+    which may carry underlay addresses (privacy: no underlay address leaves the node). Callers log the detail."""
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason in REASONS:
         return {"reason": reason, "message": REASONS[reason]}

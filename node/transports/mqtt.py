@@ -121,7 +121,7 @@ _ADDRESS_KEYS = {
 
 
 def _scrub(event: dict) -> dict:
-    """Defence in depth: events leave the device, addresses never do (DESIGN privacy 5)."""
+    """Defence in depth: events leave the device, addresses never do (privacy: no underlay address leaves the node)."""
     out = {}
     for key, value in event.items():
         if key in _ADDRESS_KEYS:

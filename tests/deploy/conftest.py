@@ -4,8 +4,8 @@ the role expects), kept in a temp dir and removed at the end."""
 
 from __future__ import annotations
 
-import shutil
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +24,8 @@ def wheel_tag() -> str:
 @pytest.fixture(scope="session")
 def wheelhouse():
     """The wheelhouse root: <root>/<tag> holds media-node's wheel plus every
-    dependency's, as an operator builds it for the devices. Built from a copy of the sources so no build/ dir lands in the repo."""
+    dependency's, as an operator builds it for the devices. Built from a copy of the
+    sources so no build/ dir lands in the repo."""
     tmp = Path(tempfile.mkdtemp(prefix="mn-wheelhouse-"))
     try:
         src = tmp / "src"
