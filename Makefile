@@ -1,5 +1,6 @@
 # media-node: the two commands are `make demo` and `make test`.
-# Both install what they need on a fresh Debian 12 / Raspberry Pi OS machine as root:
+# Both install what they need, as root, on a fresh Debian 13 (Trixie) or 12 (Bookworm)
+# machine, Raspberry Pi OS included (Trixie, Python 3.13, first; Bookworm, 3.11, still):
 # missing system packages (apt), a virtual environment in .venv, and the package.
 
 PYTHON ?= python3
