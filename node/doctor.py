@@ -259,7 +259,7 @@ def kernel_clock_synced() -> bool | None:
         return None
     if state < 0:
         return None
-    return state != TIME_ERROR
+    return bool(state != TIME_ERROR)
 
 
 def _read_int(path: Path) -> int | None:

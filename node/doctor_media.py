@@ -32,7 +32,7 @@ class Picamera2Probe:
 
     imported: bool
     detail: str  # the version and where it came from, or the import error
-    cameras: list[dict] = field(default_factory=list)  # Picamera2.global_camera_info()
+    cameras: list[dict[str, object]] = field(default_factory=list)  # Picamera2.global_camera_info()
     camera_error: str = ""
 
 
@@ -179,15 +179,15 @@ class MediaChecks:
         if video == "picamera2":
             return self._libcamera_cameras()
         if video.startswith("v4l2:"):
-            path = video[5:]
-            dev = self.machine.device(path)
+            node = video[5:]
+            dev = self.machine.device(node)
             if dev and dev.capture and not dev.m2m:
-                return Check("camera", OK, f"{path}: {dev.card} ({dev.driver or 'v4l2'})")
+                return Check("camera", OK, f"{node}: {dev.card} ({dev.driver or 'v4l2'})")
             others = ", ".join(d.path for d in self.machine.cameras()) or "none"
             return Check(
                 "camera",
                 MISSING,
-                f"{path} is not a camera (cameras found: {others})",
+                f"{node} is not a camera (cameras found: {others})",
                 "plug in the UVC camera, find it with `v4l2-ctl --list-devices` and set "
                 "media.video = v4l2:/dev/videoN",
             )

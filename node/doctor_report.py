@@ -31,7 +31,7 @@ class Report:
     def ok(self) -> bool:
         return not any(c.failed for c in self.checks)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "profile": self.profile,

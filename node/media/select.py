@@ -6,12 +6,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .audio import AlsaSource, AudioSource, ToneSource
 from .availability import GuardedSource, UnconfiguredSource
 from .publisher import MediaPolicy, MediaPublisher
 from .source import EncodedVideoSource, MediaError
+
+if TYPE_CHECKING:
+    from ..profiles import BoardProfile
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +136,7 @@ def make_video_source(spec: VideoSpec, s: VideoSettings) -> EncodedVideoSource:
 
 
 def make_guarded_video(
-    configured: str, profile_default: str, settings: VideoSettings, profile=None
+    configured: str, profile_default: str, settings: VideoSettings, profile: BoardProfile | None = None
 ) -> GuardedSource:
     """The video source, wrapped so that one that is absent or fails is an error state
     (retried with backoff), never replaced: the test pattern only when configured."""
