@@ -92,6 +92,11 @@ class Attachment:
         self._unhooks: list[Callable[[], None]] = []
         self.detached = False
 
+    @property
+    def frames_sent(self) -> int | None:
+        """Video access units handed to this connection's sender (the call's stats)."""
+        return self.viewer.delivered if self.viewer is not None else None
+
     def stats(self) -> dict:
         out = {"video": self.viewer.stats() if self.viewer else None}
         if self.audio_track is not None:
@@ -109,7 +114,7 @@ class Attachment:
                 track.stop()
         if self.viewer is not None:
             self.publisher.bitrate.remove(self.viewer)
-        self.publisher._attachments.discard(self)
+        self.publisher.forget(self)
 
 
 def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver:
@@ -200,8 +205,7 @@ class MediaPublisher:
             return ""
         if self.video is not None:
             fanout = self.fanout
-            watchdog = fanout._watchdog
-            if watchdog is not None and watchdog.done():
+            if fanout.watchdog_ended():
                 return "the video stall watchdog ended"
             if fanout.stall_timeout is None and not self.video.alive():
                 return f"the {self.video.kind} video source thread died"
@@ -224,6 +228,10 @@ class MediaPublisher:
         if self.audio_hub is not None:
             await self.audio_hub.stop()
         self.started = False
+
+    def forget(self, attachment: Attachment) -> None:
+        """An attachment that detached is no longer counted."""
+        self._attachments.discard(attachment)
 
     def attach(self, pc: RTCPeerConnection, name: str = "") -> Attachment:
         """Add send-only video (H.264 passthrough) and audio to `pc` (never a receiving
@@ -277,5 +285,5 @@ class MediaPublisher:
             video["state"] = self.source_state()
         return {
             "video": video,
-            "audio": self.audio.describe() if self.audio else None,
+            "audio": self.audio.info().as_dict() if self.audio else None,
         }
