@@ -23,6 +23,10 @@ from conftest import require_root  # tests/conftest.py
 
 from .fleet import Fleet
 
+# The first test deploys the whole fleet (fixture), the second runs the playbook twice
+# more: on a busy 2-core machine each takes several minutes, over the 300 s default.
+pytestmark = pytest.mark.timeout(900)
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK_DIR = REPO / "deploy" / "ansible"
 
