@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .calls import CallManager
@@ -55,8 +56,8 @@ class Service:
         self._own_publisher = publisher is None
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task | None = None
-        self._source_watch: asyncio.Task | None = None
-        self._source_listeners: list[Any] = []
+        self._source_watch: asyncio.Task[None] | None = None
+        self._source_listeners: list[Callable[[dict[str, object]], None]] = []
         self.notifier = make_notifier()
 
     async def start(self) -> None:
@@ -146,7 +147,7 @@ class Service:
             if state == last:
                 continue
             last = state
-            event = {"event": "source", "source": state}
+            event: dict[str, object] = {"event": "source", "source": state}
             for listener in self._source_listeners:
                 try:
                     listener(event)
