@@ -110,35 +110,50 @@ ARCH=$(in_root uname -m)
 say "device: $(. "$ROOT/etc/os-release" && echo "$PRETTY_NAME"), $ARCH, Python $PY (wheelhouse tag $TAG)"
 [ "$ARCH" = aarch64 ] || die "the root runs $ARCH, not aarch64"
 
-# --- stage 3: the wheelhouse, built on the device ------------------------------------------
-say "building the wheelhouse on the device (pip wheel; pyalsaaudio compiles here)"
-rm -rf "$ROOT/src" "$ROOT/wheelhouse" "$ROOT/tmp/wh"
-mkdir -p "$ROOT/src"
-cp "$REPO/pyproject.toml" "$REPO/README.md" "$ROOT/src/"
-cp -r "$REPO/node" "$REPO/firmware_config" "$ROOT/src/"
-find "$ROOT/src" -name __pycache__ -prune -exec rm -rf {} +
-t=$(date +%s)
-PIPENV="PIP_CERT=/usr/local/share/mn-host-ca/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1"
-in_root env $PIPENV python3 -m venv /tmp/wh || die "python3 -m venv in the root"
-in_root env $PIPENV /tmp/wh/bin/pip wheel -q -w /wheelhouse /src >"$CACHE/pip-wheel.log" 2>&1 \
-  || die "pip wheel on the device (see $CACHE/pip-wheel.log)"
-stage_time pip_wheel $(($(date +%s) - t))
-ls "$ROOT/wheelhouse" >"$CACHE/wheels.txt"
-say "$(wc -l <"$CACHE/wheels.txt") wheels"
-# Every compiled wheel must be for this Python and aarch64 (abi3 wheels count for any 3.x).
-bad=$(grep -v -E -- '-(py3|py2\.py3|cp3[0-9]*)-(none|abi3|cp'"${TAG%%-*}"'|'"${TAG%%-*}"')-(any|[a-z0-9_]*aarch64[a-z0-9_.]*)\.whl$' "$CACHE/wheels.txt" || true)
-[ -z "$bad" ] || die "wheels that do not fit $TAG: $bad"
-grep -q '^pyalsaaudio-.*aarch64\.whl$' "$CACHE/wheels.txt" || die "pyalsaaudio was not built for aarch64"
+# The install (stages 3 and 4, the slow ones under emulation) is redone when the sources
+# changed since the last run; ARM64_REUSE=1 keeps a previous install even so (it says so).
+SRC_HASH=$(cd "$REPO" && tar --sort=name --mtime=@0 --owner=0 --group=0 --exclude=__pycache__ \
+  -cf - pyproject.toml README.md node firmware_config | sha256sum | cut -c1-16)
+if [ -x "$ROOT/opt/media-node/venv/bin/media-node" ] && [ -d "$ROOT/wheelhouse" ] && \
+   { [ "$(cat "$ROOT/.mn-installed" 2>/dev/null)" = "$SRC_HASH" ] || [ "${ARM64_REUSE:-}" = 1 ]; }; then
+  if [ "$(cat "$ROOT/.mn-installed" 2>/dev/null)" = "$SRC_HASH" ]; then
+    say "sources unchanged since the last run ($SRC_HASH): reusing its wheelhouse and install"
+  else
+    say "ARM64_REUSE=1: reusing a previous install (built from other sources than $SRC_HASH)"
+  fi
+  ls "$ROOT/wheelhouse" >"$CACHE/wheels.txt"
+else
+  # --- stage 3: the wheelhouse, built on the device ------------------------------------------
+  say "building the wheelhouse on the device (pip wheel; pyalsaaudio compiles here)"
+  rm -rf "$ROOT/src" "$ROOT/wheelhouse" "$ROOT/tmp/wh"
+  mkdir -p "$ROOT/src"
+  cp "$REPO/pyproject.toml" "$REPO/README.md" "$ROOT/src/"
+  cp -r "$REPO/node" "$REPO/firmware_config" "$ROOT/src/"
+  find "$ROOT/src" -name __pycache__ -prune -exec rm -rf {} +
+  t=$(date +%s)
+  PIPENV="PIP_CERT=/usr/local/share/mn-host-ca/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1"
+  in_root env $PIPENV python3 -m venv /tmp/wh || die "python3 -m venv in the root"
+  in_root env $PIPENV /tmp/wh/bin/pip wheel -q -w /wheelhouse /src >"$CACHE/pip-wheel.log" 2>&1 \
+    || die "pip wheel on the device (see $CACHE/pip-wheel.log)"
+  stage_time pip_wheel $(($(date +%s) - t))
+  ls "$ROOT/wheelhouse" >"$CACHE/wheels.txt"
+  say "$(wc -l <"$CACHE/wheels.txt") wheels"
+  # Every compiled wheel must be for this Python and aarch64 (abi3 wheels count for any 3.x).
+  bad=$(grep -v -E -- '-(py3|py2\.py3|cp3[0-9]*)-(none|abi3|cp'"${TAG%%-*}"'|'"${TAG%%-*}"')-(any|[a-z0-9_]*aarch64[a-z0-9_.]*)\.whl$' "$CACHE/wheels.txt" || true)
+  [ -z "$bad" ] || die "wheels that do not fit $TAG: $bad"
+  grep -q '^pyalsaaudio-.*aarch64\.whl$' "$CACHE/wheels.txt" || die "pyalsaaudio was not built for aarch64"
 
-# --- stage 4: install the way the role does (fresh venv, offline, wheelhouse only) -----------
-say "installing into /opt/media-node/venv from the wheelhouse only (no index)"
-rm -rf "$ROOT/opt/media-node"
-t=$(date +%s)
-in_root python3 -m venv /opt/media-node/venv || die "venv"
-in_root env PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1 \
-  /opt/media-node/venv/bin/pip install -q media-node >"$CACHE/pip-install.log" 2>&1 \
-  || die "offline install from the wheelhouse (see $CACHE/pip-install.log)"
-stage_time pip_install_offline $(($(date +%s) - t))
+  # --- stage 4: install the way the role does (fresh venv, offline, wheelhouse only) -----------
+  say "installing into /opt/media-node/venv from the wheelhouse only (no index)"
+  rm -rf "$ROOT/opt/media-node"
+  t=$(date +%s)
+  in_root python3 -m venv /opt/media-node/venv || die "venv"
+  in_root env PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    /opt/media-node/venv/bin/pip install -q media-node >"$CACHE/pip-install.log" 2>&1 \
+    || die "offline install from the wheelhouse (see $CACHE/pip-install.log)"
+  stage_time pip_install_offline $(($(date +%s) - t))
+  echo "$SRC_HASH" >"$ROOT/.mn-installed"
+fi
 VERSION=$(in_root /opt/media-node/venv/bin/media-node --version) || die "media-node --version"
 say "installed: $VERSION"
 
@@ -150,28 +165,27 @@ rm -rf "$ROOT/var/lib/media-node-check"
 in_root /opt/media-node/venv/bin/media-node init --home /var/lib/media-node-check --name arm64-check >/dev/null \
   || die "media-node init"
 CONF=$ROOT/var/lib/media-node-check/config.toml
-python3 - "$CONF" <<'EOF' || die "editing config.toml"
-import re, sys
-path = sys.argv[1]
-text = open(path).read()
-def setkey(text, section, key, value):
-    pat = re.compile(r"(\[%s\][^\[]*?)^#?\s*%s\s*=.*$" % (re.escape(section), re.escape(key)), re.M | re.S)
-    new, n = pat.subn(lambda m: m.group(1) + "%s = %s" % (key, value), text, count=1)
-    if not n:
-        raise SystemExit("no %s.%s in config.toml" % (section, key))
-    return new
-text = setkey(text, "overlay", "address", '"127.0.0.1"')
-text = setkey(text, "overlay", "cidr", '"127.0.0.0/8"')
-text = setkey(text, "media", "video", '"testsrc"')
-text = setkey(text, "media", "audio", '"none"')
-open(path, "w").write(text)
-EOF
+# setconf SECTION.KEY=VALUE ...: through the package's own config model (validated).
+setconf() {
+  in_root /opt/media-node/venv/bin/python3 - /var/lib/media-node-check/config.toml "$@" <<'PYEOF' || die "editing config.toml: $*"
+import sys
+from node.config import load_config, render_default_config
+path, pairs = sys.argv[1], sys.argv[2:]
+config = load_config(path)
+for pair in pairs:
+    key, value = pair.split("=", 1)
+    section, field = key.split(".")
+    setattr(getattr(config, section), field, value)
+open(path, "w").write(render_default_config(config))
+PYEOF
+}
+setconf overlay.address=127.0.0.1 overlay.cidr=127.0.0.0/8 media.video=testsrc media.audio=none
 in_root /opt/media-node/venv/bin/media-node doctor --home /var/lib/media-node-check >"$CACHE/doctor-testsrc.txt" 2>&1 \
   || { cat "$CACHE/doctor-testsrc.txt"; die "doctor failed on a test-pattern home"; }
 say "doctor (testsrc home): all required checks passed"
 # Then as a Pi 4 would be configured: doctor must say picamera2 is missing (Debian has no
 # python3-picamera2; it comes from the Raspberry Pi archive) and exit non-zero.
-sed -i 's/^video = "testsrc"$/video = ""/; s/^#\? *profile = .*/profile = "pi4"/' "$CONF"
+setconf media.video= media.profile=pi4
 grep -q '^profile = "pi4"' "$CONF" || die "could not set media.profile in config.toml"
 if in_root /opt/media-node/venv/bin/media-node doctor --json --home /var/lib/media-node-check >"$CACHE/doctor-pi4.json" 2>"$CACHE/doctor-pi4.err"; then
   die "doctor passed a pi4 profile on a device without a camera or picamera2"
