@@ -169,8 +169,9 @@ CONF=$ROOT/var/lib/media-node-check/config.toml
 setconf() {
   in_root /opt/media-node/venv/bin/python3 - /var/lib/media-node-check/config.toml "$@" <<'PYEOF' || die "editing config.toml: $*"
 import sys
+from pathlib import Path
 from node.config import load_config, render_default_config
-path, pairs = sys.argv[1], sys.argv[2:]
+path, pairs = Path(sys.argv[1]), sys.argv[2:]
 config = load_config(path)
 for pair in pairs:
     key, value = pair.split("=", 1)
