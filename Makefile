@@ -14,23 +14,34 @@ APT_PACKAGES := python3-venv python3-dev gcc libasound2-dev alsa-utils iproute2 
   ffmpeg libcap-dev sudo ansible ansible-lint systemd openssl \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-libav \
-  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-gi
+  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-gi \
+  chromium firefox-esr
 
 STAMP := $(VENV)/.installed
 
 # `make arm64-check`: an emulated Raspberry Pi OS Trixie device (arm64, Python 3.13) built
 # with debootstrap + qemu-user-static and cached here; media-node is installed on it the
 # way the Ansible role does, then doctor and a short demo run. Slow (~15 min the first
-# time), not part of `make test`. Leaves the device wheelhouse in $(ARM64_CACHE)/wheelhouse.
+# time on a quiet machine), not part of `make test`. Leaves the device wheelhouse in
+# $(ARM64_CACHE)/wheelhouse.
 ARM64_CACHE ?= .cache/arm64
 
-.PHONY: demo test deps system-packages clean arm64-check
+.PHONY: demo test lint deps system-packages clean arm64-check
+
+# What `make lint` checks (settings in pyproject.toml): ruff on the code and the tests,
+# mypy (strict) on node/ and bench/.
+LINT_PATHS := node bench tests
 
 demo: system-packages $(STAMP)
 	$(BIN)/media-node demo
 
-test: system-packages $(STAMP)
+test: system-packages $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 deps: $(STAMP)
 

@@ -13,8 +13,9 @@ import ctypes
 import ipaddress
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .config import Config
@@ -23,6 +24,8 @@ from .doctor_report import MISSING, OK, SKIP, WARN, Check, Report
 from .errors import NodeError
 from .home import Home
 from .profiles import BoardProfile, Machine, Match, ProfileError, match_profile
+
+T = TypeVar("T")
 
 BOOT_CONFIGS = ("boot/firmware/config.txt", "boot/config.txt")  # Bookworm and Trixie, then older images
 
@@ -269,8 +272,8 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _run(coro, timeout: float):
-    async def bounded():
+def _run(coro: Awaitable[T], timeout: float) -> T:
+    async def bounded() -> T:
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())

@@ -1,8 +1,10 @@
 """Confinement: aioice gathers, pairs and answers only inside one call's IcePolicy.
 
 aiortc has no supported way to restrict ICE, so this module:
-- always builds `RTCConfiguration(iceServers=[], bundlePolicy=MAX_BUNDLE)`: the default
-  (None) means Google STUN, and one bundled socket means one address to check;
+- always builds `RTCConfiguration(iceServers=[])`: the default (None) means Google
+  STUN. Offering, with `bundlePolicy=MAX_BUNDLE` (one socket, one address to check);
+  answering, with MAX_COMPAT, so aiortc follows the offer's BUNDLE group: an unbundled
+  offer gets one socket per m-line, each on the overlay address and each checked;
 - installs `OverlayConnection` as `aiortc.rtcicetransport.Connection` (the name aiortc
   looks up when it builds an ICE gatherer) when this module is imported, so any peer
   connection in the process, even a plain one, fails closed. It gathers only on the
@@ -24,22 +26,39 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import aioice.ice
 import aiortc.rtcicetransport
 from aioice.candidate import Candidate
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aioice.ice import StunProtocol
+from aioice.stun import Message
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
+from ..errors import PrivacyError
 from .policy import IcePolicy
 from .sdp import check_outgoing_sdp, filter_incoming_sdp
 
 log = logging.getLogger(__name__)
 
 
-def overlay_configuration() -> RTCConfiguration:
-    # iceServers=[] (not None: None means stun.l.google.com); one bundled transport.
-    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+def overlay_configuration(*, answering: bool = False) -> RTCConfiguration:
+    # iceServers=[] (not None: None means stun.l.google.com). Offering: one bundled
+    # transport. Answering: MAX_COMPAT builds a transport per m-line and then follows
+    # the offer's BUNDLE group (RFC 8843: an answerer bundles only what was offered).
+    policy = RTCBundlePolicy.MAX_COMPAT if answering else RTCBundlePolicy.MAX_BUNDLE
+    return RTCConfiguration(iceServers=[], bundlePolicy=policy)
 
 
 # The policy of the RTCPeerConnection whose method is running; read once by each
@@ -52,7 +71,7 @@ _ACTIVE_POLICY: contextvars.ContextVar[IcePolicy | None] = contextvars.ContextVa
 class OverlayConnection(aioice.ice.Connection):
     """aioice Connection confined to one IcePolicy."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Even if iceServers=None slipped through, never ask a STUN or TURN server.
         kwargs["stun_server"] = None
         kwargs["turn_server"] = None
@@ -62,7 +81,9 @@ class OverlayConnection(aioice.ice.Connection):
         if self.overlay_policy is None:
             log.warning("ICE connection built outside an overlay call: it gathers and accepts nothing")
 
-    async def get_component_candidates(self, component: int, addresses: list[str], timeout: int = 5):
+    async def get_component_candidates(
+        self, component: int, addresses: list[str], timeout: int = 5
+    ) -> list[Candidate]:
         # aioice's own list (every interface but 127.0.0.1) is ignored: only the overlay.
         policy = self.overlay_policy
         mine = [str(ip) for ip in policy.local] if policy else []
@@ -87,7 +108,8 @@ class OverlayConnection(aioice.ice.Connection):
     async def _confine_local(self) -> None:
         """Close and forget every socket (and candidate) not on the policy's local
         overlay address: checks are only ever paired with, and sent from, what is left."""
-        keep, drop = [], []
+        keep: list[StunProtocol] = []
+        drop: list[StunProtocol] = []
         for protocol in self._protocols:
             mine = protocol.local_candidate is not None and self._is_mine(protocol.local_candidate)
             (keep if mine else drop).append(protocol)
@@ -119,7 +141,7 @@ class OverlayConnection(aioice.ice.Connection):
             log.info("ICE: dropped a remote %s candidate outside the overlay policy", c.type)
         return ok
 
-    def request_received(self, message, addr, protocol) -> None:
+    def request_received(self, message: Message, addr: tuple[str, int], protocol: StunProtocol) -> None:
         policy = self.overlay_policy
         if policy is None or not policy.is_remote(addr[0]):
             return  # no Binding response, no peer-reflexive candidate
@@ -135,26 +157,33 @@ class OverlayConnection(aioice.ice.Connection):
 
 
 def install() -> None:
-    """Make aiortc build OverlayConnection (process-wide; the behaviour is per call)."""
-    aiortc.rtcicetransport.Connection = OverlayConnection
+    """Make aiortc build OverlayConnection (process-wide; the behaviour is per call).
+    Runs once, when this module is imported."""
+    aiortc.rtcicetransport.Connection = OverlayConnection  # type: ignore[attr-defined]
+
+
+def installed() -> bool:
+    return getattr(aiortc.rtcicetransport, "Connection", None) is OverlayConnection
 
 
 install()
 
 
 class OverlayPeerConnection(RTCPeerConnection):
-    """An RTCPeerConnection bound to one IcePolicy: iceServers=[], MAX_BUNDLE, ICE
+    """An RTCPeerConnection bound to one IcePolicy: iceServers=[], MAX_BUNDLE (or, with
+    `answering`, the offer's bundling), ICE
     transports built with the policy in scope, remote SDP filtered, local SDP checked."""
 
-    def __init__(self, policy: IcePolicy):
+    def __init__(self, policy: IcePolicy, *, answering: bool = False):
         if not isinstance(policy, IcePolicy):
             raise TypeError("OverlayPeerConnection needs an IcePolicy")
-        install()  # idempotent: someone may have put the original back
-        super().__init__(overlay_configuration())
+        if not installed():  # someone put aiortc's own back: fail closed, loudly
+            raise PrivacyError("aiortc no longer builds the overlay-confined ICE connection")
+        super().__init__(overlay_configuration(answering=answering))
         self.policy = policy
 
     @contextlib.contextmanager
-    def _policy_in_scope(self):
+    def _policy_in_scope(self) -> Iterator[None]:
         """Any ICE transport aiortc builds inside this block gets this call's policy."""
         token = _ACTIVE_POLICY.set(self.policy)
         try:
@@ -163,15 +192,17 @@ class OverlayPeerConnection(RTCPeerConnection):
             _ACTIVE_POLICY.reset(token)
 
     # Every public method that may build a transport (tests/ice/test_ice.py checks the list).
-    def addTrack(self, track):
+    def addTrack(self, track: MediaStreamTrack) -> RTCRtpSender:
         with self._policy_in_scope():
             return super().addTrack(track)
 
-    def addTransceiver(self, trackOrKind, direction: str = "sendrecv"):
+    def addTransceiver(
+        self, trackOrKind: str | MediaStreamTrack, direction: str = "sendrecv"
+    ) -> RTCRtpTransceiver:
         with self._policy_in_scope():
             return super().addTransceiver(trackOrKind, direction=direction)
 
-    def createDataChannel(self, label, *args, **kwargs):
+    def createDataChannel(self, label: str, *args: Any, **kwargs: Any) -> RTCDataChannel:
         with self._policy_in_scope():
             return super().createDataChannel(label, *args, **kwargs)
 
@@ -190,12 +221,12 @@ class OverlayPeerConnection(RTCPeerConnection):
         with self._policy_in_scope():
             await super().setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sessionDescription.type))
 
-    async def setLocalDescription(self, sessionDescription=None) -> None:
+    async def setLocalDescription(self, sessionDescription: RTCSessionDescription | None = None) -> None:
         with self._policy_in_scope():
             await super().setLocalDescription(sessionDescription)
         check_outgoing_sdp(self.localDescription.sdp, self.policy)
 
-    async def addIceCandidate(self, candidate) -> None:
+    async def addIceCandidate(self, candidate: RTCIceCandidate | None) -> None:
         with self._policy_in_scope():
             await super().addIceCandidate(candidate)
 
@@ -204,7 +235,7 @@ def ice_connections(pc: RTCPeerConnection) -> list[aioice.ice.Connection]:
     """The aioice connections under a peer connection (one with MAX_BUNDLE)."""
     found: list[aioice.ice.Connection] = []
     for transceiver in pc.getTransceivers():
-        conn = transceiver.receiver.transport.transport.iceGatherer._connection
+        conn: aioice.ice.Connection = transceiver.receiver.transport.transport.iceGatherer._connection
         if conn not in found:
             found.append(conn)
     return found
@@ -225,6 +256,7 @@ __all__ = [
     "OverlayPeerConnection",
     "ice_connections",
     "install",
+    "installed",
     "overlay_configuration",
     "selected_pair",
 ]

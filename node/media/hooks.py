@@ -11,19 +11,31 @@ from __future__ import annotations
 import fractions
 import queue
 from collections.abc import Callable
+from dataclasses import replace
 
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpCodecParameters,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 from aiortc import rtcrtpreceiver as _rr
+from aiortc.codecs import CODECS
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    AnyRtcpPacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpSrPacket,
+    RtpPacket,
     unpack_remb_fci,
 )
+from av.frame import Frame
 
 from .. import internals
 from .source import MediaError
@@ -32,12 +44,10 @@ AIORTC_VERSION = internals.AIORTC_VERSION
 VIDEO_CLOCK = fractions.Fraction(1, 90_000)
 
 _SENDER_ATTRS = ("_send_keyframe", "_handle_rtcp_packet", "_ssrc")
-_RECEIVER_ATTRS = (
-    "_RTCRtpReceiver__jitter_buffer",
-    "_RTCRtpReceiver__decoder_queue",
-    "_RTCRtpReceiver__decoder_thread",
-    "_send_rtcp_pli",
-)
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"  # name-mangled: reached by name
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_RECEIVER_ATTRS = (_JITTER_BUFFER, _DECODER_QUEUE, _DECODER_THREAD, "_send_rtcp_pli")
 
 
 def check_internals() -> None:
@@ -70,7 +80,7 @@ def hook_sender_feedback(
         original_keyframe()
         on_keyframe()
 
-    async def handle_rtcp(packet) -> None:
+    async def handle_rtcp(packet: AnyRtcpPacket) -> None:
         if on_remb is not None and isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
@@ -97,7 +107,7 @@ def hook_sender_feedback(
     return unhook
 
 
-def sender_encoder(sender: RTCRtpSender):
+def sender_encoder(sender: RTCRtpSender) -> object:
     """aiortc's per-sender codec object (created lazily on the first frame); in
     passthrough its libx264 context (`.codec`) must stay None."""
     return getattr(sender, "_RTCRtpSender__encoder", None)
@@ -106,12 +116,44 @@ def sender_encoder(sender: RTCRtpSender):
 # --- codec preferences ----------------------------------------------------------------
 
 H264_PROFILES = ("42e01f", "42001f")  # constrained baseline first, then baseline
+# What this node's own receiving side (viewer, recorder) asks for: it decodes with FFmpeg
+# or records as is, so every 8-bit 4:2:0 profile a camera sends: Main and High too.
+H264_RECEIVE_PROFILES = ("42e01f", "42001f", "4d001f", "64001f")
 
 
-def h264_preferences(kind: str = "video") -> list:
+def install_h264_codecs() -> None:
+    """aiortc knows two H.264 entries (42001f, 42e01f) in the mutable module list
+    `aiortc.codecs.CODECS["video"]`, and matches a remote H.264 codec only against an
+    entry of the same profile. Add Main and High (packetization-mode 1, with RTX) on
+    free dynamic payload types, so an answer stating a Main or High stream matches what
+    this node offered to receive. Idempotent; used only where preferences list them."""
+    video = CODECS["video"]
+    have = {str(c.parameters.get("profile-level-id")) for c in video if c.mimeType.lower() == "video/h264"}
+    template = next(c for c in video if c.mimeType.lower() == "video/h264")
+    for plid in H264_RECEIVE_PROFILES:
+        if plid in have:
+            continue
+        pt = max(c.payloadType or 0 for c in video) + 1
+        params = {**template.parameters, "profile-level-id": plid}
+        video.append(
+            replace(template, payloadType=pt, parameters=params, rtcpFeedback=list(template.rtcpFeedback))
+        )
+        video.append(
+            RTCRtpCodecParameters(
+                mimeType="video/rtx", clockRate=90000, payloadType=pt + 1, parameters={"apt": pt}
+            )
+        )
+
+
+install_h264_codecs()
+
+
+def h264_preferences(
+    kind: str = "video", profiles: tuple[str, ...] = H264_PROFILES
+) -> list[RTCRtpCodecCapability]:
     caps = RTCRtpSender.getCapabilities(kind).codecs
-    chosen = []
-    for profile in H264_PROFILES:
+    chosen: list[RTCRtpCodecCapability] = []
+    for profile in profiles:
         chosen += [
             c
             for c in caps
@@ -149,6 +191,48 @@ def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
         transceiver._codecs = kept
 
 
+def prefer_h264_receive(transceiver: RTCRtpTransceiver) -> None:
+    """A receiving transceiver (this node views or records): H.264 of every profile in
+    H264_RECEIVE_PROFILES, with RTX, and nothing else (cameras send H.264 as encoded)."""
+    transceiver.setCodecPreferences(h264_preferences(profiles=H264_RECEIVE_PROFILES))
+
+
+def state_h264(
+    transceiver: RTCRtpTransceiver,
+    payload_type: int,
+    parameters: dict[str, str | int | None],
+    offered: set[int],
+) -> None:
+    """Make the negotiated H.264 codec the offer's `payload_type` with `parameters` (what
+    the answer states and the sender uses), keeping only RTX payload types that were
+    `offered`. aiortc keeps the negotiated list in the private `transceiver._codecs`
+    (filled by setRemoteDescription, read by createAnswer and the sender), and keeps its
+    own payload type when the offer's is below 96 (Chromium uses 35-63)."""
+    negotiated = getattr(transceiver, "_codecs", None)
+    if not isinstance(negotiated, list):
+        raise MediaError("aiortc RTCRtpTransceiver has no _codecs list: cannot state the H.264 profile")
+    h264 = [c for c in negotiated if c.mimeType.lower() == "video/h264"]
+    if len(h264) != 1:
+        raise MediaError(f"expected one negotiated H.264 codec, aiortc has {len(h264)}")
+    codec = h264[0]
+    old = codec.payloadType
+    codec.payloadType = payload_type
+    codec.parameters = dict(parameters)
+    kept = [codec]
+    for rtx in negotiated:
+        is_rtx = rtx.mimeType.lower() == "video/rtx" and rtx.parameters.get("apt") in (old, payload_type)
+        if is_rtx and rtx.payloadType in offered:
+            rtx.parameters = {**rtx.parameters, "apt": payload_type}
+            kept.append(rtx)
+    negotiated[:] = kept
+
+
+def dtls_roles(pc: RTCPeerConnection) -> list[str]:
+    """The DTLS role ("client", "server", "auto") of each transceiver's transport, as
+    aiortc applied it from the local answer's a=setup (RTCDtlsTransport._role)."""
+    return [t.receiver.transport._role for t in pc.getTransceivers()]
+
+
 # --- receiver: encoded frames out, frames released on the marker bit -------------------
 
 
@@ -159,10 +243,10 @@ class MarkerJitterBuffer(JitterBuffer):
     without markers fall back to the timestamp change."""
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        packets = []
-        timestamp = None
+        packets: list[RtpPacket] = []
+        timestamp: int | None = None
         for count in range(self.capacity):
-            pos = (self._origin + count) % self._capacity
+            pos = ((self._origin or 0) + count) % self._capacity
             packet = self._packets[pos]
             if packet is None:
                 return None
@@ -175,8 +259,8 @@ class MarkerJitterBuffer(JitterBuffer):
                 return self._release(packets, timestamp, count + 1)
         return None
 
-    def _release(self, packets: list, timestamp: int, count: int) -> JitterFrame:
-        frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+    def _release(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
+        frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
         self.remove(count)
         return frame
 
@@ -190,7 +274,7 @@ class PassthroughDecoder(Decoder):
         self.decoded = 0
         self.decode_errors = 0
 
-    def decode(self, encoded_frame: JitterFrame) -> list:
+    def decode(self, encoded_frame: JitterFrame) -> list[Frame]:
         packet = av.Packet(encoded_frame.data)
         packet.pts = encoded_frame.timestamp
         packet.time_base = VIDEO_CLOCK
@@ -199,31 +283,33 @@ class PassthroughDecoder(Decoder):
                 self.decoded += len(self.inner.decode(encoded_frame))
             except av.FFmpegError:
                 self.decode_errors += 1
-        return [packet]
+        return [packet]  # type: ignore[list-item]  # aiortc passes what decode returns through
 
 
 class _Tagged:
     """A codec parameters object marked for passthrough (delegates everything)."""
 
-    def __init__(self, codec, decoder_factory: Callable[[object], Decoder]):
+    def __init__(
+        self, codec: RTCRtpCodecParameters, decoder_factory: Callable[[RTCRtpCodecParameters], Decoder]
+    ):
         self._codec = codec
         self._factory = decoder_factory
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._codec, name)
 
 
-class _TaggingQueue(queue.Queue):
+class _TaggingQueue(queue.Queue[object]):
     """The receiver's decoder queue: tags each (codec, frame) so the process-wide
     get_decoder wrapper knows this receiver wants passthrough."""
 
-    def __init__(self, decoder_factory: Callable[[object], Decoder]):
+    def __init__(self, decoder_factory: Callable[[RTCRtpCodecParameters], Decoder]):
         super().__init__()
         self._factory = decoder_factory
         self._tags: dict[int, _Tagged] = {}
 
-    def put(self, item, block=True, timeout=None):
-        if item is not None:
+    def put(self, item: object, block: bool = True, timeout: float | None = None) -> None:
+        if isinstance(item, tuple):
             codec, frame = item
             tag = self._tags.get(id(codec))
             if tag is None or tag._codec is not codec:
@@ -232,46 +318,47 @@ class _TaggingQueue(queue.Queue):
         super().put(item, block, timeout)
 
 
-_original_get_decoder = _rr.get_decoder
+_original_get_decoder: Callable[[RTCRtpCodecParameters], Decoder] = _rr.get_decoder  # type: ignore[attr-defined]
 
 
-def aiortc_decoder(codec: object) -> Decoder:
+def aiortc_decoder(codec: RTCRtpCodecParameters) -> Decoder:
     """aiortc's own decoder for `codec` (what receivers that are not hooked get)."""
     return _original_get_decoder(codec)
 
 
-def _get_decoder(codec):
+def _get_decoder(codec: object) -> Decoder:
     # Untagged codecs (every receiver not hooked below) get aiortc's own decoder, so
     # installing this process-wide changes nothing for them.
     if isinstance(codec, _Tagged):
         return codec._factory(codec._codec)
-    return _original_get_decoder(codec)
+    return _original_get_decoder(codec)  # type: ignore[arg-type]
 
 
 def _install_get_decoder() -> None:
-    if _rr.get_decoder is not _get_decoder:
-        _rr.get_decoder = _get_decoder  # decoder_worker looks it up at call time
+    if getattr(_rr, "get_decoder", None) is not _get_decoder:
+        _rr.get_decoder = _get_decoder  # type: ignore[attr-defined]  # looked up at call time
 
 
-def hook_receiver(receiver: RTCRtpReceiver, passthrough: Callable[[object], Decoder] | None) -> None:
+def hook_receiver(
+    receiver: RTCRtpReceiver, passthrough: Callable[[RTCRtpCodecParameters], Decoder] | None
+) -> None:
     """Video receiver: marker-bit frame release, and (with `passthrough`, a factory
     codec -> Decoder) encoded access units out of track.recv() instead of decoded frames.
     Must run before the receiver starts (the `track` event is early enough)."""
     for name in _RECEIVER_ATTRS:
         if not hasattr(receiver, name):
             raise MediaError(f"aiortc RTCRtpReceiver has no {name}: the receive hook cannot work")
-    old = receiver._RTCRtpReceiver__jitter_buffer
-    receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer(
-        capacity=old.capacity, prefetch=old._prefetch, is_video=old._is_video
-    )
+    old: JitterBuffer = getattr(receiver, _JITTER_BUFFER)
+    marker = MarkerJitterBuffer(capacity=old.capacity, prefetch=old._prefetch, is_video=old._is_video)
+    setattr(receiver, _JITTER_BUFFER, marker)
     if passthrough is not None:
-        if receiver._RTCRtpReceiver__decoder_thread is not None:
+        if getattr(receiver, _DECODER_THREAD) is not None:
             raise MediaError(
                 "the receiver already started decoding; create MediaReceiver(pc) before "
                 "setRemoteDescription so it sees the track event"
             )
         _install_get_decoder()
-        receiver._RTCRtpReceiver__decoder_queue = _TaggingQueue(passthrough)
+        setattr(receiver, _DECODER_QUEUE, _TaggingQueue(passthrough))
 
 
 async def send_pli(receiver: RTCRtpReceiver) -> bool:

@@ -4,10 +4,13 @@ an audio subscriber), H.264 codec preferences, and the PLI/FIR/REMB hooks."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
@@ -15,6 +18,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from . import hooks
 from .audio import AudioHub, AudioSource
 from .fanout import Fanout, Viewer
+from .h264profile import H264Profile
 from .source import EncodedVideoSource, MediaError
 from .track import EncodedVideoTrack
 
@@ -97,8 +101,8 @@ class Attachment:
         """Video access units handed to this connection's sender (the call's stats)."""
         return self.viewer.delivered if self.viewer is not None else None
 
-    def stats(self) -> dict:
-        out = {"video": self.viewer.stats() if self.viewer else None}
+    def stats(self) -> dict[str, object]:
+        out: dict[str, object] = {"video": self.viewer.stats() if self.viewer else None}
         if self.audio_track is not None:
             out["audio_frames"] = getattr(self.audio_track, "frames", 0)
         return out
@@ -117,17 +121,32 @@ class Attachment:
         self.publisher.forget(self)
 
 
-def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver:
+def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver | None:
     """The offer's transceiver of this kind when answering, a new one when offering;
-    either way send-only. The publisher never asks to receive: taking media from a peer
-    is the call's decision (node.calls makes a two-way `offer` call receive, with a
-    consumer), never a side effect of sharing the camera."""
+    either way send-only. When answering, an offer without an m-line of this kind gets
+    no track of it (None): an answer has exactly the offer's m-lines. The publisher never
+    asks to receive: taking media from a peer is the call's decision (node.calls makes a
+    two-way `offer` call receive, with a consumer), never a side effect of sharing."""
     for transceiver in pc.getTransceivers():
-        if transceiver.kind == track.kind and transceiver.sender.track is None and not transceiver.stopped:
+        sending: MediaStreamTrack | None = transceiver.sender.track  # None until a track is set
+        if transceiver.kind == track.kind and sending is None and not transceiver.stopped:
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
             return transceiver
+    if pc.signalingState == "have-remote-offer":
+        return None
     return pc.addTransceiver(track, direction="sendonly")
+
+
+def _wants(pc: RTCPeerConnection, kind: str) -> bool:
+    """Offering: always. Answering: only if the offer has a free m-line of this kind."""
+    if pc.signalingState != "have-remote-offer":
+        return True
+    # aiortc types sender.track as never None; it is None until a track is set.
+    return any(
+        t.kind == kind and cast(MediaStreamTrack | None, t.sender.track) is None and not t.stopped
+        for t in pc.getTransceivers()
+    )
 
 
 class MediaPublisher:
@@ -160,7 +179,7 @@ class MediaPublisher:
     async def start(self) -> None:
         if self.started:
             return
-        if self.video is not None:
+        if self.video is not None and self.fanout is not None:
             self.video.set_bitrate(self.policy.start_bitrate)
             await self.fanout.start()
         if self.audio_hub is not None:
@@ -203,8 +222,8 @@ class MediaPublisher:
     def _problem(self) -> str:
         if not self.started:
             return ""
-        if self.video is not None:
-            fanout = self.fanout
+        fanout = self.fanout
+        if self.video is not None and fanout is not None:
             if fanout.watchdog_ended():
                 return "the video stall watchdog ended"
             if fanout.stall_timeout is None and not self.video.alive():
@@ -241,21 +260,22 @@ class MediaPublisher:
             raise MediaError("MediaPublisher.attach() before start()")
         att = Attachment(self, pc)
         try:
-            if self.fanout is not None:
+            if self.fanout is not None and _wants(pc, "video"):
                 viewer = self.fanout.join(name)
                 att.viewer = viewer
                 att.video_track = EncodedVideoTrack(viewer, self._frame_us())
                 transceiver = _send_transceiver(pc, att.video_track)
+                assert transceiver is not None  # _wants() found its m-line
                 hooks.prefer_h264(transceiver)
                 att._unhooks.append(
                     hooks.hook_sender_feedback(
                         transceiver.sender,
                         on_keyframe=self.fanout.request_keyframe,
-                        on_remb=lambda bps, v=viewer: self.bitrate.remb(v, bps),
-                        on_loss=lambda f, v=viewer: self.bitrate.loss(v, f),
+                        on_remb=functools.partial(self.bitrate.remb, viewer),
+                        on_loss=functools.partial(self.bitrate.loss, viewer),
                     )
                 )
-            if self.audio_hub is not None:
+            if self.audio_hub is not None and _wants(pc, "audio"):
                 att.audio_track = self.audio_hub.subscribe()
                 _send_transceiver(pc, att.audio_track)
         except Exception:
@@ -270,13 +290,26 @@ class MediaPublisher:
 
         return att
 
+    async def video_profile(self, timeout: float = 5.0) -> H264Profile | None:
+        """The source's H.264 profile-level-id from its latest SPS; waits up to
+        `timeout` for a source that has not sent one yet. None without video; MediaError
+        if no SPS came in time."""
+        if self.video is None:
+            return None
+        deadline = time.monotonic() + timeout
+        while not self.video.info().profile_level_id:
+            if time.monotonic() > deadline:
+                raise MediaError(f"the {self.video.kind} video source has sent no SPS yet")
+            await asyncio.sleep(0.05)
+        return H264Profile.parse(self.video.info().profile_level_id)
+
     def _frame_us(self) -> int:
         fps = self.video.info().fps if self.video else 0
         return int(1_000_000 / fps) if fps else 33_333
 
-    def describe(self) -> dict:
-        video = None
-        if self.video is not None:
+    def describe(self) -> dict[str, object]:
+        video: dict[str, object] | None = None
+        if self.video is not None and self.fanout is not None:
             video = self.video.info().as_dict()
             video["codec"] = "H264"
             video["bitrate"] = self.bitrate.current

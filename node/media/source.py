@@ -43,6 +43,7 @@ class VideoInfo:
     label: str  # HARDWARE | PASSTHROUGH | SOFTWARE_FALLBACK
     profile: str = ""
     level: str = ""
+    profile_level_id: str = ""  # the SPS's profile_idc, constraint flags, level_idc (hex)
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -54,9 +55,10 @@ class VideoInfo:
         sps = find_sps(au.data)
         if sps is not None:
             self.profile, self.level = sps.profile, sps.level
+            self.profile_level_id = sps.profile_level_id
             self.width, self.height = sps.width, sps.height
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -93,10 +95,10 @@ class EncodedVideoSource(ABC):
         self._stop()
         self._sink = None
 
-    def request_keyframe(self) -> None:
+    def request_keyframe(self) -> None:  # noqa: B027  # a default, not abstract
         """Default: cannot force one; viewers wait for the source's next periodic IDR."""
 
-    def set_bitrate(self, bps: int) -> None:
+    def set_bitrate(self, bps: int) -> None:  # noqa: B027  # a default, not abstract
         """Default: the bitrate is fixed by whoever encoded the stream."""
 
     def _emit(self, data: bytes, pts_us: int) -> None:

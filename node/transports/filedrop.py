@@ -29,11 +29,12 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from ..home import Home
 from ..links.link import MAX_LINK_BYTES
@@ -107,7 +108,7 @@ class _InboxEvents(FileSystemEventHandler):
         # A rename into inbox/ is the atomic hand-over (write-then-rename): nothing follows
         # it, so it needs no settling (this saves ~0.6 s of every file-drop call set-up).
         writing = event.event_type in ("created", "modified")
-        self.watcher._notify_threadsafe(os.path.basename(path), writing, event.event_type == "moved")
+        self.watcher.notify_threadsafe(os.path.basename(path), writing, event.event_type == "moved")
 
 
 class FileDropWatcher:
@@ -129,7 +130,7 @@ class FileDropWatcher:
         empty_grace: float = 10.0,
         max_open: float = 30.0,
         concurrency: int = 4,
-        on_event: Callable[[dict], None] | None = None,
+        on_event: Callable[[dict[str, object]], None] | None = None,
         handle_timeout: float = HANDLE_TIMEOUT,
     ):
         self.home = home
@@ -144,12 +145,12 @@ class FileDropWatcher:
         self.inbox_str = os.fsdecode(os.path.abspath(home.inbox))
         self.counts = {"done": 0, "rejected": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._observer: Observer | None = None
+        self._observer: BaseObserver | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._settling: dict[str, _Settling] = {}
         self._queued: set[str] = set()
-        self._tasks: set[asyncio.Task] = set()
-        self._workers: list[asyncio.Task] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._workers: list[asyncio.Task[None]] = []
         self._busy = 0
 
     # --- life cycle ------------------------------------------------------------------
@@ -189,7 +190,7 @@ class FileDropWatcher:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     def healthy(self) -> bool:
@@ -211,7 +212,7 @@ class FileDropWatcher:
 
     # --- noticing files ----------------------------------------------------------------
 
-    def _notify_threadsafe(self, name: str, writing: bool, renamed_in: bool = False) -> None:
+    def notify_threadsafe(self, name: str, writing: bool, renamed_in: bool = False) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
@@ -254,7 +255,7 @@ class FileDropWatcher:
             await asyncio.sleep(self.rescan)
             self._scan()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -309,7 +310,7 @@ class FileDropWatcher:
         dst = self.home.work / name
         if dst.exists() or os.path.lexists(dst):
             # The same name is still being handled: look again once that one is done.
-            self._loop.call_later(self.settle, self._notice, name)
+            asyncio.get_running_loop().call_later(self.settle, self._notice, name)
             return
         try:
             os.rename(src, dst)  # the claim: exactly one rename wins
@@ -365,7 +366,7 @@ class FileDropWatcher:
         except UnicodeDecodeError:
             raise TransportError("malformed", "a link is ASCII text") from None
 
-    def _finish(self, name: str, *, ok: bool, info: dict | None = None) -> None:
+    def _finish(self, name: str, *, ok: bool, info: dict[str, str] | None = None) -> None:
         folder = self.home.done if ok else self.home.rejected
         target = _free_name(folder, name)
         if not ok:
