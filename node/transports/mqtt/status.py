@@ -97,6 +97,13 @@ class NodeStatus:
             retain=True,
         )
 
+    def publish_health(self, topic: str, health: Mapping[str, object]) -> None:
+        """Retained diagnostics (numbers and words only: node.diagnostics)."""
+        try:
+            self._publish(topic, json.dumps({**scrub(health), "at": int(time.time())}), qos=1, retain=True)
+        except Exception:
+            log.exception("MQTT: could not publish the health sample")
+
     def publish_event(self, event: Mapping[str, object]) -> None:
         """CallManager.on_event callback (and the transports' own rejections)."""
         try:
