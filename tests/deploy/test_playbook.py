@@ -23,8 +23,8 @@ from conftest import require_root  # tests/conftest.py
 
 from .fleet import Fleet
 
-# The first test deploys the whole fleet (fixture), the second runs the playbook twice
-# more: on a busy 2-core machine each takes several minutes, over the 300 s default.
+# Two full playbook runs against three sshd "devices" take 2-4 minutes on an idle 2-core
+# machine and more when it is busy: the suite's 300 s default is too tight for them.
 pytestmark = pytest.mark.timeout(900)
 
 REPO = Path(__file__).resolve().parents[2]
