@@ -67,10 +67,10 @@ def main(verbose: int) -> None:
 
     Start with `media-node init`, add peers with `media-node peers add`, then
     `media-node run` (the daemon) or `media-node demo` (two nodes on this machine)."""
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from .logs import setup_logging
+
+    # Under systemd (JOURNAL_STREAM set) no own timestamp and <N> priority prefixes.
+    setup_logging(max(logging.WARNING - 10 * verbose, logging.DEBUG))
 
 
 # --- identity -----------------------------------------------------------------------

@@ -94,7 +94,8 @@ class MediaSection(Section):
     video: str = Field(
         "",
         description="Video source: testsrc, file:PATH, rtsp://..., picamera2, v4l2:/dev/videoN "
-        "(empty = the board profile's default).",
+        "(empty = the board profile's default). A camera that is absent or fails is reported "
+        "unavailable and retried, never replaced: the test pattern only when set to testsrc.",
     )
     audio: str = Field(
         "", description="Audio source: tone, alsa:DEVICE or none (empty = the board profile's default)."

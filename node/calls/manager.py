@@ -228,6 +228,14 @@ class CallManager:
             return self._error_reply(
                 opened, peer, "no-media", "this node has no camera or microphone to share"
             )
+        unavailable = getattr(publisher, "unavailable_reason", None)
+        if callable(unavailable) and unavailable():  # the reason (paths, a camera's URL) stays in the log
+            return self._error_reply(
+                opened,
+                peer,
+                "unavailable",
+                "this node's camera is not available right now; it keeps retrying",
+            )
         self._pending += 1
         try:
             return await self._set_up(self._answer(opened, peer, publisher))

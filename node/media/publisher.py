@@ -214,6 +214,20 @@ class MediaPublisher:
         self.started = True
         self._started_at = time.monotonic()
 
+    def unavailable_reason(self) -> str:
+        """Why the camera cannot be watched right now (empty: it can). A source that is
+        absent or failing is retried in the background; calls are refused meanwhile."""
+        if self.video is None:
+            return ""
+        reason = getattr(self.video, "unavailable_reason", None)
+        return reason() if callable(reason) else ""
+
+    def source_state(self) -> str:
+        """`available` or `unavailable` (status and events), `none` without video."""
+        if self.video is None:
+            return "none"
+        return "unavailable" if self.unavailable_reason() else "available"
+
     def healthy(self) -> bool:
         """Liveness for the service watchdog: False when a source thread died and
         nothing will restart it, or no video came for `policy.dead_after` seconds (then
@@ -233,6 +247,9 @@ class MediaPublisher:
                 return "the video stall watchdog ended"
             if fanout.stall_timeout is None and not self.video.alive():
                 return f"the {self.video.kind} video source thread died"
+            retrying = getattr(self.video, "retrying", None)
+            if callable(retrying) and retrying():
+                return ""  # an absent camera is a state the node reports, not an illness
             dead_after = self.policy.dead_after
             last = max(self.video.last_au_at or 0.0, self._started_at)
             if dead_after and time.monotonic() - last > dead_after:
@@ -317,6 +334,7 @@ class MediaPublisher:
             video["bitrate"] = self.bitrate.current
             video["viewers"] = len(self.fanout.viewers)
             video["restarts"] = self.fanout.restarts
+            video["state"] = self.source_state()
         return {
             "video": video,
             "audio": self.audio.info().as_dict() if self.audio else None,

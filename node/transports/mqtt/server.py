@@ -87,6 +87,7 @@ class MqttTransport:
         on_call_first: Callable[[list[Peer], MqttTransport], Awaitable[object]] | None = None,
         name: str = "media-node",
         active_calls: Callable[[], int] | None = None,
+        source_state: Callable[[], str] | None = None,
         workers: int = 4,
         handle_timeout: float = HANDLE_TIMEOUT,
         parts: NodeParts | None = None,
@@ -113,6 +114,7 @@ class MqttTransport:
             status_topic=self.topic("status"),
             events_topic=self.topic("events"),
             active_calls=active_calls or (lambda: 0),
+            source_state=source_state,
         )
         self.health_topic = self.topic("health")
         self.snapshot_topic = self.topic("snapshot")
