@@ -304,6 +304,8 @@ class WebNode:
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), 15)
+                    if event.get("event") == "server-stopping":  # end now, not at the next keep-alive
+                        break
                     await response.write(f"data: {json.dumps(event)}\n\n".encode())
                 except TimeoutError:
                     await response.write(b": keep-alive\n\n")
@@ -348,6 +350,7 @@ class WebNode:
         return f"http://127.0.0.1:{self.port}/?token={self.gate.token}"
 
     async def stop(self) -> None:
+        self.emit({"event": "server-stopping"})  # the event streams end, so shutdown need not wait
         for session in list(self.sessions.values()):
             await session.close("web-stopping")
         for transport in self.transports:
