@@ -73,6 +73,7 @@ class Doctor:
             self.machine,
             self._reach,
             self.picamera2,
+            speaker=self.config.media.speaker,
         )
         report.checks += [
             self.key(),

@@ -89,8 +89,10 @@ class MediaChecks:
         machine: Machine,
         reach: Callable[[str, str, int, str], Check],
         picamera2: Callable[[], Picamera2Probe] = probe_picamera2,
+        speaker: str = "",
     ):
         self.video = video
+        self.speaker_source = speaker
         self.audio_source = audio
         self.machine = machine
         self._reach = reach
@@ -248,17 +250,26 @@ class MediaChecks:
         )
 
     def speaker(self) -> Check:
-        """Talkback plays on ALSA's default playback device; without one, viewers can
-        still watch and listen, so this is a warning."""
-        opened, why = open_alsa("default", capture=False)
+        """Talkback plays on the configured `media.speaker`; without one no peer can
+        talk, and viewers can still watch and listen, so this is never required."""
+        if not self.speaker_source:
+            return Check(
+                "speaker",
+                SKIP,
+                "no speaker configured: talkback is off",
+                'set media.speaker = "alsa:DEVICE" (`aplay -L` lists them) so peers allowed talk can speak',
+                required=False,
+            )
+        device = self.speaker_source.removeprefix("alsa:")
+        opened, why = open_alsa(device, capture=False)
         if opened:
-            return Check("speaker", OK, "playback device 'default' opens", required=False)
+            return Check("speaker", OK, f"playback device {device!r} opens", required=False)
         return Check(
             "speaker",
             WARN,
-            f"cannot play on 'default': {why}",
-            "plug a USB speaker or sound card (`aplay -l` lists it) and add the service user "
-            "to group audio; only talkback needs it",
+            f"cannot play on {device!r}: {why}",
+            "plug a USB speaker or sound card (`aplay -l` lists it), check media.speaker, and add "
+            "the service user to group audio; only talkback needs it",
             required=False,
         )
 

@@ -99,3 +99,23 @@ def test_doctor_cli_exits_non_zero_without_picamera2(tmp_path):
     report = json.loads(out.stdout)
     pc = next(c for c in report["checks"] if c["name"] == "picamera2")
     assert pc["status"] == "missing" and "python3-picamera2" in pc["fix"]
+
+
+def test_doctor_checks_the_configured_speaker(tmp_path, fake_speaker):
+    """The speaker check opens `media.speaker` itself (a real ALSA `file` plugin device
+    here), says talkback is off when none is set, and warns for one that cannot open."""
+    root = fake_root(tmp_path, PI4, PI4_DEVICES, 0, config_txt="")
+    home = home_with_key(tmp_path)
+
+    def speaker(value: str):
+        cfg = Config.model_validate(
+            {"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none", "speaker": value}}
+        )
+        return checks(Doctor(home, cfg, Machine.probe(root)).run())["speaker"]
+
+    good = speaker("alsa:media_node_test_speaker")
+    assert good.status == "ok" and "media_node_test_speaker" in good.detail
+    off = speaker("")
+    assert off.status == "skip" and "talkback is off" in off.detail and not off.required
+    bad = speaker("alsa:no_such_speaker_device")
+    assert bad.status == "warn" and "no_such_speaker_device" in bad.detail and not bad.required
