@@ -39,8 +39,10 @@ class Claims:
     def from_json(cls, data: object) -> Claims:
         if not isinstance(data, dict):
             raise LinkError("malformed", "claims are not a JSON object")
-        if data.get("v") != VERSION:
-            raise LinkError("malformed", f"unsupported link version {data.get('v')!r}")
+        # Type-exact: in Python True == 1 == 1.0, so `v: true` would pass a plain `!=`.
+        version = data.get("v")
+        if type(version) is not int or version != VERSION:
+            raise LinkError("malformed", "unsupported link version (v must be the integer 1)")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise LinkError("malformed", f"unknown claims {sorted(unknown)}")
