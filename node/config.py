@@ -108,6 +108,12 @@ class LinksSection(Section):
 
 class FiledropSection(Section):
     enabled: bool = Field(True, description="Watch the home's inbox/ for link files.")
+    group: str = Field(
+        "",
+        description="A group whose members may also write the inbox (a local drop by another "
+        "service): the inbox may then be group-writable for this group only. Empty: only this "
+        "node's user (the node refuses to start on an inbox others can write).",
+    )
 
 
 class MqttSection(Section):

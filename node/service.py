@@ -60,6 +60,8 @@ class Service:
             raise NodeError(f"{home.path} has no identity: run `media-node init --home {home.path}` first")
         self.identity = Identity.load(home.key_file)  # refuses a key readable by others
         self.config = self.config or load_config(home.config_file)
+        # Like ssh: nothing another local user could write is trusted (the chmod is named).
+        home.check_permissions(self.config.filedrop.group)
         peers = PeerStore(home.peers_file)
         known = peers.load()  # a broken peers.toml is an error at start, not at the first call
         if self.provider is None:
