@@ -122,7 +122,8 @@ async def test_a_running_daemon_stops_trusting_an_allowlist_others_can_write(mak
     intruder.trust(camera, "view")
     async with running(camera) as service:
         camera.home.peers_file.chmod(0o666)
-        entry = f'\n[peers.intruder]\nnode_id = "{intruder.node_id}"\nallow = ["view"]\naddress = "127.0.0.2"\n'
+        entry = f'\n[peers.intruder]\nnode_id = "{intruder.node_id}"\nallow = ["view"]\n'
+        entry += 'address = "127.0.0.2"\n'
         camera.home.peers_file.write_text(camera.home.peers_file.read_text() + entry)
         link = await real_view_request(intruder, camera)
         caplog.set_level(logging.INFO)
