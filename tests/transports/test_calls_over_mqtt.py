@@ -208,14 +208,14 @@ async def test_the_daemon_survives_1000_bad_messages_and_1000_bad_files(fleet, m
         wrong = [(i, got[i], exp) for i, (_, exp) in enumerate(cases) if got[i].get("reason") != exp]
         assert not wrong, wrong[:5]
         await wait_for(
-            lambda: len(list(camera.home.rejected.glob("*.reason.json"))) == len(cases),
+            lambda: len(list(camera.home.reasons.iterdir())) == len(cases),
             timeout=90,
             what="1000 rejected files",
         )
         wrong = [
             (i, exp)
             for i, (_, exp) in enumerate(cases)
-            if json.loads((camera.home.rejected / f"bad-{i:04d}.reason.json").read_text())["reason"] != exp
+            if json.loads((camera.home.reasons / f"bad-{i:04d}").read_text())["reason"] != exp
         ]
         assert not wrong, wrong[:5]
         # still serving, on both transports

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -39,7 +40,7 @@ async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
 
 
 def reason_of(home, name: str) -> dict:
-    return json.loads((home.rejected / f"{name}.reason.json").read_text())
+    return json.loads((home.reasons / name).read_text())
 
 
 async def test_write_then_rename_is_answered_and_moved_to_done(pair):
@@ -119,15 +120,15 @@ async def test_client_request_round_trip_and_refusal(pair, make_node):
         assert not list(camera.home.outbox.iterdir()), "the client consumes its reply"
         # the same link again: the replay cache refuses it and the client hears why
         with pytest.raises(TransportError) as refused:
-            await client.request(request.text, timeout=20)
+            await client.request(None, request.text, timeout=20)
         assert refused.value.reason == "replayed"
         stranger = make_node("stranger")
         with pytest.raises(TransportError) as refused:
-            await client.request(view_request(stranger, camera).text, timeout=20)
+            await client.request(None, view_request(stranger, camera).text, timeout=20)
         assert refused.value.reason == "unknown-sender"
     # nobody watching: a timeout, and the unanswered request is withdrawn
     with pytest.raises(TransportError) as late:
-        await FileDropClient(camera.home.path).request(view_request(viewer, camera).text, timeout=0.5)
+        await FileDropClient(camera.home.path).request(None, view_request(viewer, camera).text, timeout=0.5)
     assert late.value.reason == "timeout"
     assert not list(camera.home.inbox.iterdir())
     responder.close()
@@ -255,7 +256,8 @@ async def test_rejections_are_reported_as_events_and_the_watcher_reports_health(
         {
             "event": "rejected",
             "transport": "file",
-            "file": "stranger.link",
+            "file_sha256": hashlib.sha256(b"stranger.link").hexdigest()[:16],
+            "file_bytes": 13,
             "reason": "unknown-sender",
             "message": events[0]["message"],
         }

@@ -202,8 +202,8 @@ async def test_a_hung_filedrop_handler_times_out_and_frees_its_worker(make_node)
         camera.home, handler, settle=0.05, concurrency=1, handle_timeout=1.0, on_event=events.append
     ):
         (camera.home.inbox / "hung.link").write_text(view_request(viewer, camera).text)
-        await wait_for(lambda: (camera.home.rejected / "hung.link.reason.json").exists(), what="the timeout")
-        reason = json.loads((camera.home.rejected / "hung.link.reason.json").read_text())
+        await wait_for(lambda: (camera.home.reasons / "hung.link").exists(), what="the timeout")
+        reason = json.loads((camera.home.reasons / "hung.link").read_text())
         assert reason["reason"] == "timeout", reason
         request = view_request(viewer, camera)
         tmp = camera.home.inbox / ".next.tmp"
