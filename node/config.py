@@ -114,6 +114,25 @@ class FiledropSection(Section):
         "service): the inbox may then be group-writable for this group only. Empty: only this "
         "node's user (the node refuses to start on an inbox others can write).",
     )
+    settle: float = Field(
+        0.3,
+        gt=0,
+        le=60,
+        description="Seconds a file written in place must stay unchanged (and closed) before it is taken.",
+    )
+    max_open: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a file its writer keeps open is waited for; then it is taken and "
+        "refused as still-open (kept in rejected/ with its reason).",
+    )
+    empty_grace: float = Field(
+        10.0, gt=0, le=3600, description="Seconds an empty file may stay empty before it is refused."
+    )
+    rescan: float = Field(
+        5.0, gt=0, le=3600, description="Seconds between full inbox scans (the safety net behind inotify)."
+    )
 
 
 class MqttSection(Section):

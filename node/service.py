@@ -102,8 +102,15 @@ class Service:
         if self.config.filedrop.enabled:
             from .transports.filedrop import FileDropWatcher
 
+            drop = self.config.filedrop
             watcher = FileDropWatcher(
-                home, self.manager.handle_link, on_event=mqtt.publish_event if mqtt is not None else None
+                home,
+                self.manager.handle_link,
+                on_event=mqtt.publish_event if mqtt is not None else None,
+                settle=drop.settle,
+                max_open=drop.max_open,
+                empty_grace=drop.empty_grace,
+                rescan=drop.rescan,
             )
             await watcher.start()
             self.transports.append(watcher)
