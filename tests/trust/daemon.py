@@ -11,20 +11,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from node.config import Config, render_default_config
-from node.ice import IcePolicy
+from node.ice import IcePolicy, OverlayPeerConnection
 from node.links import Link, make_link
 from node.service import Service
 
 ADDRESSES = {"camera": "127.0.0.1", "viewer": "127.0.0.2", "stranger": "127.0.0.3"}
 
 
-def configure(node, *, media: bool = True, mqtt=None, group: str = "") -> None:
+def configure(node, *, media: bool = True, mqtt=None, group: str = "", **filedrop) -> None:
     config = Config()
     config.node.name = node.name
     config.overlay.provider = "static"
     config.overlay.address = ADDRESSES.get(node.name, "127.0.0.9")
     config.overlay.cidr = "127.0.0.0/8"
     config.filedrop.group = group
+    for key, value in filedrop.items():
+        setattr(config.filedrop, key, value)
     if mqtt is not None:
         config.mqtt = mqtt
     if media:
@@ -53,7 +55,7 @@ async def running(node) -> AsyncIterator[Service]:
 async def real_view_request(viewer, camera, **kw) -> Link:
     """A view-request carrying a real recvonly offer from the viewer's overlay address."""
     policy = IcePolicy.make([ADDRESSES["viewer"]], [ADDRESSES["camera"]], label="camera")
-    pc = policy.peer_connection()
+    pc = OverlayPeerConnection(policy)
     try:
         pc.addTransceiver("audio", direction="recvonly")
         pc.addTransceiver("video", direction="recvonly")
