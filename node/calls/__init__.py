@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .call import Call, CallStats
 from .errors import CallError
-from .manager import CallManager, Transport
+from .manager import CallManager
 from .media import Attachment, Publisher, Receiver, ReceiverFactory
 
 __all__ = [
@@ -22,5 +22,4 @@ __all__ = [
     "Publisher",
     "Receiver",
     "ReceiverFactory",
-    "Transport",
 ]

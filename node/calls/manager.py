@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -36,6 +36,7 @@ from ..links import LinkError, LinkOpener, make_link
 from ..links.link import Link, OpenedLink
 from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
+from ..transports.base import ClientTransport
 from .call import CLOSE_TIMEOUT, Call, CallKind, release
 from .directions import not_receive_only, set_directions
 from .errors import CallError, within
@@ -47,10 +48,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SETUP_TIMEOUT = 10.0  # seconds for each local setup step (overlay lookup, gathering, SDP)
-
-
-class Transport(Protocol):  # client side of node.transports
-    async def request(self, peer: Peer, link_text: str, timeout: float) -> str: ...
 
 
 class CallManager:
@@ -347,7 +344,7 @@ class CallManager:
 
     # --- this node offers: outgoing calls and viewing ----------------------------------
 
-    async def call(self, peer: Peer, transport: Transport) -> Call:
+    async def call(self, peer: Peer, transport: ClientTransport) -> Call:
         """Offer this node's tracks to `peer` (cmd/call); returns once the answer is set."""
         if not peer.may("call"):
             raise CallError(
@@ -358,16 +355,18 @@ class CallManager:
             raise CallError("no-media", "this node has no publisher to call with")
         return await self._offer(peer, transport, "offer", "outgoing")
 
-    async def view(self, peer: Peer, transport: Transport) -> Call:
+    async def view(self, peer: Peer, transport: ClientTransport) -> Call:
         """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer)."""
         return await self._offer(peer, transport, "view-request", "viewing")
 
-    async def _offer(self, peer: Peer, transport: Transport, link_kind: str, call_kind: str) -> Call:
+    async def _offer(self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: str) -> Call:
         if self._closed:
             raise CallError("stopping", "this node is shutting down")
         return await self._set_up(self._make_offer(peer, transport, link_kind, call_kind))
 
-    async def _make_offer(self, peer: Peer, transport: Transport, link_kind: str, call_kind: str) -> Call:
+    async def _make_offer(
+        self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: str
+    ) -> Call:
         if self._busy():
             raise CallError("busy", f"already {len(self._calls)} call(s) (calls.max_calls)")
         self._pending += 1
@@ -431,4 +430,4 @@ class CallManager:
         return call
 
 
-__all__ = ["CallManager", "Transport"]
+__all__ = ["CallManager"]

@@ -115,7 +115,7 @@ class Viewer:
         if self.closed:
             return
         self.closed = True
-        self._fanout._viewers.discard(self)
+        self._fanout.leave(self)
         try:
             self._queue.put_nowait(None)
         except asyncio.QueueFull:
@@ -161,6 +161,14 @@ class Fanout:
     @property
     def viewers(self) -> list[Viewer]:
         return list(self._viewers)
+
+    def leave(self, viewer: Viewer) -> None:
+        """A viewer that closed is no longer fed."""
+        self._viewers.discard(viewer)
+
+    def watchdog_ended(self) -> bool:
+        """True when the stall watchdog ran and stopped (it never should while started)."""
+        return self._watchdog is not None and self._watchdog.done()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -12,7 +12,6 @@ import fractions
 import queue
 from collections.abc import Callable
 
-import aiortc
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcrtpreceiver as _rr
@@ -26,9 +25,10 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from .. import internals
 from .source import MediaError
 
-AIORTC_VERSION = "1.16.0"
+AIORTC_VERSION = internals.AIORTC_VERSION
 VIDEO_CLOCK = fractions.Fraction(1, 90_000)
 
 _SENDER_ATTRS = ("_send_keyframe", "_handle_rtcp_packet", "_ssrc")
@@ -42,18 +42,8 @@ _RECEIVER_ATTRS = (
 
 def check_internals() -> None:
     """Raise MediaError naming what changed if aiortc is not the version these hooks
-    were written and tested against."""
-    problems = []
-    if aiortc.__version__ != AIORTC_VERSION:
-        problems.append(f"aiortc is {aiortc.__version__}, hooks need {AIORTC_VERSION}")
-    for name in ("_send_keyframe", "_handle_rtcp_packet"):
-        if not callable(getattr(RTCRtpSender, name, None)):
-            problems.append(f"RTCRtpSender.{name} is gone")
-    for name in ("_remove_frame", "add", "remove"):
-        if not callable(getattr(JitterBuffer, name, None)):
-            problems.append(f"JitterBuffer.{name} is gone")
-    if not callable(getattr(_rr, "get_decoder", None)) or not callable(getattr(_rr, "decoder_worker", None)):
-        problems.append("aiortc.rtcrtpreceiver.get_decoder/decoder_worker are gone")
+    were written and tested against (the list: node/internals.py)."""
+    problems = internals.problems("media")
     if problems:
         raise MediaError("aiortc internals changed: " + "; ".join(problems))
 
@@ -243,6 +233,11 @@ class _TaggingQueue(queue.Queue):
 
 
 _original_get_decoder = _rr.get_decoder
+
+
+def aiortc_decoder(codec: object) -> Decoder:
+    """aiortc's own decoder for `codec` (what receivers that are not hooked get)."""
+    return _original_get_decoder(codec)
 
 
 def _get_decoder(codec):

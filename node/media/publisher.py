@@ -114,7 +114,7 @@ class Attachment:
                 track.stop()
         if self.viewer is not None:
             self.publisher.bitrate.remove(self.viewer)
-        self.publisher._attachments.discard(self)
+        self.publisher.forget(self)
 
 
 def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver:
@@ -191,8 +191,7 @@ class MediaPublisher:
             return ""
         if self.video is not None:
             fanout = self.fanout
-            watchdog = fanout._watchdog
-            if watchdog is not None and watchdog.done():
+            if fanout.watchdog_ended():
                 return "the video stall watchdog ended"
             if fanout.stall_timeout is None and not self.video.alive():
                 return f"the {self.video.kind} video source thread died"
@@ -212,6 +211,10 @@ class MediaPublisher:
         if self.audio_hub is not None:
             await self.audio_hub.stop()
         self.started = False
+
+    def forget(self, attachment: Attachment) -> None:
+        """An attachment that detached is no longer counted."""
+        self._attachments.discard(attachment)
 
     def attach(self, pc: RTCPeerConnection, name: str = "") -> Attachment:
         """Add send-only video (H.264 passthrough) and audio to `pc` (never a receiving
@@ -264,5 +267,5 @@ class MediaPublisher:
             video["restarts"] = self.fanout.restarts
         return {
             "video": video,
-            "audio": self.audio.describe() if self.audio else None,
+            "audio": self.audio.info().as_dict() if self.audio else None,
         }

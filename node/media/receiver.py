@@ -162,8 +162,8 @@ class MediaReceiver:
         if codec.mimeType.lower() != "video/h264":
             # runs in aiortc's decoder thread: never raise there; decode and count instead
             log.error("the peer sends %s; only H.264 is recorded (frames are still counted)", codec.mimeType)
-            return hooks._original_get_decoder(codec)
-        inner = hooks._original_get_decoder(codec) if self.decode else None
+            return hooks.aiortc_decoder(codec)
+        inner = hooks.aiortc_decoder(codec) if self.decode else None
         decoder = hooks.PassthroughDecoder(inner)
         self._decoders.append(decoder)
         return decoder

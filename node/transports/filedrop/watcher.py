@@ -51,7 +51,13 @@ class _QuietStop(logging.Filter):
         return "called when the thread is inactive" not in record.getMessage()
 
 
-logging.getLogger("watchdog.observers.inotify").addFilter(_QuietStop())
+_QUIET_STOP = _QuietStop()
+
+
+def _quiet_watchdog_stop() -> None:
+    """Installed when a watcher starts (not at import: importing a module must not
+    change the process's logging); adding the same filter twice is a no-op."""
+    logging.getLogger("watchdog.observers.inotify").addFilter(_QUIET_STOP)
 
 
 def is_unfinished(name: str) -> bool:
@@ -171,6 +177,7 @@ class FileDropWatcher:
         # Files a stop left in work/ are finished before anything new is taken.
         for name in sorted(os.listdir(self.home.work)):
             await self.files.recover(name)
+        _quiet_watchdog_stop()
         self._observer = Observer()
         self._observer.schedule(_InboxEvents(self), self.inbox_str, recursive=False)
         self._observer.daemon = True
