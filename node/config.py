@@ -165,6 +165,17 @@ class MqttSection(Section):
     reconnect_max: int = Field(60, ge=1, le=3600, description="Longest reconnect delay in seconds.")
     home_assistant: bool = Field(False, description="Publish Home Assistant MQTT discovery.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
+    controllers: list[str] = Field(
+        default_factory=list,
+        description="Broker usernames of the controllers (scripts, Home Assistant) whose commands "
+        "this node takes: each on <prefix>/<node id>/cmd/<command>/<username>, a topic the broker's "
+        "ACL lets that user alone write; replies go under <prefix>/<username>/reply/<node id>/.",
+    )
+    home_assistant_user: str = Field(
+        "homeassistant",
+        description="The broker username Home Assistant connects as: its buttons publish to "
+        "cmd/call/<this user> (a controller, with mqtt.home_assistant on).",
+    )
 
     @field_validator("host")
     @classmethod
@@ -208,6 +219,8 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 

@@ -186,7 +186,7 @@ class CallManager:
             ofh=opened.digest,
             err={"code": code, "message": message},
             sealed=opened.sealed,
-        ).text
+        ).sent
 
     # --- daemon side: links in, replies out -------------------------------------------
 
@@ -310,7 +310,7 @@ class CallManager:
             receiver,
         )
         await self._register(call)
-        return reply.text
+        return reply.sent
 
     def _new_call(
         self,

@@ -28,6 +28,18 @@ SEALED_PREFIX = "mnode-sealed:"
 MAX_LINK_BYTES = 64 * 1024
 
 
+class SentLink(str):
+    """A link's text that also names its recipient (the `aud` this node signed), so a
+    transport can route a reply by whom it was verified to answer, sealed or not."""
+
+    recipient: str
+
+    def __new__(cls, text: str, recipient: str) -> SentLink:
+        obj = super().__new__(cls, text)
+        obj.recipient = recipient
+        return obj
+
+
 @dataclass(frozen=True)
 class Link:
     text: str  # what is sent: prefix + JWS, or the sealed form
@@ -37,6 +49,10 @@ class Link:
     @property
     def digest(self) -> str:
         return jws_digest(self.jws)
+
+    @property
+    def sent(self) -> SentLink:
+        return SentLink(self.text, self.claims.aud)
 
 
 @dataclass(frozen=True)

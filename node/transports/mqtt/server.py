@@ -97,7 +97,7 @@ class MqttTransport:
                 node_id=self.node_id,
                 name=name,
                 status_topic=self.topic("status"),
-                command_topic=self.topic("cmd", "call"),
+                command_topic=self.topic("cmd", "call", config.home_assistant_user),
                 discovery_prefix=config.discovery_prefix,
                 peers=peers,
             )
@@ -128,8 +128,18 @@ class MqttTransport:
             publish=self.publish,
             publish_event=self.publish_event,
             take_inbox_answer=self.client.take_inbox_answer,
+            controllers=self.controllers(config),
         )
         self.counts = self.requests.counts
+
+    @staticmethod
+    def controllers(config: MqttSection) -> set[str]:
+        """Whose commands this node takes: the configured controllers, and Home
+        Assistant's user when discovery is on (its buttons publish as that user)."""
+        names = set(config.controllers)
+        if config.home_assistant and config.home_assistant_user:
+            names.add(config.home_assistant_user)
+        return names
 
     # --- the connection (the composed client) --------------------------------------------
 
