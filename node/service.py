@@ -159,6 +159,7 @@ class Service:
             active_calls=lambda: len(manager.active()),
         )
         manager.on_event(mqtt.publish_event)
+        manager.outgoing = mqtt  # a trigger link (any transport) calls through the broker
         return mqtt
 
     def _log_event(self, event: dict) -> None:

@@ -33,6 +33,7 @@ from ..ice import (
 )
 from ..identity import Identity
 from ..links import LinkError, LinkOpener, make_link
+from ..links.claims import REPLY_KINDS
 from ..links.link import Link, OpenedLink
 from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
@@ -42,6 +43,7 @@ from .directions import not_receive_only, set_directions
 from .errors import CallError, within
 from .events import CallEvents, EventCallback
 from .media import Attachment, Publisher, Receiver, ReceiverFactory
+from .trigger import serve_trigger
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ class CallManager:
         self.events = CallEvents()
         self._setups: set[asyncio.Future[Any]] = set()  # calls being set up: close() cancels them
         self._closed = False
+        # The transport outgoing calls go through (MQTT, set by the service): a trigger
+        # link that arrived by file drop still calls over the broker.
+        self.outgoing: ClientTransport | None = None
 
     # --- events & state ----------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class CallManager:
         addr: str = "",
         ofh: str = "",
         err: dict[str, str] | None = None,
+        res: dict[str, str] | None = None,
         sealed: bool = False,
     ) -> Link:
         return make_link(
@@ -165,6 +171,7 @@ class CallManager:
             prov=self.provider.name,
             ofh=ofh,
             err=err,
+            res=res,
             sealed=sealed or self.config.links.seal,
         )
 
@@ -199,13 +206,15 @@ class CallManager:
             self.events.emit({"event": "rejected", "reason": e.reason})
             raise
         kind = opened.claims.kind
-        if kind in ("answer", "error"):
+        if kind in REPLY_KINDS:
             raise LinkError(
                 "wrong-offer",
                 f"an unsolicited {kind}: this node is not waiting for one",
             )
         if opened.peer is None:  # an opener without an allowlist is a programming error here
             raise LinkError("unknown-sender", "the daemon only answers allowlisted peers")
+        if kind == "trigger":  # the opener checked the sender may `trigger`
+            return await serve_trigger(self, opened)
         if self._closed:
             return self._error_reply(opened, "stopping", "this node is shutting down; try again shortly")
         if self._busy():

@@ -28,6 +28,7 @@ import logging
 
 import aioice.ice
 import aiortc.rtcicetransport
+from aioice import stun
 from aioice.candidate import Candidate
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
@@ -130,7 +131,7 @@ class OverlayConnection(aioice.ice.Connection):
         self.checks_received += 1  # liveness: the peer's consent checks (node.calls)
         super().request_received(message, addr, protocol)
 
-    def _after_nomination_refuses(self, message, addr) -> bool:
+    def _after_nomination_refuses(self, message: stun.Message, addr: tuple[str, int]) -> bool:
         """Once a pair is nominated, only its remote address and port may check, and never
         with a role conflict: the ICE password is in every unsealed link, so anyone on
         the peer's address could otherwise answer checks from another port or flip this

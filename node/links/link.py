@@ -15,7 +15,7 @@ from ..errors import NodeError
 from ..identity import Identity
 from ..peers import Peer, PeerStore
 from .b64 import b64url_decode, b64url_encode
-from .claims import KIND_PERMISSION, KINDS, Claims
+from .claims import KIND_PERMISSION, KINDS, REPLY_KINDS, Claims
 from .errors import LinkError
 from .jws import CompactJws, jws_digest, sign_compact
 from .payload import decode_payload, encode_payload
@@ -82,6 +82,8 @@ def make_link(
     prov: str = "",
     ofh: str = "",
     err: dict | None = None,
+    tgt: str = "",
+    res: dict | None = None,
     sealed: bool = False,
     now: float | None = None,
     nonce: str | None = None,
@@ -101,6 +103,8 @@ def make_link(
         sdp=compact_sdp(sdp) if sdp else "",
         ofh=ofh,
         err=err or {},
+        tgt=tgt,
+        res=res or {},
     )
     claims.check_shape()
     jws = sign_compact(identity, encode_payload(claims))
@@ -180,7 +184,7 @@ class LinkOpener:
                     f"peer {peer.name!r} may not {needed} (allow: "
                     f"{', '.join(sorted(peer.allow)) or 'nothing'})",
                 )
-        if expect_offer is not None and claims.kind in ("answer", "error") and claims.ofh != expect_offer:
+        if expect_offer is not None and claims.kind in REPLY_KINDS and claims.ofh != expect_offer:
             raise LinkError("wrong-offer")
         if self.replay is not None and not self.replay.claim(claims.iss, claims.nonce, claims.exp, now):
             raise LinkError("replayed", f"nonce {claims.nonce} from {claims.iss} was already used")

@@ -16,6 +16,7 @@ from paho.mqtt.properties import Properties
 
 from ...errors import NodeError
 from ...identity import InvalidNodeId, decode_node_id
+from ...links.claims import REPLY_KINDS
 from ...links.link import MAX_LINK_BYTES
 from ...peers import Peer, PeerStore
 from .. import TRANSPORT_REASONS, Handler, TransportError, public_error
@@ -160,7 +161,7 @@ class MqttRequests:
         if text is None:
             return
         peeked = peek_claims(text)
-        if peeked and peeked[0].kind in ("answer", "error") and self.take_inbox_answer(peeked[0].ofh, text):
+        if peeked and peeked[0].kind in REPLY_KINDS and self.take_inbox_answer(peeked[0].ofh, text):
             return
         try:
             reply = await asyncio.wait_for(self.handler(text), self.handle_timeout)
