@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from .errors import NodeError
 
@@ -34,11 +35,11 @@ def _import_suite() -> tuple[ModuleType, ModuleType]:
     return suite, report
 
 
-def run_bench(quick: bool, out: Path | None, docs: Path | None) -> dict:
+def run_bench(quick: bool, out: Path | None, docs: Path | None) -> dict[str, Any]:
     """Runs every figure; writes OUT/results-MODE.json, OUT/benchmarks-MODE.md and the
     PNGs; with `docs`, also that Markdown file (images beside it in bench/)."""
     suite, report = _import_suite()
-    results = suite.run(quick, out)
+    results: dict[str, Any] = suite.run(quick, out)
     folder = Path(out) if out else suite.OUT
     images, note = report.plots(results, folder, prefix=f"bench-{results['mode']}")
     (folder / f"benchmarks-{results['mode']}.md").write_text(report.markdown(results, images, note))

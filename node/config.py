@@ -157,7 +157,8 @@ class MqttSection(Section):
         86400,
         ge=0,
         le=2592000,
-        description="Seconds the broker keeps this node's session (and queues its links) while it is offline.",
+        description="Seconds the broker keeps this node's session (and queues its links) "
+        "while it is offline.",
     )
     reconnect_min: int = Field(
         1, ge=1, le=60, description="First reconnect delay in seconds (doubles up to reconnect_max)."
@@ -233,7 +234,7 @@ def render_default_config(config: Config | None = None) -> str:
         "# Unknown keys are rejected, so a typo is an error rather than a silent default.",
         "",
     ]
-    for section_name, section_field in Config.model_fields.items():
+    for section_name, _section_field in Config.model_fields.items():
         section = getattr(config, section_name)
         doc = (type(section).__doc__ or "").strip()
         lines.append(f"[{section_name}]")

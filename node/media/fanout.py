@@ -122,7 +122,7 @@ class Viewer:
             self._queue.get_nowait()
             self._queue.put_nowait(None)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, object]:
         return {
             "viewer": self.name,
             "delivered": self.delivered,
@@ -156,7 +156,7 @@ class Fanout:
         self.max_backoff = max_backoff
         self.restarts = 0
         self._last_push = time.monotonic()
-        self._watchdog: asyncio.Task | None = None
+        self._watchdog: asyncio.Future[None] | None = None
 
     @property
     def viewers(self) -> list[Viewer]:
@@ -180,12 +180,15 @@ class Fanout:
     async def _watch(self) -> None:
         """Restart a source that stopped delivering (a crashed camera thread, an
         encoder that hung), waiting longer after each failed attempt."""
-        backoff = self.stall_timeout
+        stall = self.stall_timeout
+        if not stall:  # started only with a stall timeout
+            return
+        backoff = stall
         while True:
-            await asyncio.sleep(min(1.0, self.stall_timeout / 4))
+            await asyncio.sleep(min(1.0, stall / 4))
             if time.monotonic() - self._last_push < backoff:
-                if time.monotonic() - self._last_push < self.stall_timeout:
-                    backoff = self.stall_timeout  # delivering again: reset the backoff
+                if time.monotonic() - self._last_push < stall:
+                    backoff = stall  # delivering again: reset the backoff
                 continue
             self.restarts += 1
             log.warning(

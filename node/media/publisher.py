@@ -4,6 +4,7 @@ an audio subscriber), H.264 codec preferences, and the PLI/FIR/REMB hooks."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -97,8 +98,8 @@ class Attachment:
         """Video access units handed to this connection's sender (the call's stats)."""
         return self.viewer.delivered if self.viewer is not None else None
 
-    def stats(self) -> dict:
-        out = {"video": self.viewer.stats() if self.viewer else None}
+    def stats(self) -> dict[str, object]:
+        out: dict[str, object] = {"video": self.viewer.stats() if self.viewer else None}
         if self.audio_track is not None:
             out["audio_frames"] = getattr(self.audio_track, "frames", 0)
         return out
@@ -123,7 +124,8 @@ def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpT
     is the call's decision (node.calls makes a two-way `offer` call receive, with a
     consumer), never a side effect of sharing the camera."""
     for transceiver in pc.getTransceivers():
-        if transceiver.kind == track.kind and transceiver.sender.track is None and not transceiver.stopped:
+        sending: MediaStreamTrack | None = transceiver.sender.track  # None until a track is set
+        if transceiver.kind == track.kind and sending is None and not transceiver.stopped:
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
             return transceiver
@@ -160,7 +162,7 @@ class MediaPublisher:
     async def start(self) -> None:
         if self.started:
             return
-        if self.video is not None:
+        if self.video is not None and self.fanout is not None:
             self.video.set_bitrate(self.policy.start_bitrate)
             await self.fanout.start()
         if self.audio_hub is not None:
@@ -189,8 +191,8 @@ class MediaPublisher:
     def _problem(self) -> str:
         if not self.started:
             return ""
-        if self.video is not None:
-            fanout = self.fanout
+        fanout = self.fanout
+        if self.video is not None and fanout is not None:
             if fanout.watchdog_ended():
                 return "the video stall watchdog ended"
             if fanout.stall_timeout is None and not self.video.alive():
@@ -234,8 +236,8 @@ class MediaPublisher:
                     hooks.hook_sender_feedback(
                         transceiver.sender,
                         on_keyframe=self.fanout.request_keyframe,
-                        on_remb=lambda bps, v=viewer: self.bitrate.remb(v, bps),
-                        on_loss=lambda f, v=viewer: self.bitrate.loss(v, f),
+                        on_remb=functools.partial(self.bitrate.remb, viewer),
+                        on_loss=functools.partial(self.bitrate.loss, viewer),
                     )
                 )
             if self.audio_hub is not None:
@@ -257,9 +259,9 @@ class MediaPublisher:
         fps = self.video.info().fps if self.video else 0
         return int(1_000_000 / fps) if fps else 33_333
 
-    def describe(self) -> dict:
-        video = None
-        if self.video is not None:
+    def describe(self) -> dict[str, object]:
+        video: dict[str, object] | None = None
+        if self.video is not None and self.fanout is not None:
             video = self.video.info().as_dict()
             video["codec"] = "H264"
             video["bitrate"] = self.bitrate.current

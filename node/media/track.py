@@ -8,6 +8,7 @@ import fractions
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.stream import Stream
 
 from .fanout import Viewer
 
@@ -37,7 +38,7 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._last_pts = pts
         return pts
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Stream]:  # encoded, passed through
         if self.readyState != "live":
             raise MediaStreamError
         au = await self.viewer.get()

@@ -213,7 +213,7 @@ async def test_broker_killed_and_restarted_mid_run(broker, nodes):
         await asyncio.sleep(0.5)
         broker.start()
         replies = await asyncio.gather(*pending)
-        for request, reply in zip(during, replies):
+        for request, reply in zip(during, replies, strict=False):
             check_answer(viewer, request, reply)
         assert transport.connected and client.connected
     responder.close()

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import Protocol
 
 from ..source import Backoff, MediaError, WorkerThread
 
@@ -125,6 +126,14 @@ class ToneSource(AudioSource):
         return struct.pack(f"<{len(samples)}h", *samples)
 
 
+class _Pcm(Protocol):
+    """What AlsaSource uses of pyalsaaudio's PCM."""
+
+    def read(self) -> tuple[int, bytes]: ...
+    def info(self) -> dict[str, object]: ...
+    def close(self) -> None: ...
+
+
 class AlsaSource(AudioSource):
     """An ALSA capture device (e.g. `default`, `hw:1,0`, `plughw:CARD=Device`)."""
 
@@ -133,7 +142,7 @@ class AlsaSource(AudioSource):
     def __init__(self, device: str = "default", rate: int = 48000, channels: int = 1):
         super().__init__(rate, channels)
         self.device = device
-        self._pcm = None
+        self._pcm: _Pcm | None = None
         self.overruns = 0
 
     def info(self) -> AudioInfo:
@@ -161,9 +170,10 @@ class AlsaSource(AudioSource):
             raise MediaError(
                 f"alsa:{self.device}: cannot open for capture: {e} (list devices with `arecord -L`)"
             ) from None
-        info = self._pcm.info()
+        pcm = self._pcm
+        info = pcm.info()
         if info.get("rate") != self.rate or info.get("channels") != self.channels:
-            self._pcm.close()
+            pcm.close()
             self._pcm = None
             raise MediaError(
                 f"alsa:{self.device}: device gives {info.get('rate')} Hz x{info.get('channels')}, "
