@@ -23,28 +23,29 @@ log = logging.getLogger(__name__)
 async def serve_trigger(manager: CallManager, opened: OpenedLink) -> str:
     """The reply to a verified trigger link (its sender is allowed `trigger`)."""
     sender = opened.peer
-    assert sender is not None  # the daemon's opener always has the allowlist
+    if sender is None:  # the daemon's opener always has the allowlist
+        raise ValueError("a trigger from a sender outside the allowlist")
     try:
         target = manager.peers.by_id(opened.claims.tgt)
     except NodeError:
         target = None
     if target is None or not target.may("call"):
         return manager._error_reply(
-            opened, "no-permission", "the peer to call is not in this node's allowlist with 'call'"
+            opened, sender, "no-permission", "the peer to call is not in this node's allowlist with 'call'"
         )
     transport = manager.outgoing
     if transport is None:
         return manager._error_reply(
-            opened, "unavailable", "this node places calls over MQTT, which is not enabled"
+            opened, sender, "unavailable", "this node places calls over MQTT, which is not enabled"
         )
     try:
         call = await manager.call(target, transport)
     except CallError as e:
-        return manager._error_reply(opened, e.code, e.message)
+        return manager._error_reply(opened, sender, e.code, e.message)
     except NodeError as e:
         log.error("trigger from %s: calling %s failed: %s", sender.name, target.name, e)
         return manager._error_reply(
-            opened, "unavailable", "the call could not be placed (see this node's log)"
+            opened, sender, "unavailable", "the call could not be placed (see this node's log)"
         )
     log.info("trigger from %s: calling %s (call %s)", sender.name, target.name, call.id)
     return manager._sign(

@@ -105,7 +105,7 @@ async def test_a_slow_writer_within_max_open_is_waited_for(make_node):
     configure(camera, **FAST)
     async with running(camera):
         link = await real_view_request(viewer, camera)
-        with open(camera.home.inbox / "slow.link", "w") as f:  # noqa: ASYNC230 (a writer)
+        with open(camera.home.inbox / "slow.link", "w") as f:
             for i in range(0, len(link.text), 200):
                 f.write(link.text[i : i + 200])
                 f.flush()
@@ -119,7 +119,7 @@ async def test_a_file_held_open_past_max_open_is_refused_and_kept(make_node):
     camera, _ = pair(make_node)
     configure(camera, **{**FAST, "max_open": 0.5})
     async with running(camera):
-        f = open(camera.home.inbox / "abandoned", "w")  # noqa: SIM115, ASYNC230 (held open on purpose)
+        f = open(camera.home.inbox / "abandoned", "w")
         try:
             f.write("mnode:half-a-link")
             f.flush()

@@ -99,7 +99,7 @@ async def write(home: Home, name: str, data: bytes, how: str) -> None:
     elif how == "in-place":
         path.write_bytes(data)
     else:
-        with open(path, "wb") as f:  # noqa: ASYNC230 (a writer, on purpose)
+        with open(path, "wb") as f:
             for i in range(0, max(len(data), 1), max(len(data) // 3, 1)):
                 f.write(data[i : i + max(len(data) // 3, 1)])
                 f.flush()
@@ -135,7 +135,7 @@ async def scenario(root: Path, batches: list[list[tuple[str, str, str]]]) -> Non
             for name, kind, how in batch:
                 # The same name again only once the node took the earlier one (a writer
                 # that renames over a file still in the inbox replaces it itself).
-                while waiting(camera.home, name):  # noqa: ASYNC110 (polls the folder)
+                while waiting(camera.home, name):
                     await asyncio.sleep(0.005)
                 link = (
                     make_link(viewer.identity, "view-request", camera.node_id, sdp=SDP)
