@@ -135,8 +135,12 @@ async def scenario(root: Path, batches: list[list[tuple[str, str, str]]]) -> Non
             for name, kind, how in batch:
                 # The same name again only once the node took the earlier one (a writer
                 # that renames over a file still in the inbox replaces it itself).
-                while waiting(camera.home, name):
+                for _ in range(2000):  # 10 s at most
+                    if not waiting(camera.home, name):
+                        break
                     await asyncio.sleep(0.005)
+                else:
+                    raise AssertionError(f"{name!r} was never taken from the inbox")
                 link = (
                     make_link(viewer.identity, "view-request", camera.node_id, sdp=SDP)
                     if kind == "link"

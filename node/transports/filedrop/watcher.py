@@ -22,6 +22,7 @@ import errno
 import fcntl
 import logging
 import os
+import signal
 import stat
 import time
 from collections.abc import Coroutine
@@ -41,6 +42,7 @@ log = logging.getLogger("node.transports.filedrop")
 _UNFINISHED_SUFFIXES = (".tmp", ".part", ".partial", ".swp", "~")
 HANDLE_TIMEOUT = 120.0  # seconds a link may be in hand before it is rejected as `timeout`
 _F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
+_F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 
 
 class _QuietStop(logging.Filter):
@@ -76,6 +78,10 @@ def open_for_writing(path: str) -> bool | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
+        # Should a writer open the file in the instant the lease is held, the kernel
+        # signals the holder: SIGIO by default, which would end the process. SIGURG's
+        # default is to ignore it (set per descriptor: no process-wide state changes).
+        fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
         fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
         fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
         return False
