@@ -118,6 +118,7 @@ class Runner:
                 clips[name] = clip
         self.results["inputs"] = {k: c.to_json() for k, c in clips.items()}
         self.sender_cpu(clips)
+        self.snapshots(clips)
         first = next(iter(clips.values()), None)
         if first is not None:
             self.latency(first)
@@ -273,6 +274,18 @@ class Runner:
         if not fig["calls_in_a_row"]:
             fig.pop("calls_in_a_row")
         self.results["memory"] = fig
+
+    def snapshots(self, clips) -> None:
+        from . import snapshot
+
+        fig: dict = {}
+        for name, clip in clips.items():
+            measure = functools.partial(snapshot.measure, clip.h264)
+            r = self.attempt(f"snapshots.{name}", f"fig 7 {name}: one snapshot", measure)
+            if r:
+                fig[name] = r
+        fig["method"] = snapshot.METHOD
+        self.results["snapshots"] = fig
 
     def links(self, clip) -> None:
         from . import linksizes

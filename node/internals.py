@@ -80,6 +80,7 @@ _SENDER = "aiortc.rtcrtpsender:RTCRtpSender"
 _RECEIVER = "aiortc.rtcrtpreceiver:RTCRtpReceiver"
 _JITTER = "aiortc.jitterbuffer:JitterBuffer"
 _CONNECTION = "aioice.ice:Connection"
+_DTLS = "aiortc.rtcdtlstransport:RTCDtlsTransport"
 
 INTERNALS: tuple[Internal, ...] = (
     # --- media (node/media/hooks.py) ---
@@ -102,7 +103,16 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("media", _JITTER, "_packets", "instance", "marker-bit release"),
     Internal("media", _JITTER, "_prefetch", "instance", "the replacement keeps its settings"),
     Internal("media", _JITTER, "_is_video", "instance", "the replacement keeps its settings"),
-    Internal("media", "aiortc.rtcrtptransceiver:RTCRtpTransceiver", "_codecs", "instance", "H.264 only"),
+    Internal(
+        "media",
+        "aiortc.rtcrtptransceiver:RTCRtpTransceiver",
+        "_codecs",
+        "instance",
+        "H.264 only; the answer's payload type and profile-level-id",
+    ),
+    Internal("media", "aiortc.codecs", "CODECS", "module", "Main and High H.264 to receive"),
+    Internal("media", _DTLS, "_set_role", "class", "a local answer's a=setup sets the role"),
+    Internal("media", _DTLS, "_role", "instance", "the DTLS role applied (tests)"),
     # --- ICE (node/ice/confine.py) ---
     Internal("ice", "aiortc.rtcicetransport", "Connection", "module", "the name aiortc builds ICE with"),
     Internal("ice", "aiortc.rtcicetransport:RTCIceGatherer", "_connection", "instance", "the aioice object"),

@@ -43,6 +43,7 @@ class VideoInfo:
     label: str  # HARDWARE | PASSTHROUGH | SOFTWARE_FALLBACK
     profile: str = ""
     level: str = ""
+    profile_level_id: str = ""  # the SPS's profile_idc, constraint flags, level_idc (hex)
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -54,6 +55,7 @@ class VideoInfo:
         sps = find_sps(au.data)
         if sps is not None:
             self.profile, self.level = sps.profile, sps.level
+            self.profile_level_id = sps.profile_level_id
             self.width, self.height = sps.width, sps.height
 
     def as_dict(self) -> dict[str, object]:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
@@ -22,10 +23,14 @@ from ...peers import Peer, PeerStore
 from .. import TRANSPORT_REASONS, Handler, TransportError, public_error
 from .messages import error_payload, node_topic, peek_claims
 
+if TYPE_CHECKING:
+    from .commands import DoorbellCommands
+
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_TOPIC = 512
 BAD_RESPONSE_TOPIC = "the response topic must be <prefix>/<your id>/reply/<this node's id>/..."
+DOORBELL_COMMANDS = ("ring", "snapshot")
 
 
 class MqttRequests:
@@ -54,6 +59,7 @@ class MqttRequests:
         self.take_inbox_answer = take_inbox_answer
         self.controllers = frozenset(controllers)
         self.counts = {"handled": 0, "rejected": 0}
+        self.commands: DoorbellCommands | None = None  # cmd/ring, cmd/snapshot (set by the server)
 
     def topic(self, *parts: str, node_id: str | None = None) -> str:
         return node_topic(self.prefix, node_id or self.node_id, *parts)
@@ -133,13 +139,15 @@ class MqttRequests:
         elif command is not None and command[1] in self.controllers:
             if command[0] == "call":
                 await self._serve_call(message)
+            elif self.commands is not None and command[0] in DOORBELL_COMMANDS:
+                await self.commands.serve(message, command[0])
             else:
-                self.refuse(message, "bad-request", "unknown command: use cmd/call/<controller>")
+                self.refuse(message, "bad-request", "unknown command: use cmd/<command>/<controller>")
         elif command is not None:
             # Not a controller this node knows: nobody vouches for who published it.
             self.refuse(message, "bad-request", "commands come only from the controllers in mqtt.controllers")
         else:
-            self.refuse(message, "bad-request", "unknown topic: use inbox or cmd/call/<controller>")
+            self.refuse(message, "bad-request", "unknown topic: use inbox or cmd/<command>/<controller>")
 
     def _payload_text(self, message: MQTTMessage, what: str) -> str | None:
         payload = message.payload or b""
@@ -172,7 +180,7 @@ class MqttRequests:
             # The detail stays in this log; what leaves is a fixed text (no addresses).
             log.info("MQTT: inbox link refused: %s: %s", type(e).__name__, e)
             info = public_error(e)
-            self.refuse(message, info["reason"], str(e), public=info["message"])
+            self.refuse_with(message, info["reason"], str(e), info["message"], {})
             return
         self.counts["handled"] += 1
         if reply is None:
@@ -186,7 +194,7 @@ class MqttRequests:
             # No response topic (or, for a sealed link, one in another node's tree): the
             # answer goes to the verified sender's own inbox, never anywhere else.
             if self._has_response_topic(message):
-                self.refuse(message, "bad-request", BAD_RESPONSE_TOPIC, reply=False)
+                self.refuse_with(message, "bad-request", BAD_RESPONSE_TOPIC, None, {}, reply=False)
             self.publish(self.topic("inbox", node_id=sender), reply, qos=1)
 
     async def _serve_call(self, message: MQTTMessage) -> None:
@@ -232,7 +240,7 @@ class MqttRequests:
             else:
                 log.exception("MQTT: cmd/call to %s failed", peer.name)
             info = public_error(e)
-            self.refuse(message, info["reason"], str(e), public=info["message"], peer=peer.name)
+            self.refuse_with(message, info["reason"], str(e), info["message"], {"peer": peer.name})
             return
         self.counts["handled"] += 1
         result = {"ok": True, "peer": peer.name, "peer_id": peer.node_id}
@@ -266,19 +274,24 @@ class MqttRequests:
             return False
         return True
 
-    def refuse(
+    def refuse(self, message: MQTTMessage, reason: str, detail: str, **extra: object) -> None:
+        """Every refusal: an error reply where one may go, and a 'rejected' event. Both
+        carry the fixed text for the reason, never `detail` (it may repeat what the
+        sender sent: a topic, a peer name, an address); the detail goes to this log."""
+        self.refuse_with(message, reason, detail, None, extra)
+
+    def refuse_with(
         self,
         message: MQTTMessage,
         reason: str,
         detail: str,
+        public: str | None,
+        extra: Mapping[str, object],
         *,
         reply: bool = True,
-        public: str | None = None,
-        **extra: object,
     ) -> None:
-        """Every refusal: an error reply where one may go, and a 'rejected' event. Both
-        carry the fixed text for the reason, never `detail` (it may repeat what the
-        sender sent: a topic, a peer name, an address); the detail goes to this log."""
+        """refuse() with the caller's own fixed text (`public`, None: the reason's), and
+        `reply=False` when no error reply may go out (only the event)."""
         self.counts["rejected"] += 1
         where = self._public_topic(message.topic)
         log.warning("MQTT: refused a message on %r: %s: %s", message.topic[:200], reason, detail)
@@ -303,8 +316,12 @@ class MqttRequests:
         command = self._command(topic)
         if topic == self.topic("inbox"):
             return "inbox"
-        if command is not None and command[0] == "call" and command[1] in self.controllers:
-            return f"cmd/call/{command[1]}"
+        if (
+            command is not None
+            and command[0] in ("call", *DOORBELL_COMMANDS)
+            and command[1] in self.controllers
+        ):
+            return f"cmd/{command[0]}/{command[1]}"
         return f"({len(topic.encode())}-byte topic)"
 
 
