@@ -57,7 +57,7 @@ async def test_cmd_call_failures_publish_no_exception_text(broker, nodes):
 
     ctl = Watcher(broker, "controller")
     assert await ctl.connected()
-    replies = "media-node/controller/reply/leak"
+    replies = f"media-node/controller/reply/{camera.node_id}/leak"
     events = f"media-node/{camera.node_id}/events"
     ctl.c.subscribe(replies + "/#", qos=1)
     ctl.c.subscribe(events, qos=1)
@@ -72,7 +72,7 @@ async def test_cmd_call_failures_publish_no_exception_text(broker, nodes):
         ):
             for i in range(3):
                 ctl.publish(
-                    f"media-node/{camera.node_id}/cmd/call",
+                    f"media-node/{camera.node_id}/cmd/call/controller",
                     b"viewer",
                     response_topic=f"{replies}/{i}",
                     corr=bytes([i]),
@@ -103,7 +103,7 @@ async def test_qos0_flood_is_refused_busy_and_qos1_stays_lossless(broker, nodes)
     sender = Watcher(broker, viewer.node_id)
     ctl = Watcher(broker, "controller")
     assert await sender.connected() and await ctl.connected()
-    replies = f"media-node/{viewer.node_id}/reply/flood"
+    replies = f"media-node/{viewer.node_id}/reply/{camera.node_id}/flood"
     events = f"media-node/{camera.node_id}/events"
     sender.c.subscribe(replies + "/#", qos=1)
     ctl.c.subscribe(events, qos=1)
