@@ -148,4 +148,6 @@ class DoorbellAssembly:
 def _source_state(publisher: MediaPublisher | None) -> str:
     if publisher is None or publisher.video is None:
         return "unavailable"
+    if publisher.unavailable_reason():  # the source itself says so: absent or failing camera
+        return "unavailable"
     return video_source_state(publisher.video.last_au_at, publisher.started)

@@ -84,3 +84,19 @@ def test_source_state():
     assert video_source_state(4.0, True, now=5.0) == "ok"
     assert video_source_state(4.0, False, now=5.0) == "unavailable"
     assert video_source_state(4.0, True, now=40.0) == "unavailable"
+
+
+def test_health_says_unavailable_when_the_source_does_even_if_frames_came_lately():
+    """An absent or failing camera (the publisher's own state) is `unavailable` in the
+    Home Assistant health topic at once, not only after SOURCE_STALE seconds."""
+    import time
+    from types import SimpleNamespace
+
+    from node.doorbell.assembly import _source_state
+
+    video = SimpleNamespace(last_au_at=time.monotonic())
+    fine = SimpleNamespace(video=video, started=True, unavailable_reason=lambda: "")
+    failing = SimpleNamespace(video=video, started=True, unavailable_reason=lambda: "camera absent")
+    assert _source_state(fine) == "ok"  # type: ignore[arg-type]
+    assert _source_state(failing) == "unavailable"  # type: ignore[arg-type]
+    assert _source_state(None) == "unavailable"
