@@ -162,6 +162,31 @@ class LinksSection(Section):
 
 class FiledropSection(Section):
     enabled: bool = Field(True, description="Watch the home's inbox/ for link files.")
+    group: str = Field(
+        "",
+        description="A group whose members may also write the inbox (a local drop by another "
+        "service): the inbox may then be group-writable for this group only. Empty: only this "
+        "node's user (the node refuses to start on an inbox others can write).",
+    )
+    settle: float = Field(
+        0.3,
+        gt=0,
+        le=60,
+        description="Seconds a file written in place must stay unchanged (and closed) before it is taken.",
+    )
+    max_open: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a file its writer keeps open is waited for; then it is taken and "
+        "refused as still-open (kept in rejected/ with its reason).",
+    )
+    empty_grace: float = Field(
+        10.0, gt=0, le=3600, description="Seconds an empty file may stay empty before it is refused."
+    )
+    rescan: float = Field(
+        5.0, gt=0, le=3600, description="Seconds between full inbox scans (the safety net behind inotify)."
+    )
 
 
 class MqttSection(Section):
@@ -195,6 +220,17 @@ class MqttSection(Section):
     reconnect_max: int = Field(60, ge=1, le=3600, description="Longest reconnect delay in seconds.")
     home_assistant: bool = Field(False, description="Publish Home Assistant MQTT discovery.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
+    controllers: list[str] = Field(
+        default_factory=list,
+        description="Broker usernames of the controllers (scripts, Home Assistant) whose commands "
+        "this node takes: each on <prefix>/<node id>/cmd/<command>/<username>, a topic the broker's "
+        "ACL lets that user alone write; replies go under <prefix>/<username>/reply/<node id>/.",
+    )
+    home_assistant_user: str = Field(
+        "homeassistant",
+        description="The broker username Home Assistant connects as: its buttons publish to "
+        "cmd/call/<this user> (a controller, with mqtt.home_assistant on).",
+    )
 
     @field_validator("host")
     @classmethod

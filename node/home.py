@@ -62,11 +62,32 @@ class Home:
         return self.path / "rejected"
 
     @property
+    def reasons(self) -> Path:
+        """Why each file in rejected/ was refused: reasons/NAME for rejected/NAME (a
+        folder of its own, so no name a user drops can collide with a reason file)."""
+        return self.path / "reasons"
+
+    @property
     def recordings(self) -> Path:
         return self.path / "recordings"
 
     def drop_dirs(self) -> list[Path]:
-        return [self.inbox, self.outbox, self.work, self.done, self.rejected]
+        return [self.inbox, self.outbox, self.work, self.done, self.rejected, self.reasons]
+
+    def check_permissions(self, inbox_group: str = "") -> None:
+        """Refuse (UnsafePermissions, naming the chmod) a home whose trusted parts another
+        local user could write; the inbox may be writable by `inbox_group` alone."""
+        from .permissions import check_path, group_id
+
+        gid = group_id(inbox_group) if inbox_group else None
+        check_path(self.path, "the node's home")
+        check_path(self.config_file, "the config")
+        check_path(self.peers_file, "the allowlist")
+        for suffix in ("", "-wal", "-shm"):
+            check_path(self.replay_db.with_name(self.replay_db.name + suffix), "the replay cache")
+        check_path(self.inbox, "the file-drop inbox", writable_by_gid=gid)
+        for folder in self.drop_dirs()[1:]:
+            check_path(folder, "a file-drop folder")
 
     def exists(self) -> bool:
         return self.key_file.exists()

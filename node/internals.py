@@ -124,6 +124,8 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("ice", _CONNECTION, "_local_candidates", "instance", "candidates off the overlay dropped"),
     Internal("ice", _CONNECTION, "_check_list", "instance", "no pair with a dropped socket"),
     Internal("ice", _CONNECTION, "_nominated", "instance", "the selected pair, for stats"),
+    Internal("ice", _CONNECTION, "ice_controlling", "instance", "no role flip after nomination"),
+    Internal("ice", "aioice.ice:CandidatePair", "remote_addr", "class", "checks after nomination"),
     Internal("ice", "aioice.ice:CandidatePair", "local_candidate", "class", "the selected pair"),
 )
 

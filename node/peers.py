@@ -7,6 +7,7 @@ import base64
 import binascii
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import tomli_w
 
 from .errors import NodeError
 from .identity import InvalidNodeId, normalize_node_id
+from .permissions import check_allowlist
 
 PERMISSIONS = ("view", "talk", "call", "trigger")
 PERMISSION_HELP = {
@@ -163,6 +165,8 @@ class PeerStore:
         self.path = path
 
     def load(self) -> dict[str, Peer]:
+        # Every read, so a running node stops trusting an allowlist someone made writable.
+        check_allowlist(self.path)
         if not self.path.exists():
             return {}
         try:
@@ -185,7 +189,14 @@ class PeerStore:
     def save(self, peers: dict[str, Peer]) -> None:
         body = tomli_w.dumps({"peers": {n: p.to_toml() for n, p in sorted(peers.items())}})
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(_HEADER + body)
+        try:  # keep who may read it; never let group/others write it (load would refuse)
+            mode = stat.S_IMODE(self.path.stat().st_mode) & ~0o022
+        except FileNotFoundError:
+            mode = 0o644
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(_HEADER + body)
         os.replace(tmp, self.path)
 
     def add(self, peer: Peer, replace: bool = False) -> None:

@@ -89,6 +89,8 @@ class Service:
             raise NodeError(f"{home.path} has no identity: run `media-node init --home {home.path}` first")
         self.identity = identity = Identity.load(home.key_file)  # refuses a key readable by others
         self.config = config = self.config or load_config(home.config_file)
+        # Like ssh: nothing another local user could write is trusted (the chmod is named).
+        home.check_permissions(config.filedrop.group)
         peers = PeerStore(home.peers_file)
         known = peers.load()  # a broken peers.toml is an error at start, not at the first call
         if self.provider is None:
@@ -141,8 +143,15 @@ class Service:
         if config.filedrop.enabled:
             from .transports.filedrop import FileDropWatcher
 
+            drop = config.filedrop
             watcher = FileDropWatcher(
-                home, manager.handle_link, on_event=mqtt.publish_event if mqtt is not None else None
+                home,
+                manager.handle_link,
+                on_event=mqtt.publish_event if mqtt is not None else None,
+                settle=drop.settle,
+                max_open=drop.max_open,
+                empty_grace=drop.empty_grace,
+                rescan=drop.rescan,
             )
             await watcher.start()
             self.transports.append(watcher)
@@ -289,6 +298,7 @@ def _make_mqtt(
         source_state=source_state,
     )
     manager.on_event(mqtt.publish_event)
+    manager.outgoing = mqtt  # a trigger link (any transport) calls through the broker
     return mqtt
 
 

@@ -35,6 +35,7 @@ from ..ice import (
 )
 from ..identity import Identity
 from ..links import LinkError, LinkOpener, make_link
+from ..links.claims import REPLY_KINDS
 from ..links.link import Link, OpenedLink
 from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
@@ -46,6 +47,7 @@ from .errors import CallError, within
 from .events import CallEvents, EventCallback
 from .media import Attachment, Publisher, Receiver, ReceiverFactory
 from .talk import check_talk, offer_talkback, open_talkback
+from .trigger import serve_trigger
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,9 @@ class CallManager:
         self._setups: set[asyncio.Future[Any]] = set()  # calls being set up: close() cancels them
         self._closed = False
         self._cancels: set[asyncio.Future[None]] = set()  # `cancelled` notices on their way
+        # The transport outgoing calls go through (MQTT, set by the service): a trigger
+        # link that arrived by file drop still calls over the broker.
+        self.outgoing: ClientTransport | None = None
 
     # --- events & state ----------------------------------------------------------------
 
@@ -158,6 +163,7 @@ class CallManager:
         addr: str = "",
         ofh: str = "",
         err: dict[str, str] | None = None,
+        res: dict[str, str] | None = None,
         sealed: bool = False,
     ) -> Link:
         return make_link(
@@ -170,6 +176,7 @@ class CallManager:
             prov=self.provider.name,
             ofh=ofh,
             err=err,
+            res=res,
             sealed=sealed or self.config.links.seal,
         )
 
@@ -190,7 +197,7 @@ class CallManager:
             ofh=opened.digest,
             err={"code": code, "message": message},
             sealed=opened.sealed,
-        ).text
+        ).sent
 
     # --- daemon side: links in, replies out -------------------------------------------
 
@@ -203,7 +210,7 @@ class CallManager:
             self.events.emit({"event": "rejected", "reason": e.reason})
             raise
         kind = opened.claims.kind
-        if kind in ("answer", "error"):
+        if kind in REPLY_KINDS:
             raise LinkError(
                 "wrong-offer",
                 f"an unsolicited {kind}: this node is not waiting for one",
@@ -211,6 +218,8 @@ class CallManager:
         peer = opened.peer
         if peer is None:  # an opener without an allowlist is a programming error here
             raise LinkError("unknown-sender", "the daemon only answers allowlisted peers")
+        if kind == "trigger":  # the opener checked the sender may `trigger`
+            return await serve_trigger(self, opened)
         if self._closed:
             return self._error_reply(
                 opened, peer, "stopping", "this node is shutting down; try again shortly"
@@ -340,7 +349,7 @@ class CallManager:
             talk=talk,
         )
         await self._register(call)
-        return reply.text
+        return reply.sent
 
     def _new_call(
         self,

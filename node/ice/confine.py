@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ipaddress
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import aioice.ice
 import aiortc.rtcicetransport
+from aioice import stun
 from aioice.candidate import Candidate
 from aioice.ice import StunProtocol
 from aioice.stun import Message
@@ -78,6 +80,7 @@ class OverlayConnection(aioice.ice.Connection):
         super().__init__(*args, **kwargs)
         self.overlay_policy: IcePolicy | None = _ACTIVE_POLICY.get()
         self.checks_received = 0
+        self.late_checks_refused = 0  # checks refused after nomination (another port, a role flip)
         if self.overlay_policy is None:
             log.warning("ICE connection built outside an overlay call: it gathers and accepts nothing")
 
@@ -145,8 +148,31 @@ class OverlayConnection(aioice.ice.Connection):
         policy = self.overlay_policy
         if policy is None or not policy.is_remote(addr[0]):
             return  # no Binding response, no peer-reflexive candidate
+        if self._after_nomination_refuses(message, addr):
+            return
         self.checks_received += 1  # liveness: the peer's consent checks (node.calls)
         super().request_received(message, addr, protocol)
+
+    def _after_nomination_refuses(self, message: stun.Message, addr: tuple[str, int]) -> bool:
+        """Once a pair is nominated, only its remote address and port may check, and never
+        with a role conflict: the ICE password is in every unsealed link, so anyone on
+        the peer's address could otherwise answer checks from another port or flip this
+        node's role mid-call. aiortc 1.16 makes no ICE restart (new credentials come
+        only with a new offer, which is a new call), so nothing legitimate is refused."""
+        nominated = [pair.remote_addr for pair in self._nominated.values()]
+        if not nominated:
+            return False
+        source = (_ip_key(addr[0]), addr[1])
+        if source not in [(_ip_key(host), port) for host, port in nominated]:
+            self.late_checks_refused += 1
+            log.info("ICE: refused a check from another port after nomination")
+            return True
+        role = "ICE-CONTROLLING" if self.ice_controlling else "ICE-CONTROLLED"
+        if role in message.attributes:
+            self.late_checks_refused += 1
+            log.info("ICE: refused a role conflict after nomination")
+            return True
+        return False
 
     def selected_pair(self) -> tuple[str, str] | None:
         """(local, remote) address of the nominated pair of component 1, if any."""
@@ -154,6 +180,14 @@ class OverlayConnection(aioice.ice.Connection):
         if pair is None:
             return None
         return pair.local_candidate.host, pair.remote_addr[0]
+
+
+def _ip_key(host: str) -> str:
+    """One spelling per address (an IPv6 address may come with a zone or in another case)."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        return host
 
 
 def install() -> None:

@@ -8,10 +8,20 @@ from dataclasses import asdict, dataclass, field
 from ..identity import InvalidNodeId, decode_node_id
 from .errors import LinkError
 
-KINDS = ("view-request", "offer", "answer", "error")
+KINDS = ("view-request", "offer", "answer", "error", "trigger", "result")
 # What the sender must be allowed to do for each kind (None: being allowlisted suffices;
 # an answer or error is only accepted for a request this node sent).
-KIND_PERMISSION = {"view-request": "view", "offer": "call", "answer": None, "error": None}
+# A trigger asks this node to call one of its peers (`tgt`); its result (or an error)
+# answers it. Replies (answer, error, result) are only accepted for a request this node sent.
+KIND_PERMISSION = {
+    "view-request": "view",
+    "offer": "call",
+    "answer": None,
+    "error": None,
+    "trigger": "trigger",
+    "result": None,
+}
+REPLY_KINDS = ("answer", "error", "result")
 MAX_LIFETIME = 86400  # exp - iat; longer-lived links are refused as malformed
 VERSION = 1
 
@@ -29,6 +39,8 @@ class Claims:
     sdp: str = ""  # offer (view-request, offer) or answer SDP
     ofh: str = ""  # answer/error: base64url SHA-256 of the JWS it answers
     err: dict[str, str] = field(default_factory=dict)  # error: {"code": ..., "message": ...}
+    tgt: str = ""  # trigger: the node id of the peer this node is asked to call
+    res: dict[str, str] = field(default_factory=dict)  # result: {"peer": name, "call": id}
     v: int = VERSION
 
     def to_json(self) -> dict[str, object]:
@@ -39,8 +51,10 @@ class Claims:
     def from_json(cls, data: object) -> Claims:
         if not isinstance(data, dict):
             raise LinkError("malformed", "claims are not a JSON object")
-        if data.get("v") != VERSION:
-            raise LinkError("malformed", f"unsupported link version {data.get('v')!r}")
+        # Type-exact: in Python True == 1 == 1.0, so `v: true` would pass a plain `!=`.
+        version = data.get("v")
+        if type(version) is not int or version != VERSION:
+            raise LinkError("malformed", "unsupported link version (v must be the integer 1)")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise LinkError("malformed", f"unknown claims {sorted(unknown)}")
@@ -50,13 +64,17 @@ class Claims:
         for name in ("iat", "exp"):
             if type(data.get(name)) is not int:
                 raise LinkError("malformed", f"claim {name!r} missing or not an integer")
-        for name in ("addr", "prov", "sdp", "ofh"):
+        for name in ("addr", "prov", "sdp", "ofh", "tgt"):
             if name in data and not isinstance(data[name], str):
                 raise LinkError("malformed", f"claim {name!r} is not text")
         if "err" in data and not (
             isinstance(data["err"], dict) and all(isinstance(v, str) for v in data["err"].values())
         ):
             raise LinkError("malformed", "claim 'err' is not an object of strings")
+        if "res" in data and not (
+            isinstance(data["res"], dict) and all(isinstance(v, str) for v in data["res"].values())
+        ):
+            raise LinkError("malformed", "claim 'res' is not an object of strings")
         claims = cls(**data)
         claims.check_shape()
         return claims
@@ -73,10 +91,17 @@ class Claims:
             raise LinkError("malformed", "iat/exp out of range (lifetime must be 0..86400 s)")
         if self.kind in ("view-request", "offer", "answer") and not self.sdp:
             raise LinkError("malformed", f"a {self.kind} must carry an SDP")
-        if self.kind in ("answer", "error") and not self.ofh:
+        if self.kind in REPLY_KINDS and not self.ofh:
             raise LinkError("malformed", f"an {self.kind} must name the offer it answers (ofh)")
         if self.kind == "error" and "code" not in self.err:
             raise LinkError("malformed", "an error must carry err.code")
+        if self.kind == "trigger":
+            try:
+                decode_node_id(self.tgt)
+            except InvalidNodeId:
+                raise LinkError(
+                    "malformed", "a trigger must name the peer to call (tgt, a node id)"
+                ) from None
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json(), separators=(",", ":"), sort_keys=False).encode()

@@ -1,5 +1,5 @@
 """Why a link was refused: a stable reason code (for scripts, MQTT error replies and
-rejected/*.reason.json) plus a message for people."""
+reasons/* of the file drop) plus a message for people."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 
 from ..identity import Identity, verify_signature
+from . import strictjson
 from .b64 import b64url_decode, b64url_encode
 from .errors import LinkError
 
@@ -38,9 +39,11 @@ class CompactJws:
             raise LinkError("malformed", "a link's JWS has three dot-separated parts")
         self.header_segment, self.payload_segment, sig_segment = parts
         try:
-            header = json.loads(b64url_decode(self.header_segment))
+            header = strictjson.loads(b64url_decode(self.header_segment))
             self.payload = b64url_decode(self.payload_segment)
             self.signature = b64url_decode(sig_segment)
+        except strictjson.DuplicateKey:
+            raise LinkError("malformed", "the JWS header names a parameter twice") from None
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise LinkError("malformed", "a JWS part is not base64url JSON") from None
         if not isinstance(header, dict) or header.get("alg") != "EdDSA" or header.get("typ") != TYP:

@@ -15,7 +15,7 @@ from ..errors import NodeError
 from ..identity import Identity
 from ..peers import Peer, PeerStore
 from .b64 import b64url_decode, b64url_encode
-from .claims import KIND_PERMISSION, KINDS, Claims
+from .claims import KIND_PERMISSION, KINDS, REPLY_KINDS, Claims
 from .errors import LinkError
 from .jws import CompactJws, jws_digest, sign_compact
 from .payload import decode_payload, encode_payload
@@ -28,6 +28,18 @@ SEALED_PREFIX = "mnode-sealed:"
 MAX_LINK_BYTES = 64 * 1024
 
 
+class SentLink(str):
+    """A link's text that also names its recipient (the `aud` this node signed), so a
+    transport can route a reply by whom it was verified to answer, sealed or not."""
+
+    recipient: str
+
+    def __new__(cls, text: str, recipient: str) -> SentLink:
+        obj = super().__new__(cls, text)
+        obj.recipient = recipient
+        return obj
+
+
 @dataclass(frozen=True)
 class Link:
     text: str  # what is sent: prefix + JWS, or the sealed form
@@ -37,6 +49,10 @@ class Link:
     @property
     def digest(self) -> str:
         return jws_digest(self.jws)
+
+    @property
+    def sent(self) -> SentLink:
+        return SentLink(self.text, self.claims.aud)
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ def make_link(
     prov: str = "",
     ofh: str = "",
     err: dict[str, str] | None = None,
+    tgt: str = "",
+    res: dict[str, str] | None = None,
     sealed: bool = False,
     now: float | None = None,
     nonce: str | None = None,
@@ -85,6 +103,8 @@ def make_link(
         sdp=compact_sdp(sdp) if sdp else "",
         ofh=ofh,
         err=err or {},
+        tgt=tgt,
+        res=res or {},
     )
     claims.check_shape()
     jws = sign_compact(identity, encode_payload(claims))
@@ -164,7 +184,7 @@ class LinkOpener:
                     f"peer {peer.name!r} may not {needed} (allow: "
                     f"{', '.join(sorted(peer.allow)) or 'nothing'})",
                 )
-        if expect_offer is not None and claims.kind in ("answer", "error") and claims.ofh != expect_offer:
+        if expect_offer is not None and claims.kind in REPLY_KINDS and claims.ofh != expect_offer:
             raise LinkError("wrong-offer")
         if self.replay is not None and not self.replay.claim(claims.iss, claims.nonce, claims.exp, now):
             raise LinkError("replayed", f"nonce {claims.nonce} from {claims.iss} was already used")

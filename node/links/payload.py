@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import zlib
 
+from . import strictjson
 from .claims import Claims
 from .errors import LinkError
 from .sdp import SDP_TEMPLATE_V1
@@ -40,7 +41,9 @@ def decode_payload(data: bytes) -> Claims:
     if decomp.unconsumed_tail or not decomp.eof or decomp.unused_data:
         raise LinkError("malformed", "payload is truncated, has trailing bytes or exceeds 64 KiB")
     try:
-        obj = json.loads(raw.decode("utf-8"))
+        obj = strictjson.loads(raw.decode("utf-8"))
+    except strictjson.DuplicateKey:
+        raise LinkError("malformed", "the claims name a claim twice") from None
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, huge ints
         raise LinkError("malformed", f"payload is not JSON: {e}") from None
     return Claims.from_json(obj)

@@ -5,6 +5,7 @@ processed once is refused afterwards even if the daemon died just after taking i
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -16,6 +17,8 @@ class ReplayCache:
         self.path = path
         self.skew = skew
         self._lock = threading.Lock()
+        # Private from the start: whoever could write it could replay links.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(str(path), timeout=10, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (nonce TEXT PRIMARY KEY, sender TEXT, exp INTEGER)")

@@ -20,6 +20,8 @@ TRANSPORT_REASONS: dict[str, str] = {
     "timeout": "no reply arrived in time",
     "unreachable": "the transport could not deliver the request",
     "busy": "the node is busy; try again later",
+    "still-open": "the file's writer kept it open for longer than the file drop waits",
+    "reply-unwritable": "the node cannot write a reply for this file; see its log",
 }
 
 

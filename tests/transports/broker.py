@@ -136,6 +136,7 @@ class Broker:
         self.data.mkdir(exist_ok=True)
         self.log = folder / "mosquitto.log"
         self.password_files: dict[str, Path] = {}
+        self.controllers = list(controllers)
         users = [n.node_id for n in nodes] + list(controllers)
         for user in users:
             self.add_user(user)
@@ -250,5 +251,9 @@ class Broker:
             keepalive=10,
         )
         values["username"] = user
+        # a node takes commands from this broker's controllers (the first is Home Assistant)
+        values["controllers"] = list(self.controllers)
+        if self.controllers:
+            values["home_assistant_user"] = self.controllers[0]
         values.update(overrides)
         return MqttSection(**values)

@@ -32,7 +32,7 @@ class Responder:
         if self.delay:
             await asyncio.sleep(self.delay)
         if opened.claims.kind in ("view-request", "offer"):
-            return make_link(self.node.identity, "answer", opened.claims.iss, sdp=SDP, ofh=opened.digest).text
+            return make_link(self.node.identity, "answer", opened.claims.iss, sdp=SDP, ofh=opened.digest).sent
         return None
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from node.transports.filedrop import FileDropClient, FileDropWatcher
 from node.transports.mqtt import MqttClient, MqttTransport
+from node.transports.mqtt.messages import peek_claims
 
 from .abuse import bad_links
 from .broker import Broker
@@ -40,7 +41,7 @@ async def test_1000_bad_messages_each_get_a_reason_and_a_valid_one_is_answered(t
     ctl = Watcher(broker, "controller")
     try:
         assert await spam.connected() and await ctl.connected()
-        replies = f"media-node/{viewer.node_id}/reply/abuse"
+        replies = f"media-node/{viewer.node_id}/reply/{camera.node_id}/abuse"
         events = f"media-node/{camera.node_id}/events"
         spam.c.subscribe(replies + "/#", qos=1)
         ctl.c.subscribe(events, qos=1)
@@ -64,17 +65,26 @@ async def test_1000_bad_messages_each_get_a_reason_and_a_valid_one_is_answered(t
                 if i % 100 == 0:
                     await asyncio.sleep(0)
             check_answer(viewer, valid, await answer)
+
+            # An error reply goes only to the claimed sender's own reply tree: a link that
+            # names another sender (a stranger's, a forger's claim) gets none here.
+            def answered_here(payload: bytes) -> bool:
+                peeked = peek_claims(payload.decode("ascii", "replace"))
+                return peeked is None or peeked[0].iss == viewer.node_id
+
+            replied = {i: exp for i, (payload, exp) in enumerate(cases) if answered_here(payload)}
+            assert 0 < len(replied) < len(cases)
             await wait_for(
-                lambda: len(spam.on(replies)) == len(cases), timeout=120, what="1000 error replies"
+                lambda: len(spam.on(replies)) == len(replied), timeout=120, what="the error replies"
             )
             got = {
                 int.from_bytes(m.properties.CorrelationData, "big"): json.loads(m.payload)
                 for m in spam.on(replies)
             }
-            assert len(got) == len(cases)
+            assert set(got) == set(replied)
             wrong = {
                 i: (got[i], expected)
-                for i, (_, expected) in enumerate(cases)
+                for i, expected in replied.items()
                 if got[i].get("ok") is not False or got[i].get("reason") != expected
             }
             assert not wrong, list(wrong.items())[:5]
@@ -144,12 +154,12 @@ async def test_1000_bad_files_each_get_a_reason_and_a_valid_one_is_answered(node
         wrong = {}
         for i, (payload, expected) in enumerate(cases):
             name = f"bad-{i:04d}"
-            info = json.loads((home.rejected / f"{name}.reason.json").read_text())
+            info = json.loads((home.reasons / name).read_text())
             if info["reason"] != expected or not info["message"]:
                 wrong[name] = (info, expected)
             assert (home.rejected / name).read_bytes() == payload  # kept as it came, for a person to see
         for name, expected in extra.items():
-            assert json.loads((home.rejected / f"{name}.reason.json").read_text())["reason"] == expected
+            assert json.loads((home.reasons / name).read_text())["reason"] == expected
         assert not wrong, list(wrong.items())[:5]
         assert not list(home.inbox.iterdir()) and not list(home.work.iterdir())
         after = view_request(viewer, camera)

@@ -106,14 +106,24 @@ async def test_a_press_and_cmd_ring_ring_snapshot_and_call_the_configured_peer(
         assert cam_service.doorbell.doorbell.rings == 1 and button.presses == 1, "one press, one ring"
 
         # Home Assistant (or a Zigbee button's automation) rings over MQTT
-        replies = "media-node/homeassistant/reply/bell"
-        ha.publish(f"media-node/{camera.node_id}/cmd/ring", b"ring", response_topic=f"{replies}/1", corr=b"1")
+        replies = f"media-node/homeassistant/reply/{camera.node_id}/bell"
+        ha.publish(
+            f"media-node/{camera.node_id}/cmd/ring/homeassistant",
+            b"ring",
+            response_topic=f"{replies}/1",
+            corr=b"1",
+        )
         await wait_for(lambda: ha.on(replies), what="the cmd/ring reply")
         assert json.loads(ha.on(replies)[0].payload) == {"ok": True, "calling": ["door"], "skipped": {}}
         await wait_for(
             lambda: len(door_service.manager.active()) == 2, timeout=60, what="the door called again"
         )
-        ha.publish(f"media-node/{camera.node_id}/cmd/snapshot", b"", response_topic=f"{replies}/2", corr=b"2")
+        ha.publish(
+            f"media-node/{camera.node_id}/cmd/snapshot/homeassistant",
+            b"",
+            response_topic=f"{replies}/2",
+            corr=b"2",
+        )
         await wait_for(lambda: len(ha.on(replies)) == 2, timeout=30, what="the cmd/snapshot reply")
         reply = json.loads(ha.on(replies)[1].payload)
         assert reply["ok"] and (reply["width"], reply["height"]) == (info.width, info.height), reply

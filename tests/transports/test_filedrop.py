@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -39,7 +40,7 @@ async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
 
 
 def reason_of(home, name: str) -> dict:
-    return json.loads((home.rejected / f"{name}.reason.json").read_text())
+    return json.loads((home.reasons / name).read_text())
 
 
 async def test_write_then_rename_is_answered_and_moved_to_done(pair):
@@ -255,7 +256,8 @@ async def test_rejections_are_reported_as_events_and_the_watcher_reports_health(
         {
             "event": "rejected",
             "transport": "file",
-            "file": "stranger.link",
+            "file_sha256": hashlib.sha256(b"stranger.link").hexdigest()[:16],
+            "file_bytes": 13,
             "reason": "unknown-sender",
             "message": events[0]["message"],
         }

@@ -57,7 +57,7 @@ async def test_cmd_call_failures_publish_no_exception_text(broker, nodes):
 
     ctl = Watcher(broker, "controller")
     assert await ctl.connected()
-    replies = "media-node/controller/reply/leak"
+    replies = f"media-node/controller/reply/{camera.node_id}/leak"
     events = f"media-node/{camera.node_id}/events"
     ctl.c.subscribe(replies + "/#", qos=1)
     ctl.c.subscribe(events, qos=1)
@@ -72,7 +72,7 @@ async def test_cmd_call_failures_publish_no_exception_text(broker, nodes):
         ):
             for i in range(3):
                 ctl.publish(
-                    f"media-node/{camera.node_id}/cmd/call",
+                    f"media-node/{camera.node_id}/cmd/call/controller",
                     b"viewer",
                     response_topic=f"{replies}/{i}",
                     corr=bytes([i]),
@@ -103,7 +103,7 @@ async def test_qos0_flood_is_refused_busy_and_qos1_stays_lossless(broker, nodes)
     sender = Watcher(broker, viewer.node_id)
     ctl = Watcher(broker, "controller")
     assert await sender.connected() and await ctl.connected()
-    replies = f"media-node/{viewer.node_id}/reply/flood"
+    replies = f"media-node/{viewer.node_id}/reply/{camera.node_id}/flood"
     events = f"media-node/{camera.node_id}/events"
     sender.c.subscribe(replies + "/#", qos=1)
     ctl.c.subscribe(events, qos=1)
@@ -202,8 +202,8 @@ async def test_a_hung_filedrop_handler_times_out_and_frees_its_worker(make_node)
         camera.home, handler, settle=0.05, concurrency=1, handle_timeout=1.0, on_event=events.append
     ):
         (camera.home.inbox / "hung.link").write_text(view_request(viewer, camera).text)
-        await wait_for(lambda: (camera.home.rejected / "hung.link.reason.json").exists(), what="the timeout")
-        reason = json.loads((camera.home.rejected / "hung.link.reason.json").read_text())
+        await wait_for(lambda: (camera.home.reasons / "hung.link").exists(), what="the timeout")
+        reason = json.loads((camera.home.reasons / "hung.link").read_text())
         assert reason["reason"] == "timeout", reason
         request = view_request(viewer, camera)
         tmp = camera.home.inbox / ".next.tmp"

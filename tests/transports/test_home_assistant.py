@@ -226,7 +226,7 @@ async def test_buttons_press_and_follow_the_allowlist(broker, nodes):
         await wait_for(lambda: len(configs(ha)) == 12, what="the configs")
         button = configs(ha)[f"{disc}/call_viewer/config"]
         assert button["payload_press"] == "viewer"
-        assert button["command_topic"] == f"media-node/{camera.node_id}/cmd/call"
+        assert button["command_topic"] == f"media-node/{camera.node_id}/cmd/call/homeassistant"
         ha.publish(button["command_topic"], button["payload_press"])  # what HA does on a press
         await wait_for(lambda: calls == ["viewer"], what="the call")
         camera.trust(stranger, "view,call")  # a peer added while the node runs
@@ -288,11 +288,11 @@ async def test_cmd_snapshot_and_cmd_ring(broker, nodes, fanout):
     snapshots off the request is refused with a reason; cmd/ring rings."""
     _, camera, _, _ = nodes
     ha = await home_assistant(broker)
-    replies = "media-node/homeassistant/reply/x"  # read through its media-node/# subscription
+    replies = f"media-node/homeassistant/reply/{camera.node_id}/x"  # read through its media-node/#
     cmd = f"media-node/{camera.node_id}/cmd"
     async with transport(broker, camera, parts(fanout)):
         await wait_for(lambda: len(configs(ha)) == 14, what="the configs")
-        ha.publish(f"{cmd}/snapshot", b"snapshot", response_topic=f"{replies}/1", corr=b"1")
+        ha.publish(f"{cmd}/snapshot/homeassistant", b"snapshot", response_topic=f"{replies}/1", corr=b"1")
         await wait_for(lambda: ha.on(replies), what="the snapshot reply")
         reply = json.loads(ha.on(replies)[0].payload)
         assert reply["ok"] and (reply["width"], reply["height"]) == (320, 240), reply
@@ -302,14 +302,14 @@ async def test_cmd_snapshot_and_cmd_ring(broker, nodes, fanout):
             frame = next(c.decode(video=0))
         info = fanout.source.info()
         assert (frame.width, frame.height) == (info.width, info.height) == (320, 240)
-        ha.publish(f"{cmd}/ring", b"ring", response_topic=f"{replies}/2", corr=b"2")
+        ha.publish(f"{cmd}/ring/homeassistant", b"ring", response_topic=f"{replies}/2", corr=b"2")
         await wait_for(lambda: len(ha.on(replies)) == 2, what="the ring reply")
         assert json.loads(ha.on(replies)[1].payload) == {"ok": True, "calling": [], "skipped": {}}
         await wait_for(lambda: ha.on(f"media-node/{camera.node_id}/ha/event"), what="the ring event")
     ha.messages.clear()
     async with transport(broker, camera, parts(None)):  # snapshots off
         await wait_for(lambda: len(configs(ha)) == 12, what="the configs")
-        ha.publish(f"{cmd}/snapshot", b"", response_topic=f"{replies}/3", corr=b"3")
+        ha.publish(f"{cmd}/snapshot/homeassistant", b"", response_topic=f"{replies}/3", corr=b"3")
         await wait_for(lambda: ha.on(replies), what="the refusal")
         refusal = json.loads(ha.on(replies)[0].payload)
         assert refusal["ok"] is False and refusal["reason"] == "snapshots-off", refusal

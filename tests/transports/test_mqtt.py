@@ -148,7 +148,7 @@ async def test_a_node_cannot_read_another_nodes_inbox(broker, nodes):
     responder = Responder(camera)
     spy = Watcher(broker, stranger.node_id)
     assert await spy.connected()
-    mine = f"media-node/{stranger.node_id}/reply/spy"
+    mine = f"media-node/{stranger.node_id}/reply/{viewer.node_id}/spy"  # the viewer's branch
     spy.c.subscribe(f"media-node/{camera.node_id}/inbox", qos=1)
     spy.c.subscribe(f"media-node/{camera.node_id}/#", qos=1)
     spy.c.subscribe(mine, qos=1)
@@ -228,7 +228,7 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
 
     ctl = Watcher(broker, "controller")
     assert await ctl.connected()
-    replies = "media-node/controller/reply/t"
+    replies = f"media-node/controller/reply/{camera.node_id}/t"
     ctl.c.subscribe(replies + "/#", qos=1)
     ctl.c.subscribe(f"media-node/{camera.node_id}/events", qos=1)
     await wait_for(lambda: len(ctl.suback) == 2, what="SUBACKs")
@@ -239,7 +239,7 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
         peers=camera.peers,
         on_call=on_call,
     ):
-        cmd = f"media-node/{camera.node_id}/cmd/call"
+        cmd = f"media-node/{camera.node_id}/cmd/call/controller"
         cases = {
             b"nobody": "unknown-peer",
             stranger.node_id.encode(): "unknown-peer",
@@ -402,8 +402,8 @@ async def test_the_documented_mosquitto_rr_examples_work(broker, nodes, tmp_path
         out = await asyncio.to_thread(
             rr,
             "controller",
-            f"media-node/{camera.node_id}/cmd/call",
-            "media-node/controller/reply/1",
+            f"media-node/{camera.node_id}/cmd/call/controller",
+            f"media-node/controller/reply/{camera.node_id}/1",
             "viewer",
         )
         assert out.returncode == 0, out.stderr
@@ -413,7 +413,7 @@ async def test_the_documented_mosquitto_rr_examples_work(broker, nodes, tmp_path
             rr,
             viewer.node_id,
             f"media-node/{camera.node_id}/inbox",
-            f"media-node/{viewer.node_id}/reply/1",
+            f"media-node/{viewer.node_id}/reply/{camera.node_id}/1",
             request.text,
         )
         assert out.returncode == 0, out.stderr
@@ -422,7 +422,7 @@ async def test_the_documented_mosquitto_rr_examples_work(broker, nodes, tmp_path
             rr,
             viewer.node_id,
             f"media-node/{camera.node_id}/inbox",
-            f"media-node/{viewer.node_id}/reply/1",
+            f"media-node/{viewer.node_id}/reply/{camera.node_id}/1",
             request.text,
         )
         assert json.loads(out.stdout)["reason"] == "replayed"

@@ -136,7 +136,7 @@ class WebLab:
             "-P",
             b.password_files["controller"].read_text().strip(),
             "-t",
-            f"{b.prefix}/{self.cam_id}/cmd/call",
+            f"{b.prefix}/{self.cam_id}/cmd/call/controller",
             "-m",
             callee,
             "-q",

@@ -149,8 +149,10 @@ async def house(make_node, tmp_path, clip_dir, fake_speaker):
 
 
 def _ring(ctl: Watcher, camera, payload: bytes, tag: str) -> str:
-    replies = f"media-node/controller/reply/{tag}"
-    ctl.publish(f"media-node/{camera.node_id}/cmd/call", payload, response_topic=replies, corr=tag.encode())
+    replies = f"media-node/controller/reply/{camera.node_id}/{tag}"
+    ctl.publish(
+        f"media-node/{camera.node_id}/cmd/call/controller", payload, response_topic=replies, corr=tag.encode()
+    )
     return replies
 
 

@@ -93,8 +93,14 @@ class MqttClient:
             f"mnode-{self.node_id}" if persistent else f"mnode-{self.node_id[:20]}-{uuid.uuid4().hex[:8]}"
         )
         self.session = uuid.uuid4().hex[:12]
+        # Replies to this node come under <prefix>/<me>/reply/<responder id>/...: the
+        # broker's ACL lets only the responder write its branch, so no node can forge
+        # another's reply. A short-lived client adds its session (its replies only).
+        self.reply_root = self.topic("reply")
         self.reply_base = reply_base or self.topic("reply", self.session)
-        self.subscriptions = [*subscriptions, f"{self.reply_base}/#"]
+        self._reply_session = [] if reply_base is not None else [self.session]
+        mine = f"{self.reply_root}/#" if reply_base is not None else f"{self.reply_root}/+/{self.session}/#"
+        self.subscriptions = [*subscriptions, mine]
         self._on_message_hook = on_message
         self._on_ready_hook = on_ready
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -271,7 +277,10 @@ class MqttClient:
             log.exception("MQTT: failed to route a message on %r", getattr(message, "topic", "?"))
 
     def is_reply(self, topic: str) -> bool:
-        return topic.startswith(self.reply_base + "/")
+        return topic.startswith(self.reply_root + "/")
+
+    def response_topic_for(self, peer_id: str, corr: bytes) -> str:
+        return "/".join([self.reply_root, peer_id, *self._reply_session, corr.hex()])
 
     def ack(self, message: MQTTMessage) -> None:
         """With manual acks a QoS 1 message is acknowledged only once it was handled: a
@@ -348,7 +357,7 @@ class MqttClient:
         pending = _Pending(loop.create_future(), peeked[1] if peeked else None, peer_id)
         self._pending[corr] = pending
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        props.ResponseTopic = f"{self.reply_base}/{corr.hex()}"
+        props.ResponseTopic = self.response_topic_for(peer_id, corr)
         props.CorrelationData = corr
         props.MessageExpiryInterval = max(1, int(timeout))
         # QoS 1: if the broker is away paho keeps the message and sends it on reconnect.

@@ -94,7 +94,7 @@ class DoorbellCommands:
 
     def _refuse(self, message: MQTTMessage, error: DoorbellError | SnapshotError, **extra: object) -> None:
         """The error's fixed public text, never its detail (which stays in the log)."""
-        self.requests.refuse(message, error.public_reason, error.public, **extra)
+        self.requests.refuse_with(message, error.public_reason, error.detail, error.public, extra)
 
     async def on_ring(self) -> None:
         """The doorbell's on-ring action when [snapshot] on_ring: failures are logged only."""

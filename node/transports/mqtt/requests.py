@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from paho.mqtt.client import MQTTMessage
@@ -16,9 +16,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ...errors import NodeError
+from ...identity import InvalidNodeId, decode_node_id
+from ...links.claims import REPLY_KINDS
 from ...links.link import MAX_LINK_BYTES
 from ...peers import Peer, PeerStore
-from .. import Handler, public_error
+from .. import TRANSPORT_REASONS, Handler, TransportError, public_error
 from .messages import error_payload, node_topic, peek_claims
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_TOPIC = 512
+BAD_RESPONSE_TOPIC = "the response topic must be <prefix>/<your id>/reply/<this node's id>/..."
 DOORBELL_COMMANDS = ("ring", "snapshot")
 
 
@@ -44,6 +47,7 @@ class MqttRequests:
         on_call_first: Callable[[list[Peer]], Awaitable[object]] | None = None,
         publish_event: Callable[[Mapping[str, object]], None],
         take_inbox_answer: Callable[[str, str], bool],
+        controllers: Iterable[str] = (),
     ):
         self.prefix = prefix
         self.node_id = node_id
@@ -55,52 +59,97 @@ class MqttRequests:
         self.publish = publish
         self.publish_event = publish_event
         self.take_inbox_answer = take_inbox_answer
+        self.controllers = frozenset(controllers)
         self.counts = {"handled": 0, "rejected": 0}
         self.commands: DoorbellCommands | None = None  # cmd/ring, cmd/snapshot (set by the server)
 
     def topic(self, *parts: str, node_id: str | None = None) -> str:
         return node_topic(self.prefix, node_id or self.node_id, *parts)
 
-    def response_topic(self, message: MQTTMessage) -> str | None:
-        """The message's response topic if it is one this node may answer on: only
-        `<prefix>/<id>/reply/...`, so a sender cannot make the node publish to its own
-        status, another inbox or Home Assistant's discovery topics."""
+    def response_topic(self, message: MQTTMessage, requester: str | None) -> str | None:
+        """The message's response topic, if it names one this node may answer on: only
+        `<prefix>/<requester>/reply/<this node>/...`, the requester's own reply tree
+        (its branch for this node, which the broker's ACL lets this node alone write), so
+        nobody can make the node publish into another node's replies, its own status, an
+        inbox or Home Assistant's topics. `requester` None (a sealed link, not opened
+        yet): any node id in that place, checked again once the link is opened.
+        ValueError (a fixed text: the topic itself is never repeated) otherwise."""
         props = message.properties
-        raw: object = getattr(props, "ResponseTopic", None) if props else None
-        if raw is None:
+        topic: object = getattr(props, "ResponseTopic", None) if props else None
+        if topic is None:
             return None
-        topic = raw if isinstance(raw, str) else str(raw)
-        parts = topic.split("/") if isinstance(raw, str) else []
+        if not isinstance(topic, str):
+            raise ValueError(BAD_RESPONSE_TOPIC)
+        parts = topic.split("/")
         base = self.prefix.strip("/").split("/")
+        n = len(base)
+        owner = parts[n] if len(parts) > n else ""
+        if requester is None and owner not in self.controllers:
+            try:
+                decode_node_id(owner)
+                requester = owner
+            except InvalidNodeId:
+                requester = None
         if (
-            len(topic) > MAX_RESPONSE_TOPIC
+            requester is None
+            or len(topic) > MAX_RESPONSE_TOPIC
             or "+" in topic
             or "#" in topic
             or "\x00" in topic
-            or len(parts) < len(base) + 3
-            or parts[: len(base)] != base
-            or parts[len(base) + 1] != "reply"
+            or len(parts) < n + 4
+            or parts[:n] != base
+            or parts[n : n + 3] != [requester, "reply", self.node_id]
             or not all(parts)
         ):
-            raise ValueError(f"response topic must be {self.prefix}/<id>/reply/... (got {topic[:100]!r})")
+            raise ValueError(BAD_RESPONSE_TOPIC)
         return topic
+
+    def _requester(self, message: MQTTMessage) -> str | None:
+        """Who asked, as far as routing goes: a command's controller (its topic, which the
+        ACL lets that controller alone write) or an unsealed link's claimed sender (an
+        error reply to a forged claim goes where that claim says: nobody can use it)."""
+        command = self._command(message.topic)
+        if command is not None:
+            return command[1]
+        if message.topic == self.topic("inbox"):
+            text = (message.payload or b"").decode("ascii", "replace").strip()
+            peeked = peek_claims(text)
+            return peeked[0].iss if peeked else None
+        return None
+
+    def _command(self, topic: str) -> tuple[str, str] | None:
+        """(command, controller) for <prefix>/<me>/cmd/<command>/<controller>."""
+        head = self.topic("cmd") + "/"
+        if not topic.startswith(head):
+            return None
+        parts = topic[len(head) :].split("/")
+        if len(parts) != 2 or not all(parts):
+            return None
+        return parts[0], parts[1]
 
     async def serve(self, message: MQTTMessage) -> None:
         topic = message.topic
+        requester = self._requester(message)
         try:
-            self.response_topic(message)
+            self.response_topic(message, requester)
         except ValueError as e:
             self.refuse(message, "bad-request", str(e))
             return
+        command = self._command(topic)
         if topic == self.topic("inbox"):
             await self._serve_link(message)
-        elif topic == self.topic("cmd", "call"):
-            await self._serve_call(message)
-        elif self.commands is not None and topic in [self.topic("cmd", c) for c in DOORBELL_COMMANDS]:
-            await self.commands.serve(message, topic.rsplit("/", 1)[-1])
+        elif command is not None and command[1] in self.controllers:
+            if command[0] == "call":
+                await self._serve_call(message)
+            elif self.commands is not None and command[0] in DOORBELL_COMMANDS:
+                await self.commands.serve(message, command[0])
+            else:
+                self.refuse(message, "bad-request", "unknown command: use cmd/<command>/<controller>")
+        elif command is not None:
+            # Not a controller this node knows: nobody vouches for who published it.
+            self.refuse(message, "bad-request", "commands come only from the controllers in mqtt.controllers")
         else:
-            known = "inbox, cmd/call" + (", cmd/ring, cmd/snapshot" if self.commands is not None else "")
-            self.refuse(message, "bad-request", f"unknown topic {topic!r}: use {known}")
+            self.refuse(message, "bad-request", "unknown topic: use inbox or cmd/<command>/<controller>")
 
     def _payload_text(self, message: MQTTMessage, what: str) -> str | None:
         payload = message.payload or b""
@@ -122,7 +171,7 @@ class MqttRequests:
         if text is None:
             return
         peeked = peek_claims(text)
-        if peeked and peeked[0].kind in ("answer", "error") and self.take_inbox_answer(peeked[0].ofh, text):
+        if peeked and peeked[0].kind in REPLY_KINDS and self.take_inbox_answer(peeked[0].ofh, text):
             return
         try:
             reply = await asyncio.wait_for(self.handler(text), self.handle_timeout)
@@ -133,25 +182,22 @@ class MqttRequests:
             # The detail stays in this log; what leaves is a fixed text (no addresses).
             log.info("MQTT: inbox link refused: %s: %s", type(e).__name__, e)
             info = public_error(e)
-            self.refuse(message, info["reason"], info["message"])
+            self.refuse_with(message, info["reason"], str(e), info["message"], {})
             return
         self.counts["handled"] += 1
         if reply is None:
             return
-        if not self.reply(message, reply.encode()):
-            # No response topic: an answer goes to the sender's own inbox.
-            sender = peeked[0].iss if peeked else None
-            if sender:
-                self.publish(self.topic("inbox", node_id=sender), reply, qos=1)
-            else:
-                self.publish_event(
-                    {
-                        "event": "rejected",
-                        "transport": "mqtt",
-                        "reason": "bad-request",
-                        "message": "a sealed link without a response topic: the reply has nowhere to go",
-                    }
-                )
+        # Whom the reply answers, as verified by opening the link (sealed or not).
+        sender = getattr(reply, "recipient", None) or (peeked[0].iss if peeked else None)
+        if sender is None:
+            log.error("MQTT: a reply with no known recipient was not sent")
+            return
+        if not self.reply(message, reply.encode(), requester=sender):
+            # No response topic (or, for a sealed link, one in another node's tree): the
+            # answer goes to the verified sender's own inbox, never anywhere else.
+            if self._has_response_topic(message):
+                self.refuse_with(message, "bad-request", BAD_RESPONSE_TOPIC, None, {}, reply=False)
+            self.publish(self.topic("inbox", node_id=sender), reply, qos=1)
 
     async def _serve_call(self, message: MQTTMessage) -> None:
         text = self._payload_text(message, "command")
@@ -214,7 +260,7 @@ class MqttRequests:
             else:
                 log.exception("MQTT: cmd/call to %s failed", peer.name)
             info = public_error(e)
-            self.refuse(message, info["reason"], info["message"], peer=peer.name)
+            self.refuse_with(message, info["reason"], str(e), info["message"], {"peer": peer.name})
             return
         self.counts["handled"] += 1
         result = {"ok": True, "peer": peer.name, "peer_id": peer.node_id}
@@ -223,10 +269,16 @@ class MqttRequests:
             result["call"] = call_id
         self.reply(message, json.dumps(result).encode())
 
-    def reply(self, message: MQTTMessage, payload: bytes) -> bool:
-        """Publish to the message's response topic; False when it named none (or a bad one)."""
+    @staticmethod
+    def _has_response_topic(message: MQTTMessage) -> bool:
+        return getattr(message.properties, "ResponseTopic", None) is not None if message.properties else False
+
+    def reply(self, message: MQTTMessage, payload: bytes, *, requester: str | None = None) -> bool:
+        """Publish to the message's response topic if it is in the requester's own reply
+        tree (`requester`: the verified sender; else who the message says asked);
+        False when it named none, or one this node may not answer on."""
         try:
-            topic = self.response_topic(message)
+            topic = self.response_topic(message, requester or self._requester(message))
         except ValueError:
             return False
         if topic is None:
@@ -243,26 +295,54 @@ class MqttRequests:
         return True
 
     def refuse(self, message: MQTTMessage, reason: str, detail: str, **extra: object) -> None:
-        """Every refusal: an error reply where one can go, and a 'rejected' event."""
+        """Every refusal: an error reply where one may go, and a 'rejected' event. Both
+        carry the fixed text for the reason, never `detail` (it may repeat what the
+        sender sent: a topic, a peer name, an address); the detail goes to this log."""
+        self.refuse_with(message, reason, detail, None, extra)
+
+    def refuse_with(
+        self,
+        message: MQTTMessage,
+        reason: str,
+        detail: str,
+        public: str | None,
+        extra: Mapping[str, object],
+        *,
+        reply: bool = True,
+    ) -> None:
+        """refuse() with the caller's own fixed text (`public`, None: the reason's), and
+        `reply=False` when no error reply may go out (only the event)."""
         self.counts["rejected"] += 1
-        where = (
-            message.topic.removeprefix(self.topic() + "/")
-            if message.topic.startswith(self.topic())
-            else message.topic
-        )
-        log.warning("MQTT: refused a message on %s: %s: %s", where, reason, detail)
-        replied = self.reply(message, error_payload(reason, detail, **extra))
+        where = self._public_topic(message.topic)
+        log.warning("MQTT: refused a message on %r: %s: %s", message.topic[:200], reason, detail)
+        if public is None:
+            public = TransportError.public_table().get(reason, TRANSPORT_REASONS["bad-request"])
+        replied = reply and self.reply(message, error_payload(reason, public, **extra))
         self.publish_event(
             {
                 "event": "rejected",
                 "transport": "mqtt",
                 "topic": where,
                 "reason": reason,
-                "message": detail,
+                "message": public,
                 "replied": replied,
                 **extra,
             }
         )
+
+    def _public_topic(self, topic: str) -> str:
+        """The topic as an event may name it: one of this node's own, with a command's
+        controller only if configured; anything else only by its length."""
+        command = self._command(topic)
+        if topic == self.topic("inbox"):
+            return "inbox"
+        if (
+            command is not None
+            and command[0] in ("call", *DOORBELL_COMMANDS)
+            and command[1] in self.controllers
+        ):
+            return f"cmd/{command[0]}/{command[1]}"
+        return f"({len(topic.encode())}-byte topic)"
 
 
 __all__ = ["MAX_RESPONSE_TOPIC", "MqttRequests"]

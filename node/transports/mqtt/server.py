@@ -149,6 +149,7 @@ class MqttTransport:
             publish=self.publish,
             publish_event=self.publish_event,
             take_inbox_answer=self.client.take_inbox_answer,
+            controllers=self.controllers(config),
         )
         self.counts = self.requests.counts
         self.commands = DoorbellCommands(
@@ -177,9 +178,10 @@ class MqttTransport:
                 health=self.health_topic,
                 ha_event=self.topic("ha", "event"),
                 snapshot=self.snapshot_topic,
-                cmd_call=self.topic("cmd", "call"),
-                cmd_ring=self.topic("cmd", "ring"),
-                cmd_snapshot=self.topic("cmd", "snapshot"),
+                # Home Assistant's commands on the topics its user alone may write
+                cmd_call=self.topic("cmd", "call", self.config.home_assistant_user),
+                cmd_ring=self.topic("cmd", "ring", self.config.home_assistant_user),
+                cmd_snapshot=self.topic("cmd", "snapshot", self.config.home_assistant_user),
             ),
             discovery_prefix=self.config.discovery_prefix,
             peers=peers,
@@ -189,6 +191,15 @@ class MqttTransport:
         ha.on_birth.append(self.status.publish_status)
         ha.on_birth.append(self.publish_health)
         return ha
+
+    @staticmethod
+    def controllers(config: MqttSection) -> set[str]:
+        """Whose commands this node takes: the configured controllers, and Home
+        Assistant's user when discovery is on (its buttons publish as that user)."""
+        names = set(config.controllers)
+        if config.home_assistant and config.home_assistant_user:
+            names.add(config.home_assistant_user)
+        return names
 
     # --- the connection (the composed client) --------------------------------------------
 
