@@ -8,21 +8,32 @@ upgrade moves any of them (tests/media/test_hooks.py runs it and each hook for r
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import logging
 import queue
-from collections.abc import Callable
+import traceback
+from collections.abc import Awaitable, Callable
+from struct import Struct
 
 import aiortc
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import clock
+from aiortc import rtcrtpsender as _rs
+from aiortc import rtp as _rtp
 from aiortc import rtcrtpreceiver as _rr
+from aiortc.codecs import h264 as _h264
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.mediastreams import MediaStreamError
+from aiortc.utils import random32, uint16_add, uint32_add
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpSrPacket,
+    RtpPacket,
     unpack_remb_fci,
 )
 
@@ -32,6 +43,23 @@ AIORTC_VERSION = "1.16.0"
 VIDEO_CLOCK = fractions.Fraction(1, 90_000)
 
 _SENDER_ATTRS = ("_send_keyframe", "_handle_rtcp_packet", "_ssrc")
+# what aiortc's own RTCRtpSender._run_rtp reads and writes, which the shared-payload
+# loop below reads and writes the same way (name-mangled private attributes)
+_SENDER_RTP_STATE = (
+    "_RTCRtpSender__track",
+    "_RTCRtpSender__encoder",
+    "_RTCRtpSender__mid",
+    "_RTCRtpSender__rtp_header_extensions_map",
+    "_RTCRtpSender__rtp_history",
+    "_RTCRtpSender__rtp_started",
+    "_RTCRtpSender__rtp_exited",
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__packet_count",
+    "_enabled",
+)
+log = logging.getLogger(__name__)
 _RECEIVER_ATTRS = (
     "_RTCRtpReceiver__jitter_buffer",
     "_RTCRtpReceiver__decoder_queue",
@@ -46,9 +74,14 @@ def check_internals() -> None:
     problems = []
     if aiortc.__version__ != AIORTC_VERSION:
         problems.append(f"aiortc is {aiortc.__version__}, hooks need {AIORTC_VERSION}")
-    for name in ("_send_keyframe", "_handle_rtcp_packet"):
+    for name in ("_send_keyframe", "_handle_rtcp_packet", "_run_rtp", "_next_encoded_frame", "_retransmit"):
         if not callable(getattr(RTCRtpSender, name, None)):
             problems.append(f"RTCRtpSender.{name} is gone")
+    for name in ("_split_bitstream", "_packetize"):
+        if not callable(getattr(_h264.H264Encoder, name, None)):
+            problems.append(f"H264Encoder.{name} is gone")
+    if not hasattr(_h264, "PACKET_MAX") or getattr(_rtp, "RTP_HISTORY_SIZE", None) != 128:
+        problems.append("aiortc.codecs.h264.PACKET_MAX or aiortc.rtp.RTP_HISTORY_SIZE changed")
     for name in ("_remove_frame", "add", "remove"):
         if not callable(getattr(JitterBuffer, name, None)):
             problems.append(f"JitterBuffer.{name} is gone")
@@ -111,6 +144,92 @@ def sender_encoder(sender: RTCRtpSender):
     """aiortc's per-sender codec object (created lazily on the first frame); in
     passthrough its libx264 context (`.codec`) must stay None."""
     return getattr(sender, "_RTCRtpSender__encoder", None)
+
+
+# --- sender: packetize once per access unit, send to every viewer -------------------
+
+
+def packetize(annexb: bytes) -> list[bytes]:
+    """aiortc's own FU-A / STAP-A packetization of one Annex-B access unit (what
+    H264Encoder.pack does for each sender), so payloads computed once can be shared by
+    every viewer and stay byte-identical to what aiortc would send."""
+    return _h264.H264Encoder._packetize(_h264.H264Encoder._split_bitstream(annexb))
+
+
+PayloadFrame = tuple[list[bytes], int]  # RTP payloads of one AU, its 90 kHz timestamp
+_RTP_HEADER, _EXT_HEADER = Struct("!BBHLL"), Struct("!HH")
+
+
+def hook_sender_payloads(sender: RTCRtpSender, next_frame: Callable[[], Awaitable[PayloadFrame]]) -> None:
+    """Replace this sender's RTP loop with one fed by `next_frame` with payloads shared
+    by every viewer of an access unit, instead of packing its own copy of the AU.
+    What makes the stream this viewer's own stays per sender, done as aiortc's
+    `_run_rtp` does it: random sequence number and timestamp origin, SSRC, marker on the
+    AU's last packet, abs-send-time and mid extensions, the 128-packet history NACK/RTX
+    resend from, the counters RTCP reports and getStats() read. Saved per packet: the
+    extensions are serialized and the NTP clock read once per AU (its packets leave back
+    to back). Install before the connection starts the sender."""
+    for name in _SENDER_RTP_STATE:
+        if not hasattr(sender, name):
+            raise MediaError(f"aiortc RTCRtpSender has no {name}: the shared-payload sender cannot work")
+
+    sender._run_rtp = lambda codec: _run_shared_rtp(sender, codec, next_frame)  # type: ignore[method-assign]
+
+
+async def _run_shared_rtp(
+    sender: RTCRtpSender, codec, next_frame: Callable[[], Awaitable[PayloadFrame]]
+) -> None:
+    state = sender.__dict__
+    state["_RTCRtpSender__rtp_started"].set()
+    history: dict[int, RtpPacket] = state["_RTCRtpSender__rtp_history"]
+    extensions_map = state["_RTCRtpSender__rtp_header_extensions_map"]
+    history_size = _rtp.RTP_HISTORY_SIZE
+    transport = sender.transport
+    payload_type = codec.payloadType
+    sequence_number = _rs.random_sequence_number()
+    timestamp_origin = random32()
+    try:
+        while True:
+            if state["_RTCRtpSender__track"] is None:
+                await asyncio.sleep(0.02)
+                continue
+            payloads, pts90 = await next_frame()
+            if not sender._enabled or not payloads:
+                continue
+            timestamp = uint32_add(timestamp_origin, pts90)
+            ssrc = sender._ssrc
+            extensions = _rtp.HeaderExtensions()
+            extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+            extensions.mid = state["_RTCRtpSender__mid"]
+            profile, value = extensions_map.set(extensions)
+            ext = _EXT_HEADER.pack(profile, len(value) >> 2) + value if value else b""
+            first = 0x90 if value else 0x80  # version 2, extension bit
+            last = len(payloads) - 1
+            octets = 0
+            for i, payload in enumerate(payloads):
+                marker = 1 if i == last else 0
+                packet = RtpPacket(payload_type, marker, sequence_number, timestamp, ssrc, payload)
+                packet.extensions = extensions  # one object per AU, read by _retransmit
+                history[sequence_number % history_size] = packet
+                header = _RTP_HEADER.pack(first, (marker << 7) | payload_type, sequence_number, timestamp, ssrc)
+                await transport._send_rtp(header + ext + payload)
+                octets += len(payload)
+                sequence_number = uint16_add(sequence_number, 1)
+            state["_RTCRtpSender__ntp_timestamp"] = clock.current_ntp_time()
+            state["_RTCRtpSender__rtp_timestamp"] = timestamp
+            state["_RTCRtpSender__octet_count"] += octets
+            state["_RTCRtpSender__packet_count"] += len(payloads)
+    except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+        pass
+    except Exception:
+        # like aiortc: the exit event must be set or RTCRtpSender.stop() hangs
+        log.warning("RTCRtpSender(video) %s", traceback.format_exc())
+    track = state["_RTCRtpSender__track"]
+    if track is not None:
+        track.stop()
+        state["_RTCRtpSender__track"] = None
+    state["_RTCRtpSender__encoder"] = None
+    state["_RTCRtpSender__rtp_exited"].set()
 
 
 # --- codec preferences ----------------------------------------------------------------

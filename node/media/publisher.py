@@ -222,6 +222,7 @@ class MediaPublisher:
                 att.video_track = EncodedVideoTrack(viewer, self._frame_us())
                 transceiver = _send_transceiver(pc, att.video_track)
                 hooks.prefer_h264(transceiver)
+                hooks.hook_sender_payloads(transceiver.sender, att.video_track.next_payloads)
                 att._unhooks.append(
                     hooks.hook_sender_feedback(
                         transceiver.sender,
