@@ -18,16 +18,14 @@ from struct import Struct
 
 import aiortc
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
-from aiortc import clock
+from aiortc import RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
+from aiortc import rtcrtpreceiver as _rr
 from aiortc import rtcrtpsender as _rs
 from aiortc import rtp as _rtp
-from aiortc import rtcrtpreceiver as _rr
 from aiortc.codecs import h264 as _h264
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
-from aiortc.utils import random32, uint16_add, uint32_add
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -36,6 +34,7 @@ from aiortc.rtp import (
     RtpPacket,
     unpack_remb_fci,
 )
+from aiortc.utils import random32, uint16_add, uint32_add
 
 from .source import MediaError
 
@@ -177,7 +176,7 @@ def hook_sender_payloads(sender: RTCRtpSender, next_frame: Callable[[], Awaitabl
 
 
 async def _run_shared_rtp(
-    sender: RTCRtpSender, codec, next_frame: Callable[[], Awaitable[PayloadFrame]]
+    sender: RTCRtpSender, codec: RTCRtpCodecParameters, next_frame: Callable[[], Awaitable[PayloadFrame]]
 ) -> None:
     state = sender.__dict__
     state["_RTCRtpSender__rtp_started"].set()
@@ -211,7 +210,8 @@ async def _run_shared_rtp(
                 packet = RtpPacket(payload_type, marker, sequence_number, timestamp, ssrc, payload)
                 packet.extensions = extensions  # one object per AU, read by _retransmit
                 history[sequence_number % history_size] = packet
-                header = _RTP_HEADER.pack(first, (marker << 7) | payload_type, sequence_number, timestamp, ssrc)
+                second = (marker << 7) | payload_type
+                header = _RTP_HEADER.pack(first, second, sequence_number, timestamp, ssrc)
                 await transport._send_rtp(header + ext + payload)
                 octets += len(payload)
                 sequence_number = uint16_add(sequence_number, 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 
 import av
 import pytest
@@ -126,23 +127,23 @@ async def test_two_viewers_share_payloads_with_their_own_streams(clip_dir, sessi
                 break
             await asyncio.sleep(0.05)
         streams = []
-        for sender, wire in zip(senders, wires):
+        for sender, wire in zip(senders, wires, strict=True):
             pt = sender._RTCRtpSender__rtp_history[next(iter(sender._RTCRtpSender__rtp_history))].payload_type
             packets = [p for p in wire.packets() if p.payload_type == pt]  # RTX aside
             assert {p.ssrc for p in packets} == {sender._ssrc}
             seqs = [p.sequence_number for p in packets]
-            assert all((y - x) % 65536 == 1 for x, y in zip(seqs, seqs[1:])), "sequence numbers skip"
+            assert all((y - x) % 65536 == 1 for x, y in itertools.pairwise(seqs)), "sequence numbers skip"
             grouped = frames(packets, pt)
             for frame in grouped:
                 assert [p.marker for p in frame] == [0] * (len(frame) - 1) + [1]
                 assert all(p.extensions.mid == sender._RTCRtpSender__mid for p in frame)
                 assert all(p.extensions.abs_send_time is not None for p in frame)
             stamps = [f[0].timestamp for f in grouped]
-            assert all((y - x) % 2**32 == 3000 for x, y in zip(stamps, stamps[1:])), "30 fps in 90 kHz"
+            assert all((y - x) % 2**32 == 3000 for x, y in itertools.pairwise(stamps)), "30 fps in 90 kHz"
             # the bytes on the wire are what aiortc's serializer makes of its history entry
             history = sender._RTCRtpSender__rtp_history
             media = [r for r in wire.raw if r[1] & 0x7F == pt]
-            for raw, p in zip(media[-100:], packets[-100:]):
+            for raw, p in zip(media[-100:], packets[-100:], strict=True):
                 kept = history.get(p.sequence_number % 128)
                 if kept is not None and kept.sequence_number == p.sequence_number:
                     assert kept.serialize(wire.map) == raw
@@ -177,7 +178,9 @@ async def test_nack_is_answered_from_the_viewers_own_history(clip_dir, sessions)
         sender = video_sender(session)
         wire = Wire(sender)
         await session.receiver.wait_video_frames(10, timeout=30)
-        while len(wire.raw) < 20:
+        for _ in range(100):
+            if len(wire.raw) >= 20:
+                break
             await asyncio.sleep(0.05)
         lost = wire.packets()[-5]
         before = len(wire.raw)
