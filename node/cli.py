@@ -13,12 +13,14 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import load_config
 from .errors import NodeError
 from .home import Home, default_home
 from .identity import Identity
-from .links import LinkError, LinkOpener, ReplayCache, make_link
 from .peers import PERMISSION_HELP, PeerStore, make_peer
+
+# Start-up time matters for the short commands (id, link make, link inspect): modules
+# only some commands use (the config model and pydantic, links, media, aiortc) are
+# imported inside those commands.
 
 
 class NodeGroup(click.Group):
@@ -181,12 +183,15 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     oversized, malformed, unseal-failed, tampered, bad-signature, wrong-audience,
     not-yet-valid, expired, unknown-sender, no-permission, wrong-offer, replayed
     (and allowlist-unreadable when this home's peers.toml is broken)."""
+    from .links import LinkError, LinkOpener, ReplayCache
+    from .linksettings import link_settings
+
     home = get_home(home_dir)
     identity = load_identity(home)
-    config = load_config(home.config_file)
-    cache = ReplayCache(home.replay_db, config.links.clock_skew) if replay else None
+    settings = link_settings(home)
+    cache = ReplayCache(home.replay_db, settings.clock_skew) if replay else None
     opener = LinkOpener(
-        identity, None if no_allowlist else PeerStore(home.peers_file), cache, skew=config.links.clock_skew
+        identity, None if no_allowlist else PeerStore(home.peers_file), cache, skew=settings.clock_skew
     )
     expect = None
     if offer_link:
@@ -239,9 +244,12 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
 )
 def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show_digest):
     """Print a signed link from this node (for scripts and for checking a setup)."""
+    from .links import make_link
+    from .linksettings import link_settings
+
     home = get_home(home_dir)
     identity = load_identity(home)
-    config = load_config(home.config_file)
+    settings = link_settings(home)
     peer = PeerStore(home.peers_file).find(to)
     to_id = peer.node_id if peer else to
     from .identity import normalize_node_id
@@ -260,12 +268,12 @@ def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show
         identity,
         kind,
         to_id,
-        ttl=ttl or config.links.ttl,
+        ttl=ttl or settings.ttl,
         sdp=sdp,
         ofh=answers,
         err=err,
-        sealed=seal or config.links.seal,
-        prov=config.overlay.provider,
+        sealed=seal or settings.seal,
+        prov=settings.provider,
     )
     click.echo(made.text)
     if show_digest:
@@ -296,6 +304,7 @@ def profile_list():
 @click.option("--config-txt", is_flag=True, help="Print only the Pi config.txt fragment.")
 def profile_show(home_dir, name, as_json, config_txt):
     """Show profile NAME, or with `auto` the one matching this machine and its config."""
+    from .config import load_config
     from .profiles import Machine, match_profile
 
     config = load_config(get_home(home_dir).config_file)
@@ -335,6 +344,7 @@ def doctor(home_dir, as_json, timeout):
     """Which board profile matches this machine, and what is missing (camera, encoder,
     ALSA device, config.txt, overlay, broker, key permissions), with the fix for each.
     Exits 1 when a required piece is missing."""
+    from .config import load_config
     from .doctor import diagnose
 
     home = get_home(home_dir)
@@ -375,6 +385,7 @@ def run(home_dir, video, audio):
     limits come from the home's config.toml."""
     import asyncio
 
+    from .config import load_config
     from .media import apply_overrides
     from .service import run_service
 

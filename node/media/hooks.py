@@ -1,4 +1,5 @@
-"""Every place this package reaches into aiortc 1.16.0's private internals, in one file.
+"""Every place this package reaches into aiortc 1.16.0's private internals, in one file
+(with rtploop.py, the shared-payload RTP loop, which uses the sender state named here).
 
 aiortc has no public API for: forwarding PLI/FIR to a passthrough source, reading REMB,
 getting encoded frames out of a receiver, or releasing a video frame on its marker bit.
@@ -8,33 +9,26 @@ upgrade moves any of them (tests/media/test_hooks.py runs it and each hook for r
 
 from __future__ import annotations
 
-import asyncio
 import fractions
 import logging
 import queue
-import traceback
 from collections.abc import Awaitable, Callable
-from struct import Struct
 
 import aiortc
 import av
-from aiortc import RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtcrtpreceiver as _rr
-from aiortc import rtcrtpsender as _rs
 from aiortc import rtp as _rtp
 from aiortc.codecs import h264 as _h264
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpSrPacket,
-    RtpPacket,
     unpack_remb_fci,
 )
-from aiortc.utils import random32, uint16_add, uint32_add
 
 from .source import MediaError
 
@@ -156,7 +150,6 @@ def packetize(annexb: bytes) -> list[bytes]:
 
 
 PayloadFrame = tuple[list[bytes], int]  # RTP payloads of one AU, its 90 kHz timestamp
-_RTP_HEADER, _EXT_HEADER = Struct("!BBHLL"), Struct("!HH")
 
 
 def hook_sender_payloads(sender: RTCRtpSender, next_frame: Callable[[], Awaitable[PayloadFrame]]) -> None:
@@ -172,64 +165,9 @@ def hook_sender_payloads(sender: RTCRtpSender, next_frame: Callable[[], Awaitabl
         if not hasattr(sender, name):
             raise MediaError(f"aiortc RTCRtpSender has no {name}: the shared-payload sender cannot work")
 
-    sender._run_rtp = lambda codec: _run_shared_rtp(sender, codec, next_frame)  # type: ignore[method-assign]
+    from .rtploop import run_shared_rtp
 
-
-async def _run_shared_rtp(
-    sender: RTCRtpSender, codec: RTCRtpCodecParameters, next_frame: Callable[[], Awaitable[PayloadFrame]]
-) -> None:
-    state = sender.__dict__
-    state["_RTCRtpSender__rtp_started"].set()
-    history: dict[int, RtpPacket] = state["_RTCRtpSender__rtp_history"]
-    extensions_map = state["_RTCRtpSender__rtp_header_extensions_map"]
-    history_size = _rtp.RTP_HISTORY_SIZE
-    transport = sender.transport
-    payload_type = codec.payloadType
-    sequence_number = _rs.random_sequence_number()
-    timestamp_origin = random32()
-    try:
-        while True:
-            if state["_RTCRtpSender__track"] is None:
-                await asyncio.sleep(0.02)
-                continue
-            payloads, pts90 = await next_frame()
-            if not sender._enabled or not payloads:
-                continue
-            timestamp = uint32_add(timestamp_origin, pts90)
-            ssrc = sender._ssrc
-            extensions = _rtp.HeaderExtensions()
-            extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-            extensions.mid = state["_RTCRtpSender__mid"]
-            profile, value = extensions_map.set(extensions)
-            ext = _EXT_HEADER.pack(profile, len(value) >> 2) + value if value else b""
-            first = 0x90 if value else 0x80  # version 2, extension bit
-            last = len(payloads) - 1
-            octets = 0
-            for i, payload in enumerate(payloads):
-                marker = 1 if i == last else 0
-                packet = RtpPacket(payload_type, marker, sequence_number, timestamp, ssrc, payload)
-                packet.extensions = extensions  # one object per AU, read by _retransmit
-                history[sequence_number % history_size] = packet
-                second = (marker << 7) | payload_type
-                header = _RTP_HEADER.pack(first, second, sequence_number, timestamp, ssrc)
-                await transport._send_rtp(header + ext + payload)
-                octets += len(payload)
-                sequence_number = uint16_add(sequence_number, 1)
-            state["_RTCRtpSender__ntp_timestamp"] = clock.current_ntp_time()
-            state["_RTCRtpSender__rtp_timestamp"] = timestamp
-            state["_RTCRtpSender__octet_count"] += octets
-            state["_RTCRtpSender__packet_count"] += len(payloads)
-    except (asyncio.CancelledError, ConnectionError, MediaStreamError):
-        pass
-    except Exception:
-        # like aiortc: the exit event must be set or RTCRtpSender.stop() hangs
-        log.warning("RTCRtpSender(video) %s", traceback.format_exc())
-    track = state["_RTCRtpSender__track"]
-    if track is not None:
-        track.stop()
-        state["_RTCRtpSender__track"] = None
-    state["_RTCRtpSender__encoder"] = None
-    state["_RTCRtpSender__rtp_exited"].set()
+    sender._run_rtp = lambda codec: run_shared_rtp(sender, codec, next_frame)  # type: ignore[method-assign]
 
 
 # --- codec preferences ----------------------------------------------------------------
