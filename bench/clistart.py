@@ -38,7 +38,7 @@ def _wall(argv: list[str], runs: int, before=None) -> list[float]:
         if before:
             before()
         t0 = time.perf_counter()
-        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+        r = subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=60)
         out.append(time.perf_counter() - t0)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(argv[1:3])} failed: {r.stderr.strip()[-300:]}")
