@@ -19,8 +19,8 @@ from .identity import Identity
 from .peers import PERMISSION_HELP, PeerStore, make_peer
 
 # Start-up time matters for the short commands (id, link make, link inspect): modules
-# only some commands use (the config model and pydantic, links, media, aiortc) are
-# imported inside those commands.
+# only some commands use (the config model, links, media, aiortc) are imported inside
+# those commands.
 
 
 class NodeGroup(click.Group):
@@ -183,15 +183,15 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     oversized, malformed, unseal-failed, tampered, bad-signature, wrong-audience,
     not-yet-valid, expired, unknown-sender, no-permission, wrong-offer, replayed
     (and allowlist-unreadable when this home's peers.toml is broken)."""
+    from .config import load_config
     from .links import LinkError, LinkOpener, ReplayCache
-    from .linksettings import link_settings
 
     home = get_home(home_dir)
     identity = load_identity(home)
-    settings = link_settings(home)
-    cache = ReplayCache(home.replay_db, settings.clock_skew) if replay else None
+    config = load_config(home.config_file)
+    cache = ReplayCache(home.replay_db, config.links.clock_skew) if replay else None
     opener = LinkOpener(
-        identity, None if no_allowlist else PeerStore(home.peers_file), cache, skew=settings.clock_skew
+        identity, None if no_allowlist else PeerStore(home.peers_file), cache, skew=config.links.clock_skew
     )
     expect = None
     if offer_link:
@@ -244,12 +244,12 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
 )
 def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show_digest):
     """Print a signed link from this node (for scripts and for checking a setup)."""
+    from .config import load_config
     from .links import make_link
-    from .linksettings import link_settings
 
     home = get_home(home_dir)
     identity = load_identity(home)
-    settings = link_settings(home)
+    config = load_config(home.config_file)
     peer = PeerStore(home.peers_file).find(to)
     to_id = peer.node_id if peer else to
     from .identity import normalize_node_id
@@ -268,12 +268,12 @@ def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show
         identity,
         kind,
         to_id,
-        ttl=ttl or settings.ttl,
+        ttl=ttl or config.links.ttl,
         sdp=sdp,
         ofh=answers,
         err=err,
-        sealed=seal or settings.seal,
-        prov=settings.provider,
+        sealed=seal or config.links.seal,
+        prov=config.overlay.provider,
     )
     click.echo(made.text)
     if show_digest:
