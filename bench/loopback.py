@@ -2,7 +2,7 @@
 
 aioice never gathers on 127.0.0.1 and aiortc's default ICE server is Google STUN; the
 bench must send nothing off this machine, so its aiortc peers gather on 127.0.0.1 only
-and use no ICE servers. (The node itself uses its overlay policy, node/ice.py.)"""
+and use no ICE servers. (The node itself uses its overlay policy, node/ice/.)"""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def _client_transport(via: str, config, identity):
         from .mqttclient import client_transport
 
         return client_transport(via, config, identity)
-    from node.viewer import client_transport
+    from node.transports.base import client_transport
 
     return client_transport(via)
 

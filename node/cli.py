@@ -422,7 +422,8 @@ def view(home_dir, peer, via, seconds, record, as_json):
     if no video arrived."""
     import asyncio
 
-    from .viewer import client_transport, format_summary
+    from .transports.base import client_transport
+    from .viewer import format_summary
     from .viewer import view as run_view
 
     home = get_home(home_dir)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calls import CallManager
 from .config import Config, load_config
@@ -21,6 +21,9 @@ from .home import Home
 from .identity import Identity
 from .links import LinkOpener, ReplayCache
 from .peers import PeerStore
+
+if TYPE_CHECKING:
+    from .transports.mqtt import MqttTransport
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +94,20 @@ class Service:
         opener = LinkOpener(self.identity, peers, self.replay, skew=self.config.links.clock_skew)
         self.manager = CallManager(self.identity, self.config, peers, self.provider, self.publisher, opener)
         self.manager.on_event(self._log_event)
+        # Composed here, once: MQTT (if on) is built first so the file drop's rejections
+        # become MQTT events too; each starts only when everything is wired.
+        mqtt = self._make_mqtt(peers) if self.config.mqtt.enabled else None
         if self.config.filedrop.enabled:
             from .transports.filedrop import FileDropWatcher
 
-            watcher = FileDropWatcher(home, self.manager.handle_link)
+            watcher = FileDropWatcher(
+                home, self.manager.handle_link, on_event=mqtt.publish_event if mqtt is not None else None
+            )
             await watcher.start()
             self.transports.append(watcher)
-        if self.config.mqtt.enabled:
-            self.transports.append(await self._start_mqtt(peers))
+        if mqtt is not None:
+            await mqtt.start()  # in the background (with backoff): a broker that is down delays MQTT only
+            self.transports.append(mqtt)
         if not self.transports:
             log.warning(
                 "no transport is enabled ([filedrop] and [mqtt] are off): nothing can reach this node"
@@ -125,9 +134,9 @@ class Service:
             t.healthy() for t in self.transports if callable(getattr(t, "healthy", None))
         )
 
-    async def _start_mqtt(self, peers: PeerStore) -> Any:
-        """Links, cmd/call, status and events over MQTT. It connects in the background
-        (with backoff): a broker that is down delays MQTT, never the daemon."""
+    def _make_mqtt(self, peers: PeerStore) -> MqttTransport:
+        """Links, cmd/call, status and events over MQTT; cmd/call's outgoing calls go
+        through the broker too (the transport hands itself to `manager.call`)."""
         from .transports.mqtt import MqttTransport
 
         manager = self.manager
@@ -136,15 +145,11 @@ class Service:
             self.identity,
             manager.handle_link,
             peers=peers,
+            on_call=manager.call,
             name=self.config.node.name,
             active_calls=lambda: len(manager.active()),
         )
-        mqtt.on_call = lambda peer: manager.call(peer, mqtt)  # outgoing calls go through the broker
         manager.on_event(mqtt.publish_event)
-        for other in self.transports:  # the file drop's rejections become MQTT events too
-            if hasattr(other, "on_event"):
-                other.on_event = mqtt.publish_event
-        await mqtt.start()
         return mqtt
 
     def _log_event(self, event: dict) -> None:

@@ -19,37 +19,9 @@ from .home import Home
 from .identity import Identity
 from .links import LinkOpener, ReplayCache
 from .peers import PeerStore
+from .transports.base import VIA_FORMS, ClientTransport, client_transport
 
 log = logging.getLogger(__name__)
-
-VIA_FORMS = (
-    "file:DIR (another node's home or drop folder), mqtt (the broker in [mqtt]) or manual (paste links)"
-)
-
-
-def client_transport(via: str, home: Home | None = None) -> Any:
-    """The client side of a transport named on the command line."""
-    if via == "mqtt":
-        from .transports.mqtt import MqttRequester
-
-        if home is None:
-            raise NodeError("--via mqtt needs this node's home (for its [mqtt] config and key)")
-        return MqttRequester(load_config(home.config_file).mqtt, Identity.load(home.key_file))
-    if via.startswith("file:") and len(via) > 5:
-        from .transports.filedrop import FileDropClient
-
-        folder = Path(via[5:]).expanduser()
-        if not (folder / "inbox").is_dir():
-            raise NodeError(
-                f"--via {via}: {folder}/inbox does not exist (name the camera node's home "
-                "or a folder with inbox/ and outbox/)"
-            )
-        return FileDropClient(folder)
-    if via == "manual":
-        from .transports.manual import ManualTransport
-
-        return ManualTransport()
-    raise NodeError(f"--via {via!r} not understood; use {VIA_FORMS}")
 
 
 def _receiver_factory(record: Path | None):
@@ -64,7 +36,7 @@ def _receiver_factory(record: Path | None):
 async def view(
     home: Home,
     peer_name: str,
-    transport: Any,
+    transport: ClientTransport,
     seconds: float,
     record: Path | None = None,
     *,

@@ -3,9 +3,12 @@ rejected/*.reason.json) plus a message for people."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from ..errors import NodeError
 
-REASONS = {
+REASONS: dict[str, str] = {
     "oversized": "the link is larger than the 64 KiB limit",
     "malformed": "the link is not a well-formed media-node link",
     "unseal-failed": "the sealed link could not be opened with this node's key",
@@ -27,13 +30,13 @@ class LinkError(NodeError):
     """A link was refused. Decoding never raises anything else."""
 
     exit_code = 3
+    family = "link"
+    REASONS: ClassVar[Mapping[str, str]] = REASONS
 
     def __init__(self, reason: str, detail: str = ""):
         if reason not in REASONS:
             raise ValueError(f"unknown link rejection reason {reason!r}")
-        self.reason = reason
-        self.detail = detail or REASONS[reason]
-        super().__init__(f"{reason}: {self.detail}")
+        super().__init__(detail or REASONS[reason], reason=reason)
 
-    def to_dict(self) -> dict:
-        return {"reason": self.reason, "message": self.detail}
+    def text(self, detail: str) -> str:
+        return f"{self.reason}: {detail}"

@@ -92,6 +92,11 @@ class Attachment:
         self._unhooks: list[Callable[[], None]] = []
         self.detached = False
 
+    @property
+    def frames_sent(self) -> int | None:
+        """Video access units handed to this connection's sender (the call's stats)."""
+        return self.viewer.delivered if self.viewer is not None else None
+
     def stats(self) -> dict:
         out = {"video": self.viewer.stats() if self.viewer else None}
         if self.audio_track is not None:

@@ -47,6 +47,10 @@ class OverlayProvider(ABC):
     """What the call path needs from an overlay (docs/architecture.md, "Overlay")."""
 
     name: str = ""
+    # True when the provider's addresses mean something only on the node that holds
+    # them (the same peer resolves differently on different nodes): a peer's candidate
+    # on the address it reports is then rewritten to the address resolved here.
+    node_local_addresses: bool = False
 
     @abstractmethod
     async def local_address(self) -> str:

@@ -151,6 +151,7 @@ class MccHttp:
 
 class StaexProvider(OverlayProvider):
     name = "staex"
+    node_local_addresses = True  # mcc hands out node-local, temporary addresses
 
     def __init__(self, command: str = "mcc", http: str = "", timeout: float = TIMEOUT):
         self.backend = MccHttp(http, timeout) if http else MccCommand(command, timeout)

@@ -37,6 +37,7 @@ from watchdog.observers import Observer
 
 from ..home import Home
 from ..links.link import MAX_LINK_BYTES
+from ..peers import Peer
 from . import Handler, TransportError, error_info, public_error
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,6 @@ def write_atomic(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-class _Refused(Exception):
-    """A file refused before it reached the handler."""
-
-    def __init__(self, reason: str, message: str):
-        self.reason = reason
-        self.detail = message
 
 
 class _Settling:
@@ -347,22 +340,22 @@ class FileDropWatcher:
     def _read(self, path: Path) -> str:
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode):
-            raise _Refused(
+            raise TransportError(
                 "not-a-file", "only regular files are read from the inbox (not links, directories or devices)"
             )
         if st.st_size > MAX_LINK_BYTES:
-            raise _Refused("oversized", f"{st.st_size} bytes > {MAX_LINK_BYTES}")
+            raise TransportError("oversized", f"{st.st_size} bytes > {MAX_LINK_BYTES}")
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as f:
             data = f.read(MAX_LINK_BYTES + 1)
         if len(data) > MAX_LINK_BYTES:
-            raise _Refused("oversized", f"more than {MAX_LINK_BYTES} bytes")
+            raise TransportError("oversized", f"more than {MAX_LINK_BYTES} bytes")
         if not data.strip():
-            raise _Refused("empty", "the file holds no link")
+            raise TransportError("empty", "the file holds no link")
         try:
             return data.decode("ascii").strip()
         except UnicodeDecodeError:
-            raise _Refused("malformed", "a link is ASCII text") from None
+            raise TransportError("malformed", "a link is ASCII text") from None
 
     def _finish(self, name: str, *, ok: bool, info: dict | None = None) -> None:
         folder = self.home.done if ok else self.home.rejected
@@ -442,11 +435,8 @@ class FileDropClient:
         self.folder = Path(folder)
         self.poll = poll
 
-    async def request(self, peer_or_link, link_text: str | None = None, timeout: float = 60.0) -> str:
-        """`request(peer, link_text, timeout)` (docs/architecture.md) or
-        `request(link_text, timeout=...)`: the peer is implied by the folder."""
-        if link_text is None:
-            link_text = peer_or_link
+    async def request(self, peer: Peer | None, link_text: str, timeout: float = 60.0) -> str:
+        """ClientTransport.request; the peer is implied by the folder (None is fine)."""
         inbox, outbox, rejected = self.folder / "inbox", self.folder / "outbox", self.folder / "rejected"
         if not inbox.is_dir():
             raise TransportError(

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import TYPE_CHECKING
+
+from paho.mqtt.client import MQTTMessage
 
 from .. import __version__
 from ..peers import Peer, PeerStore
-
-if TYPE_CHECKING:
-    from .mqtt import MqttTransport
+from .base import Publish
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +31,27 @@ def object_id(peer_name: str) -> str:
 
 
 class HomeAssistantDiscovery:
-    def __init__(self, transport: MqttTransport, peers: PeerStore | None):
-        self.transport = transport
+    """An extension of the MQTT server: it sees only what it subscribed to and a
+    `publish` function, never the transport itself."""
+
+    def __init__(
+        self,
+        publish: Publish,
+        *,
+        node_id: str,
+        name: str,
+        status_topic: str,
+        command_topic: str,
+        discovery_prefix: str,
+        peers: PeerStore | None,
+    ):
+        self._publish = publish
         self.peers = peers
-        self.node_id = transport.node_id
-        self.prefix = transport.config.discovery_prefix.strip("/")
+        self.node_id = node_id
+        self.name = name
+        self.status_topic = status_topic
+        self.command_topic = command_topic
+        self.prefix = discovery_prefix.strip("/")
         self._buttons: set[str] = set()
         self._peers_stamp: int | None = None
 
@@ -49,17 +64,17 @@ class HomeAssistantDiscovery:
     def owns(self, topic: str) -> bool:
         return topic.startswith(f"{self.prefix}/")
 
-    def _device(self) -> dict:
+    def _device(self) -> dict[str, object]:
         return {
             "identifiers": [f"media-node-{self.node_id}"],
-            "name": self.transport.name,
+            "name": self.name,
             "manufacturer": "media-node",
             "model": "media-node",
             "sw_version": __version__,
         }
 
-    def _common(self) -> dict:
-        status = self.transport.topic("status")
+    def _common(self) -> dict[str, object]:
+        status = self.status_topic
         return {
             "device": self._device(),
             "availability_topic": status,
@@ -77,10 +92,10 @@ class HomeAssistantDiscovery:
             log.error("Home Assistant discovery: cannot read the allowlist: %s", e)
             return []
 
-    def configs(self) -> dict[str, dict]:
+    def configs(self) -> dict[str, dict[str, object]]:
         """topic -> discovery payload, for everything this node announces."""
-        status = self.transport.topic("status")
-        out = {
+        status = self.status_topic
+        out: dict[str, dict[str, object]] = {
             self._config_topic("binary_sensor", "online"): {
                 "name": "online",
                 "unique_id": f"{self.node_id}_online",
@@ -106,14 +121,14 @@ class HomeAssistantDiscovery:
             out[self._config_topic("button", obj)] = {
                 "name": f"call {peer.name}",
                 "unique_id": f"{self.node_id}_{obj}",
-                "command_topic": self.transport.topic("cmd", "call"),
+                "command_topic": self.command_topic,
                 "payload_press": peer.name,
                 "icon": "mdi:phone-outgoing",
                 **self._common(),
             }
         return out
 
-    def publish(self) -> None:
+    def announce(self) -> None:
         """Announce everything; remove the buttons of peers that are no longer callable."""
         self._peers_stamp = self._stamp()
         configs = self.configs()
@@ -122,7 +137,7 @@ class HomeAssistantDiscovery:
             self._remove(topic)
         self._buttons = buttons
         for topic, payload in configs.items():
-            self.transport.publish(topic, json.dumps(payload), qos=1, retain=True)
+            self._publish(topic, json.dumps(payload), qos=1, retain=True)
 
     def _stamp(self) -> int | None:
         try:
@@ -133,13 +148,13 @@ class HomeAssistantDiscovery:
     def refresh_if_changed(self) -> None:
         """peers.toml may be edited while the node runs: re-announce when it changed."""
         if self._stamp() != self._peers_stamp:
-            self.publish()
+            self.announce()
 
     def _remove(self, topic: str) -> None:
         log.info("Home Assistant discovery: removing %s (peer no longer callable)", topic)
-        self.transport.publish(topic, b"", qos=1, retain=True)
+        self._publish(topic, b"", qos=1, retain=True)
 
-    def on_message(self, message) -> None:
+    def on_message(self, message: MQTTMessage) -> None:
         """A retained button config seen on our subscription (left by an earlier run):
         remove it if its peer is no longer callable."""
         if (

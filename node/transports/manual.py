@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from typing import TextIO
 
+from ..peers import Peer
 from . import TransportError
 
 IDLE_EXIT = 1.0  # seconds the reader thread lingers with no request waiting
@@ -122,8 +123,8 @@ class ManualTransport:
         self.err = err or sys.stderr
         self.inp = inp or sys.stdin
 
-    async def request(self, peer, link_text: str, timeout: float) -> str:
-        name = getattr(peer, "name", "the peer")
+    async def request(self, peer: Peer | None, link_text: str, timeout: float) -> str:
+        name = peer.name if peer is not None else "the peer"
         self.err.write(
             f"Send this link to {name} (e.g. `media-node link inspect` or its inbox),\n"
             f"then paste its reply link here within {timeout:.0f} s:\n"

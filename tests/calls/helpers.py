@@ -13,6 +13,7 @@ class ToyAttachment:
         self.pc = pc
         self.tracks = tracks
         self.detached = False
+        self.frames_sent = None  # aiortc's test tracks are not counted
 
     def detach(self) -> None:
         self.detached = True
@@ -61,7 +62,7 @@ class CountingReceiver:
     def summary(self) -> dict:
         return {"video_frames": self.video_frames, "audio_frames": self.audio_frames}
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -14,7 +14,7 @@ from aiortc import VideoStreamTrack
 
 from node.calls import CallManager
 from node.config import Config
-from node.ice import IcePolicy
+from node.ice import IcePolicy, OverlayPeerConnection
 from node.links import LinkOpener, ReplayCache, make_link
 from node.overlay.static import StaticProvider
 
@@ -37,7 +37,7 @@ def _reply(viewer, text: str, offer_digest: str):
 
 async def _offer_from_viewer(viewer, cam, kind: str, *, send_video: bool):
     """A real offer made by hand: recvonly audio, and video recvonly or sendrecv."""
-    pc = IcePolicy.make([VIEWER], [CAM]).peer_connection()
+    pc = OverlayPeerConnection(IcePolicy.make([VIEWER], [CAM]))
     pc.addTransceiver("audio", direction="recvonly")
     if send_video:
         pc.addTrack(VideoStreamTrack())
@@ -126,7 +126,7 @@ async def test_a_view_request_with_a_line_hidden_behind_a_bare_cr_is_refused(mak
     cam.trust(viewer, "view", address=VIEWER)
     viewer.trust(cam, "view", address=CAM)
     cam_m = _manager(cam, StaticProvider(address=CAM), ToyPublisher())
-    pc = IcePolicy.make([VIEWER], [CAM]).peer_connection()
+    pc = OverlayPeerConnection(IcePolicy.make([VIEWER], [CAM]))
     try:
         pc.addTransceiver("video", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
@@ -216,7 +216,7 @@ async def test_coroutine_event_callbacks_are_kept_until_done(make_node):
         await asyncio.get_running_loop().create_future()
 
     manager.on_event(callback)
-    manager._emit({"event": "test"})
+    manager.events.emit({"event": "test"})
     await asyncio.sleep(0)
     assert len(seen) == 1
     gc.collect()
@@ -224,7 +224,7 @@ async def test_coroutine_event_callbacks_are_kept_until_done(make_node):
     assert task is not None and not task.done(), "the callback's task was garbage-collected"
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert not manager._callback_tasks  # forgotten once done
+    assert not manager.events.pending  # forgotten once done
 
 
 async def test_demo_stops_the_service_when_its_start_fails(tmp_path, monkeypatch):

@@ -153,7 +153,7 @@ async def test_calls_in_a_row_leave_no_live_objects_tasks_threads_or_fds(make_no
         # the publisher's per-viewer state is gone too
         assert publisher.fanout.viewers == [] and not publisher._attachments
         assert not publisher.bitrate._estimates
-        assert not cam_m._setups and not cam_m._callback_tasks and not cam_m._pending
+        assert not cam_m._setups and not cam_m.events.pending and not cam_m._pending
     finally:
         await asyncio.gather(view_m.close(), cam_m.close())
         await publisher.stop()

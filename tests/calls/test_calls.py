@@ -172,7 +172,7 @@ async def test_an_answer_that_would_leak_an_address_is_never_signed(pair, monkey
     """If gathering ever produced a non-overlay candidate (an aioice change, a bug) and
     the connection's own confinement failed too, the SDP check refuses it before make_link: the peer gets a signed 'privacy' error that
     carries no SDP, and no call starts."""
-    import node.calls as calls_module
+    import node.calls.manager as calls_module
     from node.ice import OverlayConnection
 
     cam, viewer = pair

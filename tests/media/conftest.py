@@ -52,9 +52,9 @@ def clip_dir(tmp_path_factory) -> Path:
 
 
 def loopback_pc():
-    from node.ice import IcePolicy
+    from node.ice import IcePolicy, OverlayPeerConnection
 
-    return IcePolicy.make(["127.0.0.1"], ["127.0.0.1"], label="test").peer_connection()
+    return OverlayPeerConnection(IcePolicy.make(["127.0.0.1"], ["127.0.0.1"], label="test"))
 
 
 class Session:

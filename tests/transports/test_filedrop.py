@@ -119,15 +119,15 @@ async def test_client_request_round_trip_and_refusal(pair, make_node):
         assert not list(camera.home.outbox.iterdir()), "the client consumes its reply"
         # the same link again: the replay cache refuses it and the client hears why
         with pytest.raises(TransportError) as refused:
-            await client.request(request.text, timeout=20)
+            await client.request(None, request.text, timeout=20)
         assert refused.value.reason == "replayed"
         stranger = make_node("stranger")
         with pytest.raises(TransportError) as refused:
-            await client.request(view_request(stranger, camera).text, timeout=20)
+            await client.request(None, view_request(stranger, camera).text, timeout=20)
         assert refused.value.reason == "unknown-sender"
     # nobody watching: a timeout, and the unanswered request is withdrawn
     with pytest.raises(TransportError) as late:
-        await FileDropClient(camera.home.path).request(view_request(viewer, camera).text, timeout=0.5)
+        await FileDropClient(camera.home.path).request(None, view_request(viewer, camera).text, timeout=0.5)
     assert late.value.reason == "timeout"
     assert not list(camera.home.inbox.iterdir())
     responder.close()

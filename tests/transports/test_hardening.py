@@ -52,7 +52,7 @@ async def test_cmd_call_failures_publish_no_exception_text(broker, nodes):
         ]
     )
 
-    async def on_call(peer):
+    async def on_call(peer, transport):
         raise next(failures)
 
     ctl = Watcher(broker, "controller")
@@ -172,7 +172,7 @@ async def test_a_forged_answer_does_not_use_up_the_pending_request(broker, nodes
     ):
         offer = make_link(camera.identity, "offer", viewer.node_id, sdp=SDP)
         request = asyncio.create_task(transport.request(viewer.node_id, offer.text, timeout=60))
-        await wait_for(lambda: transport._pending, what="the pending request")
+        await wait_for(lambda: transport.client._pending, what="the pending request")
         inbox = transport.topic("inbox")
         forged = make_link(stranger.identity, "answer", camera.node_id, sdp=SDP, ofh=offer.digest)
         forger.publish(inbox, forged.text, qos=1)

@@ -223,7 +223,7 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
     viewer, camera, stranger, limited = nodes
     calls = []
 
-    async def on_call(peer):
+    async def on_call(peer, transport):
         calls.append(peer.name)
 
     ctl = Watcher(broker, "controller")
@@ -275,7 +275,7 @@ async def test_home_assistant_discovery_buttons_sensors_and_press(broker, nodes)
     viewer, camera, stranger, limited = nodes
     calls = []
 
-    async def on_call(peer):
+    async def on_call(peer, transport):
         calls.append(peer.name)
 
     ha = Watcher(broker, "controller")
@@ -429,7 +429,7 @@ async def test_the_documented_mosquitto_rr_examples_work(broker, nodes, tmp_path
         pytest.fail("mosquitto_rr is missing (apt-get install mosquitto-clients)")
     calls = []
 
-    async def on_call(peer):
+    async def on_call(peer, transport):
         calls.append(peer.name)
 
     common = [

@@ -16,9 +16,11 @@ from node.ice import (
     OverlayConnection,
     PrivacyError,
     check_outgoing_sdp,
+    confine,
     filter_incoming_sdp,
     sdp_addresses,
 )
+from node.ice.policy import literal_ip
 
 A, B = "127.0.0.1", "127.0.0.2"
 FOREIGN = "127.0.0.5"  # a loopback address outside every policy here: bindable, never allowed
@@ -29,7 +31,7 @@ HIDDEN = "a=candidate:9 1 udp 2130706431 10.9.8.7 4000 typ host"
 
 
 async def _offer_sdp(policy: IcePolicy) -> str:
-    pc = policy.peer_connection()
+    pc = ice.OverlayPeerConnection(policy)
     try:
         pc.addTransceiver("audio", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
@@ -81,7 +83,7 @@ async def test_a_hidden_candidate_never_reaches_aioice_through_set_remote_descri
 
     monkeypatch.setattr(aioice.ice.Connection, "_add_remote_candidate", spy)
     sdp = _hide(await _offer_sdp(IcePolicy.make([A], [B])), "\r")
-    pc = IcePolicy.make([B], [A]).peer_connection()
+    pc = ice.OverlayPeerConnection(IcePolicy.make([B], [A]))
     try:
         with pytest.raises(PrivacyError):
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -91,11 +93,11 @@ async def test_a_hidden_candidate_never_reaches_aioice_through_set_remote_descri
 
 
 def _connection(policy: IcePolicy) -> OverlayConnection:
-    token = ice._ACTIVE_POLICY.set(policy)
+    token = confine._ACTIVE_POLICY.set(policy)
     try:
         return OverlayConnection(ice_controlling=True, components=1)
     finally:
-        ice._ACTIVE_POLICY.reset(token)
+        confine._ACTIVE_POLICY.reset(token)
 
 
 async def _assert_confined(conn: OverlayConnection, allowed: str) -> None:
@@ -147,5 +149,5 @@ def test_aioice_internals_the_confinement_relies_on():
 
 
 def test_bracketed_or_zoned_addresses_are_not_addresses():
-    assert ice._ip("[127.0.0.1]") is None and ice._ip("fe80::1%eth0") is None
-    assert ice._ip("x.local") is None and str(ice._ip("127.0.0.1")) == "127.0.0.1"
+    assert literal_ip("[127.0.0.1]") is None and literal_ip("fe80::1%eth0") is None
+    assert literal_ip("x.local") is None and str(literal_ip("127.0.0.1")) == "127.0.0.1"

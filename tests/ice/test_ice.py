@@ -1,4 +1,4 @@
-"""Overlay-only ICE (node/ice.py): the hooks into aiortc/aioice exist as we hook them,
+"""Overlay-only ICE (node/ice/): the hooks into aiortc/aioice exist as we hook them,
 candidates and STUN checks from outside the policy never reach aioice, outgoing SDP is
 checked on parsed fields, and policies are scoped per peer connection."""
 
@@ -18,7 +18,15 @@ from aiortc.rtcicetransport import RTCIceGatherer, connection_kwargs
 from aiortc.rtcpeerconnection import RTCPeerConnection as PlainPC
 
 from node import ice
-from node.ice import IcePolicy, OverlayConnection, PrivacyError, check_outgoing_sdp, filter_incoming_sdp
+from node.ice import (
+    IcePolicy,
+    OverlayConnection,
+    PrivacyError,
+    check_outgoing_sdp,
+    confine,
+    filter_incoming_sdp,
+)
+from node.ice.policy import literal_ip
 
 A, B, C = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 
@@ -76,7 +84,7 @@ def test_default_ice_servers_are_google_stun_and_we_never_use_them():
     assert RTCIceGatherer(iceServers=None)._connection.stun_server is None
     config = ice.overlay_configuration()
     assert config.iceServers == [] and config.bundlePolicy == RTCBundlePolicy.MAX_BUNDLE
-    pc = IcePolicy.make([A], [B]).peer_connection()
+    pc = ice.OverlayPeerConnection(IcePolicy.make([A], [B]))
     assert pc._RTCPeerConnection__configuration.iceServers == []
 
 
@@ -115,7 +123,7 @@ def test_every_pc_method_that_builds_a_transport_runs_with_the_policy_in_scope()
 
 
 async def _offer(policy: IcePolicy) -> tuple[RTCPeerConnection, str]:
-    pc = policy.peer_connection()
+    pc = ice.OverlayPeerConnection(policy)
     pc.addTransceiver("audio", direction="recvonly")
     pc.addTransceiver("video", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
@@ -179,11 +187,11 @@ async def test_foreign_candidates_never_reach_aioice_even_unfiltered(monkeypatch
     monkeypatch.setattr(aioice.ice, "get_or_create_mdns_protocol", no_mdns)
 
     conn_policy = IcePolicy.make([B], [A])
-    with_ctx = ice._ACTIVE_POLICY.set(conn_policy)
+    with_ctx = confine._ACTIVE_POLICY.set(conn_policy)
     try:
         conn = OverlayConnection(ice_controlling=False)
     finally:
-        ice._ACTIVE_POLICY.reset(with_ctx)
+        confine._ACTIVE_POLICY.reset(with_ctx)
     for line in BAD_CANDIDATES:
         await conn.add_remote_candidate(Candidate.from_sdp(line[12:]))
     assert reached == [] and conn.remote_candidates == []
@@ -192,9 +200,9 @@ async def test_foreign_candidates_never_reach_aioice_even_unfiltered(monkeypatch
 
     # the same through a whole peer connection, bypassing filter_incoming_sdp
     reached.clear()
-    monkeypatch.setattr(ice, "filter_incoming_sdp", lambda sdp, policy, **k: sdp)
+    monkeypatch.setattr(confine, "filter_incoming_sdp", lambda sdp, policy, **k: sdp)
     peer_pc, sdp = await _offer(IcePolicy.make([A], [B]))
-    pc = conn_policy.peer_connection()
+    pc = ice.OverlayPeerConnection(conn_policy)
     try:
         await pc.setRemoteDescription(
             RTCSessionDescription(_with_extra_candidates(sdp, BAD_CANDIDATES), "offer")
@@ -227,11 +235,11 @@ def _binding_request(conn: OverlayConnection) -> aioice.stun.Message:
 
 
 async def test_stun_checks_from_outside_the_policy_get_no_response_and_no_prflx():
-    token = ice._ACTIVE_POLICY.set(IcePolicy.make([B], [A]))
+    token = confine._ACTIVE_POLICY.set(IcePolicy.make([B], [A]))
     try:
         conn = OverlayConnection(ice_controlling=False)
     finally:
-        ice._ACTIVE_POLICY.reset(token)
+        confine._ACTIVE_POLICY.reset(token)
     proto = _RecordingProtocol()
     conn.request_received(_binding_request(conn), ("10.9.8.7", 5000), proto)
     conn.request_received(_binding_request(conn), ("127.0.0.10", 5000), proto)
@@ -304,9 +312,9 @@ async def test_outgoing_sdp_with_a_non_overlay_address_is_refused():
 async def test_two_calls_with_different_policies_in_one_process():
     """A<->B connect; meanwhile C (another node's policy) gathers in the same loop. Each
     gathers only on its own address and each connection pairs only with its peer."""
-    pa = IcePolicy.make([A], [B]).peer_connection()
-    pb = IcePolicy.make([B], [A]).peer_connection()
-    pc3 = IcePolicy.make([C], ["127.0.0.4"]).peer_connection()
+    pa = ice.OverlayPeerConnection(IcePolicy.make([A], [B]))
+    pb = ice.OverlayPeerConnection(IcePolicy.make([B], [A]))
+    pc3 = ice.OverlayPeerConnection(IcePolicy.make([C], ["127.0.0.4"]))
     try:
         pb.addTransceiver("video", direction="recvonly")
         pc3.addTransceiver("video", direction="recvonly")
@@ -328,8 +336,8 @@ async def test_two_calls_with_different_policies_in_one_process():
         assert pa.connectionState == pb.connectionState == "connected"
         assert ice.selected_pair(pa) == (A, B) and ice.selected_pair(pb) == (B, A)
         (ca,), (cb,), (cc,) = ice.ice_connections(pa), ice.ice_connections(pb), ice.ice_connections(pc3)
-        assert ca.overlay_policy.local == (ice._ip(A),) and cb.overlay_policy.local == (ice._ip(B),)
-        assert cc.overlay_policy.local == (ice._ip(C),)
+        assert ca.overlay_policy.local == (literal_ip(A),) and cb.overlay_policy.local == (literal_ip(B),)
+        assert cc.overlay_policy.local == (literal_ip(C),)
         assert [c.host for c in cc.local_candidates] == [C]
     finally:
         await asyncio.gather(pa.close(), pb.close(), pc3.close())
@@ -375,8 +383,8 @@ async def test_staex_candidates_are_rewritten_to_the_locally_resolved_address():
 
 async def test_ipv6_overlay_addresses_work_end_to_end():
     """Yggdrasil addresses are IPv6: c=IN IP6, candidates and checks on ::1 here."""
-    pa = IcePolicy.make(["::1"], ["::1"]).peer_connection()
-    pb = IcePolicy.make(["::1"], ["::1"]).peer_connection()
+    pa = ice.OverlayPeerConnection(IcePolicy.make(["::1"], ["::1"]))
+    pb = ice.OverlayPeerConnection(IcePolicy.make(["::1"], ["::1"]))
     try:
         pb.addTransceiver("video", direction="recvonly")
         await pb.setLocalDescription(await pb.createOffer())

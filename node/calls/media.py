@@ -1,0 +1,40 @@
+"""What a call needs from the media side: typed seams, so the call path never guesses
+method names (node.media.MediaPublisher and MediaReceiver implement them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from aiortc import RTCPeerConnection
+
+
+class Attachment(Protocol):
+    """One peer connection's share of a publisher."""
+
+    def detach(self) -> None:
+        """Stop this connection's tracks (idempotent)."""
+
+    @property
+    def frames_sent(self) -> int | None:
+        """Video access units handed to this connection's sender (None: unknown)."""
+
+
+class Publisher(Protocol):
+    def attach(self, pc: RTCPeerConnection) -> Attachment:
+        """Add this node's tracks to `pc` (send-only; the call sets directions)."""
+
+
+class Receiver(Protocol):
+    """Consumes whatever a peer sends on one connection."""
+
+    def summary(self) -> dict[str, object]:
+        """Counters; `video_frames` (int) is read by the call's stats."""
+
+    async def close(self) -> None:
+        """Stop consuming (idempotent)."""
+
+
+ReceiverFactory = Callable[[RTCPeerConnection], Receiver]
+
+__all__ = ["Attachment", "Publisher", "Receiver", "ReceiverFactory"]

@@ -1,0 +1,38 @@
+"""The per-node ICE API: one immutable object from which every peer connection of a
+node comes (like pion's API built from a SettingEngine).
+
+It holds what is the same for all of a node's calls (its overlay provider) and turns a
+call's two addresses into that call's IcePolicy. Two nodes on different overlays are
+two IceApi objects: nothing is global but the aioice hook, whose behaviour is per call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..overlay import OverlayProvider
+from .confine import OverlayPeerConnection
+from .policy import IcePolicy, PrivacyError
+
+
+@dataclass(frozen=True)
+class IceApi:
+    provider: OverlayProvider
+
+    def policy(self, local: str, remote: str, *, label: str = "") -> IcePolicy:
+        """The policy of one call between `local` (this node's overlay address) and
+        `remote` (the peer's, as resolved here). The provider must vouch for both."""
+        if not (self.provider.is_overlay(local) and self.provider.is_overlay(remote)):
+            raise PrivacyError(f"the {self.provider.name} overlay does not vouch for this call's addresses")
+        return IcePolicy.make(
+            [local],
+            [remote],
+            rewrite_remote=self.provider.node_local_addresses,
+            label=label,
+        )
+
+    def peer_connection(self, policy: IcePolicy) -> OverlayPeerConnection:
+        """A peer connection confined to `policy` (iceServers=[], MAX_BUNDLE, SDP checked)."""
+        return OverlayPeerConnection(policy)
+
+
+__all__ = ["IceApi"]

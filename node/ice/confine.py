@@ -1,0 +1,230 @@
+"""Confinement: aioice gathers, pairs and answers only inside one call's IcePolicy.
+
+aiortc has no supported way to restrict ICE, so this module:
+- always builds `RTCConfiguration(iceServers=[], bundlePolicy=MAX_BUNDLE)`: the default
+  (None) means Google STUN, and one bundled socket means one address to check;
+- installs `OverlayConnection` as `aiortc.rtcicetransport.Connection` (the name aiortc
+  looks up when it builds an ICE gatherer) when this module is imported, so any peer
+  connection in the process, even a plain one, fails closed. It gathers only on the
+  policy's local overlay address(es), accepts remote candidates and STUN checks only
+  from the policy's remote address(es), and never resolves mDNS names; after gathering
+  it closes and forgets any socket not on a local overlay address (whatever bound it),
+  so checks are only ever sent from the overlay even if a later check failed;
+- scopes that per call: `OverlayPeerConnection` sets a context variable around every
+  method that may build an ICE transport, and each `OverlayConnection` reads it once in
+  `__init__`. Two calls with different policies in one process never see each other's.
+  A Connection built with no policy in scope fails closed (gathers and accepts nothing).
+
+Residual (documented, not fixable here): non-STUN datagrams reaching a
+bound socket are not source-checked by aioice; DTLS fingerprints and SRTP
+authentication reject them."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+
+import aioice.ice
+import aiortc.rtcicetransport
+from aioice.candidate import Candidate
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from .policy import IcePolicy
+from .sdp import check_outgoing_sdp, filter_incoming_sdp
+
+log = logging.getLogger(__name__)
+
+
+def overlay_configuration() -> RTCConfiguration:
+    # iceServers=[] (not None: None means stun.l.google.com); one bundled transport.
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+# The policy of the RTCPeerConnection whose method is running; read once by each
+# OverlayConnection when aiortc builds it.
+_ACTIVE_POLICY: contextvars.ContextVar[IcePolicy | None] = contextvars.ContextVar(
+    "media_node_ice_policy", default=None
+)
+
+
+class OverlayConnection(aioice.ice.Connection):
+    """aioice Connection confined to one IcePolicy."""
+
+    def __init__(self, *args, **kwargs):
+        # Even if iceServers=None slipped through, never ask a STUN or TURN server.
+        kwargs["stun_server"] = None
+        kwargs["turn_server"] = None
+        super().__init__(*args, **kwargs)
+        self.overlay_policy: IcePolicy | None = _ACTIVE_POLICY.get()
+        self.checks_received = 0
+        if self.overlay_policy is None:
+            log.warning("ICE connection built outside an overlay call: it gathers and accepts nothing")
+
+    async def get_component_candidates(self, component: int, addresses: list[str], timeout: int = 5):
+        # aioice's own list (every interface but 127.0.0.1) is ignored: only the overlay.
+        policy = self.overlay_policy
+        mine = [str(ip) for ip in policy.local] if policy else []
+        found = await super().get_component_candidates(component, mine, timeout)
+        await self._confine_local()
+        return [c for c in found if self._is_mine(c)]
+
+    async def gather_candidates(self) -> None:
+        await super().gather_candidates()
+        # Again here, whatever produced the candidates: this layer holds on its own.
+        await self._confine_local()
+
+    def _is_mine(self, c: Candidate) -> bool:
+        policy = self.overlay_policy
+        return (
+            policy is not None
+            and c.type == "host"
+            and c.transport.lower() == "udp"
+            and policy.is_local(c.host)
+        )
+
+    async def _confine_local(self) -> None:
+        """Close and forget every socket (and candidate) not on the policy's local
+        overlay address: checks are only ever paired with, and sent from, what is left."""
+        keep, drop = [], []
+        for protocol in self._protocols:
+            mine = protocol.local_candidate is not None and self._is_mine(protocol.local_candidate)
+            (keep if mine else drop).append(protocol)
+        if drop:
+            log.error("ICE: closed %d local socket(s) outside the overlay policy", len(drop))
+        self._protocols[:] = keep
+        self._local_candidates[:] = [c for c in self._local_candidates if self._is_mine(c)]
+        self._check_list[:] = [p for p in self._check_list if p.protocol in keep]
+        for protocol in drop:
+            try:
+                await protocol.close()
+            except Exception:
+                log.exception("ICE: closing a socket outside the policy failed")
+
+    async def add_remote_candidate(self, remote_candidate: Candidate | None) -> None:
+        if remote_candidate is not None and not self._acceptable(remote_candidate):
+            return  # before aioice sees it: no pairing, no mDNS query
+        await super().add_remote_candidate(remote_candidate)
+
+    def _acceptable(self, c: Candidate) -> bool:
+        policy = self.overlay_policy
+        ok = (
+            policy is not None
+            and c.type == "host"
+            and c.transport.lower() == "udp"
+            and policy.is_remote(c.host)
+        )
+        if not ok:
+            log.info("ICE: dropped a remote %s candidate outside the overlay policy", c.type)
+        return ok
+
+    def request_received(self, message, addr, protocol) -> None:
+        policy = self.overlay_policy
+        if policy is None or not policy.is_remote(addr[0]):
+            return  # no Binding response, no peer-reflexive candidate
+        self.checks_received += 1  # liveness: the peer's consent checks (node.calls)
+        super().request_received(message, addr, protocol)
+
+    def selected_pair(self) -> tuple[str, str] | None:
+        """(local, remote) address of the nominated pair of component 1, if any."""
+        pair = self._nominated.get(1)
+        if pair is None:
+            return None
+        return pair.local_candidate.host, pair.remote_addr[0]
+
+
+def install() -> None:
+    """Make aiortc build OverlayConnection (process-wide; the behaviour is per call)."""
+    aiortc.rtcicetransport.Connection = OverlayConnection
+
+
+install()
+
+
+class OverlayPeerConnection(RTCPeerConnection):
+    """An RTCPeerConnection bound to one IcePolicy: iceServers=[], MAX_BUNDLE, ICE
+    transports built with the policy in scope, remote SDP filtered, local SDP checked."""
+
+    def __init__(self, policy: IcePolicy):
+        if not isinstance(policy, IcePolicy):
+            raise TypeError("OverlayPeerConnection needs an IcePolicy")
+        install()  # idempotent: someone may have put the original back
+        super().__init__(overlay_configuration())
+        self.policy = policy
+
+    @contextlib.contextmanager
+    def _policy_in_scope(self):
+        """Any ICE transport aiortc builds inside this block gets this call's policy."""
+        token = _ACTIVE_POLICY.set(self.policy)
+        try:
+            yield
+        finally:
+            _ACTIVE_POLICY.reset(token)
+
+    # Every public method that may build a transport (tests/ice/test_ice.py checks the list).
+    def addTrack(self, track):
+        with self._policy_in_scope():
+            return super().addTrack(track)
+
+    def addTransceiver(self, trackOrKind, direction: str = "sendrecv"):
+        with self._policy_in_scope():
+            return super().addTransceiver(trackOrKind, direction=direction)
+
+    def createDataChannel(self, label, *args, **kwargs):
+        with self._policy_in_scope():
+            return super().createDataChannel(label, *args, **kwargs)
+
+    async def createOffer(self) -> RTCSessionDescription:
+        with self._policy_in_scope():
+            return await super().createOffer()
+
+    async def createAnswer(self) -> RTCSessionDescription:
+        with self._policy_in_scope():
+            return await super().createAnswer()
+
+    async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:
+        # Defence in depth: callers filter first (to see what was dropped); filtering an
+        # already filtered SDP changes nothing.
+        sdp = filter_incoming_sdp(sessionDescription.sdp, self.policy)
+        with self._policy_in_scope():
+            await super().setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sessionDescription.type))
+
+    async def setLocalDescription(self, sessionDescription=None) -> None:
+        with self._policy_in_scope():
+            await super().setLocalDescription(sessionDescription)
+        check_outgoing_sdp(self.localDescription.sdp, self.policy)
+
+    async def addIceCandidate(self, candidate) -> None:
+        with self._policy_in_scope():
+            await super().addIceCandidate(candidate)
+
+
+def ice_connections(pc: RTCPeerConnection) -> list[aioice.ice.Connection]:
+    """The aioice connections under a peer connection (one with MAX_BUNDLE)."""
+    found: list[aioice.ice.Connection] = []
+    for transceiver in pc.getTransceivers():
+        conn = transceiver.receiver.transport.transport.iceGatherer._connection
+        if conn not in found:
+            found.append(conn)
+    return found
+
+
+def selected_pair(pc: RTCPeerConnection) -> tuple[str, str] | None:
+    """(local, remote) overlay addresses of the call's selected candidate pair."""
+    for conn in ice_connections(pc):
+        if isinstance(conn, OverlayConnection):
+            pair = conn.selected_pair()
+            if pair is not None:
+                return pair
+    return None
+
+
+__all__ = [
+    "OverlayConnection",
+    "OverlayPeerConnection",
+    "ice_connections",
+    "install",
+    "overlay_configuration",
+    "selected_pair",
+]

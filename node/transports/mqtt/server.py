@@ -1,0 +1,290 @@
+"""The daemon's MQTT side: serves this node's inbox and cmd/call, publishes status and
+events, and hosts extensions (Home Assistant discovery). It is also the client for the
+node's own outgoing calls (`request`), through the MqttClient it is composed with.
+
+A request's reply goes to its MQTT 5 response topic with its correlation data; without a
+response topic an answer goes to the sender's inbox. Every message that is refused gets
+an error reply {"ok": false, "reason", "message"} (when it named a response topic) and a
+"rejected" event: nothing is dropped silently, and nothing a client sends stops the node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Protocol
+
+from paho.mqtt.client import MQTTMessage, MQTTMessageInfo
+from paho.mqtt.properties import Properties
+
+from ...config import MqttSection
+from ...identity import Identity
+from ...peers import Peer, PeerStore
+from .. import TRANSPORT_REASONS, Handler
+from .client import CONNECT_TIMEOUT, MqttClient
+from .messages import error_payload, node_topic
+from .requests import MqttRequests
+from .status import NodeStatus
+
+log = logging.getLogger(__name__)
+
+MAX_RESPONSE_TOPIC = 512
+HANDLE_TIMEOUT = 90.0  # a link in hand longer than this is answered with a timeout error
+QUEUE_PER_WORKER = 4  # QoS 0 messages waiting beyond workers * this are refused as busy
+BUSY_REPORT_EVERY = 1.0  # seconds: busy refusals are logged and announced in batches
+EXTENSION_REFRESH_EVERY = 30.0
+
+# on_call(peer, transport): cmd/call asks this node to call `peer`; its offer and the
+# answer go through `transport` (this one). CallManager.call has this shape.
+CallStarter = Callable[[Peer, "MqttTransport"], Awaitable[object]]
+
+
+class MqttExtension(Protocol):
+    """Something beside the node's own topics (Home Assistant discovery): it gets the
+    messages on its subscriptions, and announces itself on every (re)connect."""
+
+    def subscriptions(self) -> list[str]: ...
+    def owns(self, topic: str) -> bool: ...
+    def on_message(self, message: MQTTMessage) -> None: ...
+    def announce(self) -> None: ...
+    def refresh_if_changed(self) -> None: ...
+
+
+class MqttTransport:
+    def __init__(
+        self,
+        config: MqttSection,
+        identity: Identity,
+        handler: Handler,
+        *,
+        peers: PeerStore | None = None,
+        on_call: CallStarter | None = None,
+        name: str = "media-node",
+        active_calls: Callable[[], int] | None = None,
+        workers: int = 4,
+        handle_timeout: float = HANDLE_TIMEOUT,
+    ):
+        self.config = config
+        self.identity = identity
+        self.node_id = identity.node_id
+        self.name = name
+        # Unbounded on purpose for QoS 1 (the broker's in-flight window bounds those: a
+        # message is acked only once handled); QoS 0 bypasses that window, so it is
+        # refused as busy once `queue_limit` messages wait.
+        self._queue: asyncio.Queue[MQTTMessage] = asyncio.Queue()
+        self.queue_limit = max(1, workers) * QUEUE_PER_WORKER
+        self._busy_refused = 0
+        self._busy_report: asyncio.TimerHandle | None = None
+        self._workers_n = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = 0
+        self.status = NodeStatus(
+            self.publish,
+            node_id=self.node_id,
+            name=name,
+            status_topic=self.topic("status"),
+            events_topic=self.topic("events"),
+            active_calls=active_calls or (lambda: 0),
+        )
+        self.home_assistant: MqttExtension | None = None
+        if config.home_assistant:
+            from ..homeassistant import HomeAssistantDiscovery
+
+            self.home_assistant = HomeAssistantDiscovery(
+                self.publish,
+                node_id=self.node_id,
+                name=name,
+                status_topic=self.topic("status"),
+                command_topic=self.topic("cmd", "call"),
+                discovery_prefix=config.discovery_prefix,
+                peers=peers,
+            )
+        self.extensions = [self.home_assistant] if self.home_assistant is not None else []
+        self.client = MqttClient(
+            config,
+            identity,
+            persistent=True,
+            manual_ack=True,
+            will=self.status.will(),
+            reply_base=self.topic("reply"),
+            subscriptions=[
+                self.topic("inbox"),
+                self.topic("cmd", "#"),
+                *(t for ext in self.extensions for t in ext.subscriptions()),
+            ],
+            on_message=self._route,
+            on_ready=self._on_ready,
+        )
+        self.requests = MqttRequests(
+            prefix=config.prefix,
+            node_id=self.node_id,
+            handler=handler,
+            handle_timeout=handle_timeout,
+            peers=peers,
+            # "call this peer, through me": outgoing calls go through the broker too
+            on_call=(lambda peer: on_call(peer, self)) if on_call is not None else None,
+            publish=self.publish,
+            publish_event=self.publish_event,
+            take_inbox_answer=self.client.take_inbox_answer,
+        )
+        self.counts = self.requests.counts
+
+    # --- the connection (the composed client) --------------------------------------------
+
+    def topic(self, *parts: str, node_id: str | None = None) -> str:
+        return node_topic(self.config.prefix, node_id or self.node_id, *parts)
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    async def request(self, peer: Peer | str, link_text: str, timeout: float = 60.0) -> str:
+        """The node's own outgoing calls go through the broker (ClientTransport)."""
+        return await self.client.request(peer, link_text, timeout)
+
+    def publish_event(self, event: Mapping[str, object]) -> None:
+        """CallManager.on_event callback (and the transports' own rejections)."""
+        self.status.publish_event(event)
+
+    def publish_status(self) -> None:
+        self.status.publish_status()
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def start(self, *, wait: bool = False, timeout: float = CONNECT_TIMEOUT) -> None:
+        """Connect (retrying with backoff in the background) and serve. With `wait`,
+        return once connected (TransportError after `timeout`)."""
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"mqtt-worker-{i}") for i in range(self._workers_n)
+        ]
+        if self.extensions:
+            self._tasks.append(asyncio.create_task(self._refresh_extensions(), name="mqtt-ext-refresh"))
+        await self.client.connect(timeout, wait=wait)
+
+    async def stop(self) -> None:
+        if self._busy_report is not None:
+            self._busy_report.cancel()
+            self._report_busy()
+        if self.connected:
+            topic, offline = self.status.will()
+            info = self.publish(topic, offline, qos=1, retain=True)
+            try:
+                await asyncio.to_thread(info.wait_for_publish, 2.0)
+            except (RuntimeError, ValueError):
+                pass
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.client.close()
+
+    async def __aenter__(self) -> MqttTransport:
+        await self.start(wait=True)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def healthy(self) -> bool:
+        """For the service watchdog: the workers run (a broker that is down is not the
+        node's illness: paho keeps reconnecting, and a restart would not help)."""
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
+
+    async def drained(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._busy or not self._queue.empty():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"MQTT transport not drained after {timeout} s")
+            await asyncio.sleep(0.05)
+
+    def _on_ready(self) -> None:
+        self.status.publish_status()
+        for ext in self.extensions:
+            ext.announce()
+
+    async def _refresh_extensions(self, every: float = EXTENSION_REFRESH_EVERY) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if self.connected:
+                for ext in self.extensions:
+                    try:
+                        ext.refresh_if_changed()
+                    except Exception:
+                        log.exception("MQTT: refreshing %s failed", type(ext).__name__)
+
+    # --- routing -------------------------------------------------------------------------
+
+    def _route(self, message: MQTTMessage) -> None:
+        topic = message.topic
+        if self.client.is_reply(topic):
+            self.client.ack(message)  # handled right here
+            if not self.client.take_reply(message):
+                self.requests.refuse(message, "bad-request", "a reply that no request of this node waits for")
+            return
+        for ext in self.extensions:
+            if ext.owns(topic):
+                self.client.ack(message)
+                ext.on_message(message)
+                return
+        if getattr(message, "qos", 1) == 0 and self._queue.qsize() >= self.queue_limit:
+            self._refuse_busy(message)
+            return
+        self._queue.put_nowait(message)
+
+    def _refuse_busy(self, message: MQTTMessage) -> None:
+        """A QoS 0 message while the queue is full: an error reply (if it named a response
+        topic) at once; the log line and the 'rejected' event come once per
+        BUSY_REPORT_EVERY with a count, so a flood cannot flood the log and events too."""
+        self.counts["rejected"] += 1
+        self.requests.reply(message, error_payload("busy", TRANSPORT_REASONS["busy"]))
+        self._busy_refused += 1
+        if self._busy_report is None:
+            self._busy_report = asyncio.get_running_loop().call_later(BUSY_REPORT_EVERY, self._report_busy)
+
+    def _report_busy(self) -> None:
+        count, self._busy_refused, self._busy_report = self._busy_refused, 0, None
+        if not count:
+            return
+        log.warning("MQTT: refused %d QoS 0 message(s): busy (%d waiting)", count, self._queue.qsize())
+        self.publish_event(
+            {
+                "event": "rejected",
+                "transport": "mqtt",
+                "reason": "busy",
+                "message": TRANSPORT_REASONS["busy"],
+                "count": count,
+            }
+        )
+
+    async def _worker(self) -> None:
+        while True:
+            message = await self._queue.get()
+            self._busy += 1
+            try:
+                await self.requests.serve(message)
+            except asyncio.CancelledError:
+                raise  # stopping: not acknowledged, so the broker delivers it again
+            except Exception as e:  # a bug must cost one message, never the transport
+                log.exception("MQTT: failed serving a message on %s", message.topic)
+                self.requests.refuse(message, "handler-error", f"{type(e).__name__}")
+            finally:
+                self._busy -= 1
+            self.client.ack(message)
+
+
+__all__ = ["CallStarter", "MqttExtension", "MqttTransport"]
