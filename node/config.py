@@ -131,7 +131,8 @@ class MqttSection(Section):
         86400,
         ge=0,
         le=2592000,
-        description="Seconds the broker keeps this node's session (and queues its links) while it is offline.",
+        description="Seconds the broker keeps this node's session (and queues its links) while it is "
+        "offline.",
     )
     reconnect_min: int = Field(
         1, ge=1, le=60, description="First reconnect delay in seconds (doubles up to reconnect_max)."
@@ -173,7 +174,7 @@ def load_config(path: Path) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(f"{'.'.join(loc)}: {msg}" for loc, msg in e.problems)
         raise NodeError(f"{path}: {problems}") from None
 
 

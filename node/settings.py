@@ -70,7 +70,7 @@ def field_validator(name: str) -> Callable[[Any], Any]:
 
     def mark(method: Any) -> Any:
         target = method.__func__ if isinstance(method, classmethod) else method
-        target._validates = name
+        setattr(target, "_validates", name)  # noqa: B010
         return method
 
     return mark
@@ -128,6 +128,8 @@ class Section:
         if info is None:
             raise ValidationError([((name,), "Object has no attribute; unknown fields are not permitted")])
         object.__setattr__(self, name, _convert(info, value, (name,)))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as pydantic's were)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
