@@ -112,7 +112,7 @@ def test_check_internals_names_a_missing_rtp_loop(monkeypatch):
         hooks.check_internals()
 
 
-def test_hook_refuses_a_sender_without_the_state_it_needs():
+async def test_hook_refuses_a_sender_without_the_state_it_needs():
     pc = loopback_pc()
     sender = pc.addTransceiver("video", direction="sendonly").sender
     del sender.__dict__["_RTCRtpSender__rtp_history"]
@@ -122,6 +122,7 @@ def test_hook_refuses_a_sender_without_the_state_it_needs():
 
     with pytest.raises(hooks.MediaError, match="rtp_history"):
         hooks.hook_sender_payloads(sender, nothing)
+    await pc.close()
 
 
 async def test_two_viewers_share_payloads_with_their_own_streams(clip_dir, sessions):
