@@ -20,6 +20,7 @@ from .errors import NodeError
 from .home import Home
 from .identity import Identity
 from .links import LinkOpener, ReplayCache
+from .memory import MemoryTrimmer
 from .peers import PeerStore
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class Service:
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task | None = None
         self.notifier = make_notifier()
+        self.memory = MemoryTrimmer()
 
     async def start(self) -> None:
         home = self.home
@@ -156,6 +158,7 @@ class Service:
         if event["event"] == "call-started":
             log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
         elif event["event"] == "call-ended":
+            self.memory.call_ended()
             st = event.get("stats", {})
             log.info(
                 "call %s with %s ended (%s): %.1f s, %d bytes sent, %d lost",
@@ -198,6 +201,7 @@ class Service:
                 await asyncio.wait_for(self.publisher.stop(), 10)
             except Exception:
                 log.exception("stopping the media failed")
+        self.memory.cancel()
         if self.replay is not None:
             self.replay.close()
             self.replay = None
