@@ -20,8 +20,10 @@ class RtspCamera:
         mp4 = workdir / f"{clip.h264.stem}.mp4"
         if not mp4.exists():
             subprocess.run(
-                ["ffmpeg", "-loglevel", "error", "-y", "-r", str(clip.spec.fps), "-i", str(clip.h264)]
-                + ["-c", "copy", "-movflags", "+faststart", str(mp4)],
+                [
+                    *("ffmpeg", "-loglevel", "error", "-y", "-r", str(clip.spec.fps), "-i", str(clip.h264)),
+                    *("-c", "copy", "-movflags", "+faststart", str(mp4)),  # moov first: it loops
+                ],
                 check=True,
                 timeout=120,
             )

@@ -27,7 +27,7 @@ def run_bench(quick: bool, out: Path | None, docs: Path | None) -> dict:
     PNGs; with `docs`, also that Markdown file (images beside it in bench/)."""
     suite, report = _import_suite()
     results = suite.run(quick, out)
-    folder = Path(out) if out else suite.OUT
+    folder = Path(out) if out else suite.default_out()
     images, note = report.plots(results, folder, prefix=f"bench-{results['mode']}")
     (folder / f"benchmarks-{results['mode']}.md").write_text(report.markdown(results, images, note))
     if docs is not None:

@@ -478,7 +478,7 @@ def demo(seconds, workdir, as_json, video, audio):
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where inputs, logs, results and plots go (default: bench/out).",
+    help="Where inputs, logs, results and plots go (default: ./media-node-bench, else one in the temp dir).",
 )
 @click.option(
     "--docs",
