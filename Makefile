@@ -17,13 +17,22 @@ APT_PACKAGES := python3-venv python3-dev gcc libasound2-dev alsa-utils iproute2 
 
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test deps system-packages clean
+.PHONY: demo test lint deps system-packages clean
+
+# What `make lint` checks (settings in pyproject.toml): ruff on the code and the tests,
+# mypy (strict) on node/ and bench/.
+LINT_PATHS := node bench tests
 
 demo: system-packages $(STAMP)
 	$(BIN)/media-node demo
 
-test: system-packages $(STAMP)
+test: system-packages $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 deps: $(STAMP)
 

@@ -32,9 +32,10 @@ def sender_peer(
             str(clip.h264),
             "--viewers",
             str(viewers),
-        ] + log
+            *log,
+        ]
     elif kind == "aiortc_passthrough":
-        argv = [VENV_PY, "-m", "bench.senders.aiortc_player", "--mode", "passthrough", str(clip.ts)] + log
+        argv = [VENV_PY, "-m", "bench.senders.aiortc_player", "--mode", "passthrough", str(clip.ts), *log]
     elif kind == "aiortc_encode":
         argv = [VENV_PY, "-m", "bench.senders.aiortc_player", "--mode", "encode", str(clip.ts)]
     elif kind == "gstreamer_webrtcbin":
@@ -45,7 +46,8 @@ def sender_peer(
             str(clip.ts),
             "--pem",
             str(ecdsa_pem(out)),
-        ] + log
+            *log,
+        ]
     else:
         raise ValueError(kind)
     if viewers != 1 and kind != "node_publisher":

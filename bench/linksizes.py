@@ -57,7 +57,9 @@ class RecordingTransport:
 
     async def request(self, peer, link_text: str, timeout: float) -> str:
         self.sent.append(link_text)
-        reply = await asyncio.wait_for(self.manager.handle_link(link_text), timeout)
+        reply: str | None = await asyncio.wait_for(self.manager.handle_link(link_text), timeout)
+        if reply is None:
+            raise RuntimeError("the camera sent no reply")
         self.replies.append(reply)
         return reply
 
@@ -90,14 +92,14 @@ async def _measure(clip_h264: Path) -> dict:
                 key = "sealed" if sealed else "plain"
                 # the viewer asks to watch: view-request (its offer) -> answer
                 cam_mgr = _manager(cam, sealed, publisher)
-                view_mgr = _manager(viewer, sealed, None, lambda pc: MediaReceiver(pc))
+                view_mgr = _manager(viewer, sealed, None, MediaReceiver)
                 transport = RecordingTransport(cam_mgr)
                 call = await asyncio.wait_for(view_mgr.view(viewer.peers.find("cam"), transport), 30)
                 await call.end("bench")
                 await view_mgr.close()
                 # the camera calls the viewer (a two-way node, e.g. a doorbell's screen):
                 # offer -> answer
-                view_mgr = _manager(viewer, sealed, publisher, lambda pc: MediaReceiver(pc))
+                view_mgr = _manager(viewer, sealed, publisher, MediaReceiver)
                 back = RecordingTransport(view_mgr)
                 call = await asyncio.wait_for(cam_mgr.call(cam.peers.find("viewer0"), back), 30)
                 await call.end("bench")

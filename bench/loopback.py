@@ -6,17 +6,16 @@ and use no ICE servers. (The node itself uses its overlay policy, node/ice/.)"""
 
 from __future__ import annotations
 
+import functools
+
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-_installed = False
 
-
+@functools.cache
 def install() -> None:
-    global _installed
-    if not _installed:
-        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-        _installed = True
+    """Once per process: aioice offers only 127.0.0.1 to the bench's own peers."""
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 
 def peer_connection() -> RTCPeerConnection:

@@ -20,7 +20,7 @@ def _first(path: str, key: str) -> str:
 
 def _version(cmd: list[str]) -> str:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=20).stdout
         return out.splitlines()[0].strip() if out else ""
     except (OSError, subprocess.TimeoutExpired):
         return ""

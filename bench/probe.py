@@ -37,7 +37,7 @@ def install_source_probe(log: AuLog) -> None:
         log.add(data, time.monotonic_ns())
         original(self, data, pts_us)
 
-    EncodedVideoSource._emit = _emit
+    EncodedVideoSource._emit = _emit  # type: ignore[method-assign]  # a measuring probe
 
 
 class FirstFrames:
@@ -79,7 +79,7 @@ def install_viewer_probe(first: FirstFrames, log: AuLog | None) -> None:
                     pass
         return original(self, encoded_frame)
 
-    hooks.PassthroughDecoder.decode = decode
+    hooks.PassthroughDecoder.decode = decode  # type: ignore[method-assign]  # a measuring probe
 
 
 async def run_node(args) -> None:
@@ -96,6 +96,7 @@ async def run_node(args) -> None:
         if event.get("event") in ("call-started", "call-connected", "call-ended", "rejected"):
             emit({"type": "event", "name": event["event"], "t_ns": time.monotonic_ns()})
 
+    assert service.manager is not None  # started
     service.manager.on_event(on_event)
     emit({"type": "event", "name": "ready", "pid": os.getpid(), "t_ns": time.monotonic_ns()})
     try:
@@ -112,9 +113,9 @@ def _client_transport(via: str, config, identity):
         from .mqttclient import client_transport
 
         return client_transport(via, config, identity)
-    from node.transports.base import client_transport
+    from node.transports import base
 
-    return client_transport(via)
+    return base.client_transport(via)
 
 
 class TimedTransport:
@@ -126,7 +127,8 @@ class TimedTransport:
 
     async def request(self, peer, link_text: str, timeout: float) -> str:
         self.sent_ns = time.monotonic_ns()
-        return await self.inner.request(peer, link_text, timeout)
+        reply: str = await self.inner.request(peer, link_text, timeout)
+        return reply
 
 
 async def run_viewer(args) -> None:
@@ -149,12 +151,12 @@ async def run_viewer(args) -> None:
     config = load_config(home.config_file)
     peers = PeerStore(home.peers_file)
     peer = peers.find(args.peer)
+    if peer is None:
+        raise SystemExit(f"{args.peer!r} is not in {home.peers_file}")
     provider = make_provider(config.overlay)
     replay = ReplayCache(home.replay_db, config.links.clock_skew)
     opener = LinkOpener(identity, peers, replay, skew=config.links.clock_skew)
-    manager = CallManager(
-        identity, config, peers, provider, None, opener, receiver_factory=lambda pc: MediaReceiver(pc)
-    )
+    manager = CallManager(identity, config, peers, provider, None, opener, receiver_factory=MediaReceiver)
     transport = TimedTransport(_client_transport(args.via, config, identity))
     emit({"type": "event", "name": "ready", "pid": os.getpid()})
     if args.wait_go:
@@ -178,17 +180,19 @@ async def run_viewer(args) -> None:
             try:
                 call = await manager.view(peer, transport)
                 answered_ns = time.monotonic_ns()
-                await call.receiver.wait_video_frames(1, args.frame_timeout)
+                receiver = call.receiver
+                assert isinstance(receiver, MediaReceiver)  # the factory above
+                await receiver.wait_video_frames(1, args.frame_timeout)
                 if probe:
                     end = time.monotonic() + args.frame_timeout
-                    while not first.first_decoded_ns and time.monotonic() < end:
+                    while not first.first_decoded_ns and time.monotonic() < end:  # noqa: ASYNC110  # set by aiortc's decoder thread
                         await asyncio.sleep(0.005)
                 if args.seconds:
                     try:
                         await asyncio.wait_for(stop.wait(), args.seconds)
                     except TimeoutError:
                         pass
-                summary = call.receiver.summary()
+                summary = receiver.summary()
                 await call.end("bench")
                 ok += 1
                 connected_ns = int(call.connected_at * 1e9) if call.connected_at else 0

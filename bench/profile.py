@@ -69,7 +69,7 @@ def profile(pid: int, seconds: float, out: Path) -> dict:
         "--nonblocking",
         "--gil",
     ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=seconds + 60)
     if r.returncode != 0 or not raw.exists():
         return {"skipped": f"py-spy failed: {(r.stderr or r.stdout).strip()[-300:]}"}
     result = summarize(raw)

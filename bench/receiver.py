@@ -51,7 +51,7 @@ def _count_au(counts: Counts, log: AuLog | None, data: bytes) -> None:
 
 
 def install_probe(counts: Counts, log: AuLog | None, decode: bool) -> None:
-    original = rtcrtpreceiver.get_decoder
+    original = rtcrtpreceiver.get_decoder  # type: ignore[attr-defined]
 
     class Probe(Decoder):
         def __init__(self, inner: Decoder | None):
@@ -77,7 +77,7 @@ def install_probe(counts: Counts, log: AuLog | None, decode: bool) -> None:
             return Probe(original(codec) if decode else None)
         return original(codec)
 
-    rtcrtpreceiver.get_decoder = get_decoder
+    rtcrtpreceiver.get_decoder = get_decoder  # type: ignore[attr-defined]
 
 
 def install_node_probe(counts: Counts, log: AuLog | None) -> None:
@@ -95,7 +95,7 @@ def install_node_probe(counts: Counts, log: AuLog | None) -> None:
                 counts.first_decoded_ns = counts.first_decoded_ns or time.monotonic_ns()
         return out
 
-    hooks.PassthroughDecoder.decode = decode
+    hooks.PassthroughDecoder.decode = decode  # type: ignore[method-assign]  # a measuring probe
 
 
 async def run(args) -> None:

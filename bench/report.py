@@ -47,10 +47,10 @@ def plots(results: dict, folder: Path, prefix: str = "bench") -> tuple[list[str]
             vals = [((cpu[c].get("senders") or {}).get(k) or {}).get("cpu_percent", 0) for c in clips]
             xs = [x + i * width for x in range(len(clips))]
             ax.bar(xs, vals, width, label=LABELS[k])
-            for x, v in zip(xs, vals):
+            for x, v in zip(xs, vals, strict=False):
                 if v:
                     ax.annotate(f"{v:.1f}", (x, v), ha="center", va="bottom", fontsize=7)
-            top = max([top] + vals)
+            top = max([top, *vals])
         ax.set_xticks([x + width * (len(kinds) - 1) / 2 for x in range(len(clips))], clips)
         ax.set_ylabel("sender CPU, % of one core (log scale)")
         ax.set_yscale("log")
@@ -355,7 +355,7 @@ def main(argv=None) -> None:
     import argparse
     import json
 
-    ap = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(main.__doc__ or "").splitlines()[0])
     ap.add_argument("results", type=Path)
     ap.add_argument("docs", type=Path)
     args = ap.parse_args(argv)

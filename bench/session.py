@@ -52,6 +52,7 @@ class Peer:
         return self.proc.pid
 
     def _pump(self) -> None:
+        assert self.proc.stdout is not None  # Popen(stdout=PIPE)
         for line in self.proc.stdout:
             line = line.strip()
             if line.startswith("{"):
@@ -79,12 +80,14 @@ class Peer:
             if msg.get("type") == "error":
                 raise PeerError(f"{self.name}: {msg.get('message')}")
             if msg.get("type") == kind and (name is None or msg.get("name") == name):
-                return msg
+                return dict(msg)
 
     def send(self, obj: dict | str) -> None:
         try:
-            self.proc.stdin.write((obj if isinstance(obj, str) else json.dumps(obj)) + "\n")
-            self.proc.stdin.flush()
+            stdin = self.proc.stdin
+            assert stdin is not None  # Popen(stdin=PIPE)
+            stdin.write((obj if isinstance(obj, str) else json.dumps(obj)) + "\n")
+            stdin.flush()
         except (BrokenPipeError, OSError):
             pass
 

@@ -5,6 +5,7 @@ installed) is recorded under "not_measured" with the reason, never invented."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -113,7 +114,7 @@ class Runner:
             clip = self.attempt(
                 f"inputs.{name}",
                 f"input {name} ({p.clip_seconds} s)",
-                lambda n=name: ensure_clip(p.specs[n], p.clip_seconds, out=self.out),
+                functools.partial(ensure_clip, p.specs[name], p.clip_seconds, out=self.out),
             )
             if clip:
                 clips[name] = clip
@@ -144,14 +145,16 @@ class Runner:
             rows["node_daemon"] = self.attempt(
                 f"sender_cpu.{name}.node_daemon",
                 f"fig 1 {name}: our daemon (file: source, 1 viewer)",
-                lambda: nodes.streaming(self.rig, clip, self.logdir, 1, p.cpu_warmup, p.cpu_window, profile),
+                functools.partial(
+                    nodes.streaming, self.rig, clip, self.logdir, 1, p.cpu_warmup, p.cpu_window, profile
+                ),
             )
             for kind in p.senders:
                 rows[kind] = self.attempt(
                     f"sender_cpu.{name}.{kind}",
                     f"fig 1 {name}: {baselines.SENDERS[kind]}",
-                    lambda k=kind: baselines.sender_cpu(
-                        k, clip, self.logdir, self.out, p.cpu_warmup, p.cpu_window
+                    functools.partial(
+                        baselines.sender_cpu, kind, clip, self.logdir, self.out, p.cpu_warmup, p.cpu_window
                     ),
                 )
             rows = {k: v for k, v in rows.items() if v}
@@ -184,7 +187,9 @@ class Runner:
             fig[kind] = self.attempt(
                 f"latency.{kind}",
                 f"fig 3: latency {kind} -> our receiver",
-                lambda k=kind: baselines.latency(k, clip, self.logdir, self.out, 1.0, p.latency_window),
+                functools.partial(
+                    baselines.latency, kind, clip, self.logdir, self.out, 1.0, p.latency_window
+                ),
             )
         if "node_publisher" in p.latency_senders:
             fig["node_publisher_to_aiortc_receiver"] = self.attempt(
@@ -235,7 +240,8 @@ class Runner:
             r = self.attempt(
                 f"fanout.{n}",
                 f"fig 4: fan-out, {n} viewer(s)",
-                lambda n=n: nodes.streaming(
+                functools.partial(
+                    nodes.streaming,
                     self.rig,
                     clip,
                     self.logdir,

@@ -8,25 +8,29 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from . import __version__
+from .config import Config, load_config
 from .errors import NodeError
 from .home import Home, default_home
 from .identity import Identity
 from .peers import PERMISSION_HELP, PeerStore, make_peer
 
+F = TypeVar("F", bound=Callable[..., object])
+
 # Start-up time matters for the short commands (id, link make, link inspect): modules
-# only some commands use (the config model, links, media, aiortc) are imported inside
-# those commands.
+# only some commands use (links, media, aiortc) are imported inside those commands.
 
 
 class NodeGroup(click.Group):
     """Turns NodeError into `error: ...` on stderr and its exit code, never a traceback."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except NodeError as e:
@@ -34,7 +38,7 @@ class NodeGroup(click.Group):
             sys.exit(e.exit_code)
 
 
-def home_option(f):
+def home_option(f: F) -> F:
     return click.option(
         "--home",
         "home_dir",
@@ -77,7 +81,7 @@ def main(verbose: int) -> None:
 @home_option
 @click.option("--name", default=None, help="Human name for this node (status, logs).")
 @click.option("--force", is_flag=True, help="Keep an existing key but rewrite a missing config.")
-def init(home_dir, name, force):
+def init(home_dir: Path | None, name: str | None, force: bool) -> None:
     """Create the home: config.toml (every field commented), an Ed25519 identity key
     (mode 0600) and the drop folders. Prints the node id as the last line."""
     home = get_home(home_dir)
@@ -91,7 +95,7 @@ def init(home_dir, name, force):
 
 @main.command("id")
 @home_option
-def show_id(home_dir):
+def show_id(home_dir: Path | None) -> None:
     """Print this node's id (Crockford base32 of its Ed25519 public key)."""
     click.echo(load_identity(get_home(home_dir)).node_id)
 
@@ -100,7 +104,7 @@ def show_id(home_dir):
 
 
 @main.group()
-def peers():
+def peers() -> None:
     """The allowlist: which nodes this node trusts and what each may do."""
 
 
@@ -116,7 +120,16 @@ _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h i
 @click.option("--yggdrasil-key", default="", help="yggdrasil overlay: the peer's Yggdrasil public key (hex).")
 @click.option("--staex-id", default="", help="staex overlay: the peer's Staex id (default: its node id).")
 @click.option("--replace", is_flag=True, help="Overwrite a peer of the same name.")
-def peers_add(home_dir, name, node_id, allow, address, yggdrasil_key, staex_id, replace):
+def peers_add(
+    home_dir: Path | None,
+    name: str,
+    node_id: str,
+    allow: str,
+    address: str,
+    yggdrasil_key: str,
+    staex_id: str,
+    replace: bool,
+) -> None:
     """Trust NODE_ID under NAME."""
     home = get_home(home_dir)
     peer = make_peer(name, node_id, allow, address, yggdrasil_key, staex_id)
@@ -127,7 +140,7 @@ def peers_add(home_dir, name, node_id, allow, address, yggdrasil_key, staex_id, 
 @peers.command("list")
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def peers_list(home_dir, as_json):
+def peers_list(home_dir: Path | None, as_json: bool) -> None:
     """List trusted peers."""
     found = PeerStore(get_home(home_dir).peers_file).load()
     if as_json:
@@ -141,7 +154,7 @@ def peers_list(home_dir, as_json):
 @peers.command("remove")
 @home_option
 @click.argument("name_or_id")
-def peers_remove(home_dir, name_or_id):
+def peers_remove(home_dir: Path | None, name_or_id: str) -> None:
     """Stop trusting a peer (by name or node id)."""
     peer = PeerStore(get_home(home_dir).peers_file).remove(name_or_id)
     click.echo(f"removed {peer.name} ({peer.node_id})")
@@ -151,7 +164,7 @@ def peers_remove(home_dir, name_or_id):
 
 
 @main.group()
-def link():
+def link() -> None:
     """Make and inspect signed handshake links (docs/link-format.md)."""
 
 
@@ -176,14 +189,15 @@ def _read_arg(value: str) -> str:
     help="For an answer or error: the offer it must answer, as its digest (from "
     "`link inspect` or `link make --digest`), the unsealed link, or @FILE.",
 )
-def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
+def link_inspect(
+    home_dir: Path | None, link_text: str, replay: bool, no_allowlist: bool, offer_link: str | None
+) -> None:
     """Verify a link addressed to this node and print its claims as JSON.
 
     A rejected link exits 3 and prints `rejected: REASON: message`; reasons are
     oversized, malformed, unseal-failed, tampered, bad-signature, wrong-audience,
     not-yet-valid, expired, unknown-sender, no-permission, wrong-offer, replayed
     (and allowlist-unreadable when this home's peers.toml is broken)."""
-    from .config import load_config
     from .links import LinkError, LinkOpener, ReplayCache
 
     home = get_home(home_dir)
@@ -242,9 +256,18 @@ def link_inspect(home_dir, link_text, replay, no_allowlist, offer_link):
     is_flag=True,
     help="Also print the link's digest (what an answer's ofh must equal) on stderr.",
 )
-def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show_digest):
+def link_make(
+    home_dir: Path | None,
+    kind: str,
+    to: str,
+    seal: bool,
+    sdp_file: Path | None,
+    answers: str,
+    error_code: str,
+    ttl: int | None,
+    show_digest: bool,
+) -> None:
     """Print a signed link from this node (for scripts and for checking a setup)."""
-    from .config import load_config
     from .links import make_link
 
     home = get_home(home_dir)
@@ -284,12 +307,12 @@ def link_make(home_dir, kind, to, seal, sdp_file, answers, error_code, ttl, show
 
 
 @main.group("profile")
-def profile_group():
+def profile_group() -> None:
     """Board profiles (firmware_config/): video source, encoder, bounds, audio, config.txt."""
 
 
 @profile_group.command("list")
-def profile_list():
+def profile_list() -> None:
     """List the shipped board profiles."""
     from .profiles import load_profiles
 
@@ -302,9 +325,8 @@ def profile_list():
 @click.argument("name", default="auto")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (Ansible reads this).")
 @click.option("--config-txt", is_flag=True, help="Print only the Pi config.txt fragment.")
-def profile_show(home_dir, name, as_json, config_txt):
+def profile_show(home_dir: Path | None, name: str, as_json: bool, config_txt: bool) -> None:
     """Show profile NAME, or with `auto` the one matching this machine and its config."""
-    from .config import load_config
     from .profiles import Machine, match_profile
 
     config = load_config(get_home(home_dir).config_file)
@@ -340,11 +362,10 @@ def profile_show(home_dir, name, as_json, config_txt):
     show_default=True,
     help="Seconds each network check (overlay, broker, RTSP camera) may take.",
 )
-def doctor(home_dir, as_json, timeout):
+def doctor(home_dir: Path | None, as_json: bool, timeout: float) -> None:
     """Which board profile matches this machine, and what is missing (camera, encoder,
     ALSA device, config.txt, overlay, broker, key permissions), with the fix for each.
     Exits 1 when a required piece is missing."""
-    from .config import load_config
     from .doctor import diagnose
 
     home = get_home(home_dir)
@@ -357,7 +378,7 @@ def doctor(home_dir, as_json, timeout):
 # --- calls: daemon, viewer, demo (node/service.py, node/viewer.py, node/demo.py) -------
 
 
-def _log_level_from(config) -> None:
+def _log_level_from(config: Config) -> None:
     """-v/-vv win; otherwise config [node] log_level (default info) for long-running commands."""
     verbose = click.get_current_context().find_root().params.get("verbose", 0)
     if not verbose:
@@ -379,13 +400,12 @@ _AUDIO_HELP = (
 @home_option
 @click.option("--video", default=None, metavar="SOURCE", help=_VIDEO_HELP)
 @click.option("--audio", default=None, metavar="SOURCE", help=_AUDIO_HELP)
-def run(home_dir, video, audio):
+def run(home_dir: Path | None, video: str | None, audio: str | None) -> None:
     """The daemon: serve view requests (and calls) arriving in the home's inbox/ (file
     drop) until SIGTERM or SIGINT, which end every call cleanly. Overlay, media and
     limits come from the home's config.toml."""
     import asyncio
 
-    from .config import load_config
     from .media import apply_overrides
     from .service import run_service
 
@@ -415,7 +435,9 @@ def run(home_dir, video, audio):
     help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON summary.")
-def view(home_dir, peer, via, seconds, record, as_json):
+def view(
+    home_dir: Path | None, peer: str, via: str, seconds: float, record: Path | None, as_json: bool
+) -> None:
     """Watch PEER's camera and microphone: a signed view-request, its signed answer,
     then media over the overlay for --seconds. Prints a JSON summary (ttff_ms,
     video_frames, audio_frames, kbps, local_address, remote_address, record); exits 1
@@ -451,7 +473,7 @@ def view(home_dir, peer, via, seconds, record, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the viewer's JSON summary instead.")
 @click.option("--video", default="testsrc", show_default=True, metavar="SOURCE", help=_VIDEO_HELP)
 @click.option("--audio", default="tone", show_default=True, metavar="SOURCE", help=_AUDIO_HELP)
-def demo(seconds, workdir, as_json, video, audio):
+def demo(seconds: float, workdir: Path | None, as_json: bool, video: str, audio: str) -> None:
     """Two nodes on this machine: a camera (test pattern + tone) and a viewer, fresh
     homes trusting each other, loopback as the overlay, a signed file-drop handshake,
     video and audio over WebRTC, a recording written, a summary printed."""
@@ -487,7 +509,7 @@ def demo(seconds, workdir, as_json, video, audio):
     default=None,
     help="Also write the report there (e.g. docs/benchmarks.md).",
 )
-def bench(quick, as_json, out_dir, docs_file):
+def bench(quick: bool, as_json: bool, out_dir: Path | None, docs_file: Path | None) -> None:
     """Measure the node side by side with aiortc's own paths and GStreamer webrtcbin:
     sender CPU, time to first frame, latency, fan-out, memory, link sizes.
     Progress goes to stderr; the report to OUT/benchmarks-MODE.md."""

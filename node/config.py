@@ -131,8 +131,8 @@ class MqttSection(Section):
         86400,
         ge=0,
         le=2592000,
-        description="Seconds the broker keeps this node's session (and queues its links) while it is "
-        "offline.",
+        description="Seconds the broker keeps this node's session (and queues its links) "
+        "while it is offline.",
     )
     reconnect_min: int = Field(
         1, ge=1, le=60, description="First reconnect delay in seconds (doubles up to reconnect_max)."

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .config import Config, render_default_config
 from .home import Home
@@ -41,7 +43,7 @@ def _make_home(path: Path, name: str, address: str, video: str = "", audio: str 
     return home, Identity.load(home.key_file).node_id
 
 
-def describe_source(describe: dict) -> str:
+def describe_source(describe: Mapping[str, Any]) -> str:  # publisher.describe()'s JSON
     """What the camera streams, in plain words (never claims hardware it does not use)."""
     video = describe.get("video") or {}
     audio = describe.get("audio") or {}
@@ -70,7 +72,7 @@ def describe_source(describe: dict) -> str:
 
 async def run_demo(
     seconds: float = 5.0, workdir: Path | None = None, video: str = "testsrc", audio: str = "tone"
-) -> dict:
+) -> dict[str, Any]:
     """Run both nodes for `seconds` of streaming; returns the viewer's summary plus
     `source` (what was streamed) and `demo_dir` (the homes and the recording, kept)."""
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="media-node-demo-"))
@@ -88,7 +90,8 @@ async def run_demo(
     service = Service(camera)
     try:  # a start that fails halfway has still opened things (publisher, replay cache)
         await service.start()
-        source = service.publisher.describe() if hasattr(service.publisher, "describe") else {}
+        describe = getattr(service.publisher, "describe", None)
+        source = describe() if callable(describe) else {}
         recording = viewer.recordings / "demo.mkv"
         summary = await view(viewer, "camera", FileDropClient(camera.path), seconds, recording)
     finally:
@@ -99,7 +102,7 @@ async def run_demo(
     return summary
 
 
-def format_demo(summary: dict) -> str:
+def format_demo(summary: Mapping[str, Any]) -> str:
     from .viewer import format_summary
 
     return "\n".join(

@@ -13,14 +13,18 @@ import ipaddress
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .config import Config
 from .errors import NodeError
 from .home import Home
 from .profiles import BoardProfile, Machine, Match, ProfileError, match_profile
+
+T = TypeVar("T")
 
 OK, MISSING, WARN, SKIP = "ok", "missing", "warn", "skip"
 BOOT_CONFIGS = ("boot/firmware/config.txt", "boot/config.txt")  # Bookworm+, then older images
@@ -49,7 +53,7 @@ class Report:
     def ok(self) -> bool:
         return not any(c.failed for c in self.checks)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "profile": self.profile,
@@ -168,15 +172,15 @@ class Doctor:
                 "dtoverlay=<sensor> to config.txt, reboot, then `rpicam-hello --list-cameras`",
             )
         if video.startswith("v4l2:"):
-            path = video[5:]
-            dev = self.machine.device(path)
+            device_path = video[5:]
+            dev = self.machine.device(device_path)
             if dev and dev.capture and not dev.m2m:
-                return Check("camera", OK, f"{path}: {dev.card} ({dev.driver or 'v4l2'})")
+                return Check("camera", OK, f"{device_path}: {dev.card} ({dev.driver or 'v4l2'})")
             others = ", ".join(d.path for d in self.machine.cameras()) or "none"
             return Check(
                 "camera",
                 MISSING,
-                f"{path} is not a camera (cameras found: {others})",
+                f"{device_path} is not a camera (cameras found: {others})",
                 "plug in the UVC camera, find it with `v4l2-ctl --list-devices` and set "
                 "media.video = v4l2:/dev/videoN",
             )
@@ -379,7 +383,7 @@ def _open_alsa_capture(device: str) -> tuple[bool, str]:
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def _quiet_stderr() -> Iterator[None]:
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -398,8 +402,8 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _run(coro, timeout: float):
-    async def bounded():
+def _run(coro: Awaitable[T], timeout: float) -> T:
+    async def bounded() -> T:
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())

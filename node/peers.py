@@ -40,8 +40,8 @@ class Peer:
     def may(self, permission: str) -> bool:
         return permission in self.allow
 
-    def to_toml(self) -> dict:
-        data: dict = {"node_id": self.node_id, "allow": sorted(self.allow)}
+    def to_toml(self) -> dict[str, object]:
+        data: dict[str, object] = {"node_id": self.node_id, "allow": sorted(self.allow)}
         for key in ("address", "yggdrasil_key", "staex_id"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
@@ -59,7 +59,12 @@ def parse_allow(text: str | list[str] | None) -> frozenset[str]:
 
 
 def make_peer(
-    name: str, node_id: str, allow=None, address: str = "", yggdrasil_key: str = "", staex_id: str = ""
+    name: str,
+    node_id: str,
+    allow: str | list[str] | None = None,
+    address: str = "",
+    yggdrasil_key: str = "",
+    staex_id: str = "",
 ) -> Peer:
     if not _NAME.match(name):
         raise NodeError(f"peer name {name!r}: use letters, digits, '.', '_' or '-' (max 63)")

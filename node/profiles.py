@@ -5,7 +5,8 @@ The profiles are TOML files in the `firmware_config` package (shipped inside the
 Matching reads only what the kernel exposes: the device-tree model for a Raspberry Pi,
 V4L2 devices (QUERYCAP, or /sys/class/video4linux when the node cannot be opened) for
 encoders and cameras. It prefers /sys over /proc: the systemd unit sets ProcSubset=pid,
-which hides /proc/device-tree and /proc/asound from the daemon. `Machine.probe(root)` takes a root so tests can build a fake one."""
+which hides /proc/device-tree and /proc/asound from the daemon. `Machine.probe(root)`
+takes a root so tests can build a fake one."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import NodeError
+
+T = TypeVar("T")
 
 PACKAGE = "firmware_config"
 
@@ -85,7 +89,7 @@ class BoardProfile:
     def matches_model(self, model: str) -> bool:
         return any(re.search(p, model) for p in self.models)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
             "title": self.title,
@@ -102,10 +106,10 @@ class BoardProfile:
         }
 
 
-def _take(table: dict, cls, where: str):
+def _take(table: dict[str, object], cls: type[T], where: str) -> T:
     """Build a dataclass from a TOML table; a missing or unknown key is an error, so a
     typo in a profile fails the test suite instead of silently using a default."""
-    names = [f for f in cls.__dataclass_fields__]
+    names = list(cls.__dataclass_fields__)  # type: ignore[attr-defined]  # cls is a dataclass
     missing = [n for n in names if n not in table]
     unknown = sorted(set(table) - set(names))
     if missing or unknown:
@@ -248,7 +252,10 @@ def _querycap(path: Path) -> tuple[str, str, int] | None:
     finally:
         os.close(fd)
     driver, card, _bus, _ver, caps, dev_caps, *_ = struct.unpack(_CAP_FORMAT, buf)
-    text = lambda b: b.split(b"\0", 1)[0].decode(errors="replace")  # noqa: E731
+
+    def text(b: bytes) -> str:
+        return b.split(b"\0", 1)[0].decode(errors="replace")
+
     return text(driver), text(card), dev_caps if caps & CAP_DEVICE_CAPS else caps
 
 

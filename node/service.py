@@ -12,16 +12,19 @@ import asyncio
 import logging
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
-from .calls import CallManager
+from .calls import CallManager, Publisher
+from .calls.events import Event
 from .config import Config, load_config
 from .errors import NodeError
 from .home import Home
 from .identity import Identity
 from .links import LinkOpener, ReplayCache
 from .memory import MemoryTrimmer
+from .overlay import OverlayProvider
 from .peers import PeerStore
+from .systemd import Notifier
 
 if TYPE_CHECKING:
     from .transports.mqtt import MqttTransport
@@ -29,12 +32,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def make_notifier() -> Any:
+class ServicePublisher(Publisher, Protocol):
+    """The daemon's media: started before serving, stopped after the last call
+    (node.media.MediaPublisher; `healthy()` and `describe()` are used when present)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class ServerTransport(Protocol):
+    """A transport the daemon serves links on (file drop, MQTT)."""
+
+    async def stop(self) -> None: ...
+    def healthy(self) -> bool: ...
+
+
+def make_notifier() -> Notifier:
     """The service-manager hook (systemd Type=notify via node/systemd.py): READY=1 once
     serving, WATCHDOG=1 while healthy, STOPPING=1 on shutdown, STATUS= lines. Outside
     systemd (no $NOTIFY_SOCKET) every call is a no-op."""
-    from .systemd import Notifier
-
     return Notifier()
 
 
@@ -43,7 +59,12 @@ class Service:
     otherwise they are built from the home's config.toml."""
 
     def __init__(
-        self, home: Home, *, config: Config | None = None, publisher: Any = None, provider: Any = None
+        self,
+        home: Home,
+        *,
+        config: Config | None = None,
+        publisher: ServicePublisher | None = None,
+        provider: OverlayProvider | None = None,
     ):
         self.home = home
         self.config = config
@@ -52,10 +73,10 @@ class Service:
         self.identity: Identity | None = None
         self.manager: CallManager | None = None
         self.replay: ReplayCache | None = None
-        self.transports: list[Any] = []
+        self.transports: list[ServerTransport] = []
         self._own_publisher = publisher is None
         self._stop = asyncio.Event()
-        self._heartbeat: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self.notifier = make_notifier()
         self.memory = MemoryTrimmer()
 
@@ -63,47 +84,49 @@ class Service:
         home = self.home
         if not home.exists():
             raise NodeError(f"{home.path} has no identity: run `media-node init --home {home.path}` first")
-        self.identity = Identity.load(home.key_file)  # refuses a key readable by others
-        self.config = self.config or load_config(home.config_file)
+        self.identity = identity = Identity.load(home.key_file)  # refuses a key readable by others
+        self.config = config = self.config or load_config(home.config_file)
         peers = PeerStore(home.peers_file)
         known = peers.load()  # a broken peers.toml is an error at start, not at the first call
         if self.provider is None:
             from .overlay import make_provider
 
-            self.provider = make_provider(self.config.overlay)
+            self.provider = make_provider(config.overlay)
+        provider = self.provider
         try:
-            address = await asyncio.wait_for(self.provider.local_address(), 10)
-            log.info("overlay %s: this node is %s", self.provider.name, address)
+            address = await asyncio.wait_for(provider.local_address(), 10)
+            log.info("overlay %s: this node is %s", provider.name, address)
         except Exception as e:  # keep serving: calls get an 'unavailable' reply until it is up
             log.error(
-                "overlay %s is not usable yet (%s); calls will be refused until it is", self.provider.name, e
+                "overlay %s is not usable yet (%s); calls will be refused until it is", provider.name, e
             )
         if self.publisher is None:
             from .media import make_publisher
 
-            self.publisher = make_publisher(self.config.media)
+            self.publisher = make_publisher(config.media)
+        publisher = self.publisher
         try:
-            await asyncio.wait_for(self.publisher.start(), 60)
+            await asyncio.wait_for(publisher.start(), 60)
         except TimeoutError:
             raise NodeError(
                 "the media sources did not start within 60 s (check media.video and "
                 "media.audio in config.toml; `media-node doctor` says what is missing)"
             ) from None
-        describe = getattr(self.publisher, "describe", None)
+        describe = getattr(publisher, "describe", None)
         if callable(describe):
             log.info("media: %s", describe())
-        self.replay = ReplayCache(home.replay_db, self.config.links.clock_skew)
-        opener = LinkOpener(self.identity, peers, self.replay, skew=self.config.links.clock_skew)
-        self.manager = CallManager(self.identity, self.config, peers, self.provider, self.publisher, opener)
-        self.manager.on_event(self._log_event)
+        self.replay = ReplayCache(home.replay_db, config.links.clock_skew)
+        opener = LinkOpener(identity, peers, self.replay, skew=config.links.clock_skew)
+        self.manager = manager = CallManager(identity, config, peers, provider, publisher, opener)
+        manager.on_event(self._log_event)
         # Composed here, once: MQTT (if on) is built first so the file drop's rejections
         # become MQTT events too; each starts only when everything is wired.
-        mqtt = self._make_mqtt(peers) if self.config.mqtt.enabled else None
-        if self.config.filedrop.enabled:
+        mqtt = _make_mqtt(config, identity, manager, peers) if config.mqtt.enabled else None
+        if config.filedrop.enabled:
             from .transports.filedrop import FileDropWatcher
 
             watcher = FileDropWatcher(
-                home, self.manager.handle_link, on_event=mqtt.publish_event if mqtt is not None else None
+                home, manager.handle_link, on_event=mqtt.publish_event if mqtt is not None else None
             )
             await watcher.start()
             self.transports.append(watcher)
@@ -116,10 +139,10 @@ class Service:
             )
         log.info(
             "media-node %s (%s) serving %d peer(s); max %d call(s)",
-            self.config.node.name,
-            self.identity.node_id,
+            config.node.name,
+            identity.node_id,
             len(known),
-            self.config.calls.max_calls,
+            config.calls.max_calls,
         )
         self._heartbeat = asyncio.create_task(
             self.notifier.run_watchdog(self.healthy), name="service-watchdog"
@@ -136,30 +159,13 @@ class Service:
             t.healthy() for t in self.transports if callable(getattr(t, "healthy", None))
         )
 
-    def _make_mqtt(self, peers: PeerStore) -> MqttTransport:
-        """Links, cmd/call, status and events over MQTT; cmd/call's outgoing calls go
-        through the broker too (the transport hands itself to `manager.call`)."""
-        from .transports.mqtt import MqttTransport
-
-        manager = self.manager
-        mqtt = MqttTransport(
-            self.config.mqtt,
-            self.identity,
-            manager.handle_link,
-            peers=peers,
-            on_call=manager.call,
-            name=self.config.node.name,
-            active_calls=lambda: len(manager.active()),
-        )
-        manager.on_event(mqtt.publish_event)
-        return mqtt
-
-    def _log_event(self, event: dict) -> None:
+    def _log_event(self, event: Event) -> None:
         if event["event"] == "call-started":
             log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
         elif event["event"] == "call-ended":
             self.memory.call_ended()
-            st = event.get("stats", {})
+            stats = event.get("stats")
+            st = stats if isinstance(stats, dict) else {}
             log.info(
                 "call %s with %s ended (%s): %.1f s, %d bytes sent, %d lost",
                 event["call"],
@@ -206,6 +212,24 @@ class Service:
             self.replay.close()
             self.replay = None
         log.info("stopped in %.1f s", time.monotonic() - started)
+
+
+def _make_mqtt(config: Config, identity: Identity, manager: CallManager, peers: PeerStore) -> MqttTransport:
+    """Links, cmd/call, status and events over MQTT; cmd/call's outgoing calls go
+    through the broker too (the transport hands itself to `manager.call`)."""
+    from .transports.mqtt import MqttTransport
+
+    mqtt = MqttTransport(
+        config.mqtt,
+        identity,
+        manager.handle_link,
+        peers=peers,
+        on_call=manager.call,
+        name=config.node.name,
+        active_calls=lambda: len(manager.active()),
+    )
+    manager.on_event(mqtt.publish_event)
+    return mqtt
 
 
 async def run_service(home: Home, config: Config | None = None) -> None:

@@ -9,28 +9,36 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from .calls import CallManager
+from aiortc import RTCPeerConnection
+
+from .calls import CallManager, Receiver, ReceiverFactory
 from .config import Config, load_config
 from .errors import NodeError
 from .home import Home
 from .identity import Identity
 from .links import LinkOpener, ReplayCache
+from .overlay import OverlayProvider
 from .peers import PeerStore
 from .transports.base import VIA_FORMS, ClientTransport, client_transport
 
 log = logging.getLogger(__name__)
 
 
-def _receiver_factory(record: Path | None):
+def _receiver_factory(record: Path | None) -> ReceiverFactory:
     from .media import MediaReceiver
 
-    def make(pc):
+    def make(pc: RTCPeerConnection) -> Receiver:
         return MediaReceiver(pc, record_path=record)
 
     return make
+
+
+def _number(values: Mapping[str, object], key: str) -> float:
+    value = values.get(key)
+    return value if isinstance(value, int | float) else 0
 
 
 async def view(
@@ -41,8 +49,8 @@ async def view(
     record: Path | None = None,
     *,
     config: Config | None = None,
-    provider: Any = None,
-) -> dict:
+    provider: OverlayProvider | None = None,
+) -> dict[str, object]:
     """Watch `peer_name` for `seconds`; returns the summary (see `summary_fields`)."""
     identity = Identity.load(home.key_file)
     config = config or load_config(home.config_file)
@@ -82,13 +90,13 @@ async def view(
     return {
         "peer": peer.name,
         "peer_id": peer.node_id,
-        "ttff_ms": None if ttff is None else round(ttff * 1000, 1),
+        "ttff_ms": None if ttff is None else round(_number(receiver, "ttff") * 1000, 1),
         "video_frames": receiver.get("video_frames", 0),
         "video_keyframes": receiver.get("video_keyframes", 0),
         "audio_frames": receiver.get("audio_frames", 0),
         "audio_peak": receiver.get("audio_peak"),
-        "kbps": round(stats["bytes_received"] * 8 / 1000 / window, 1),
-        "video_kbps": round(receiver.get("video_bytes", 0) * 8 / 1000 / window, 1),
+        "kbps": round(_number(stats, "bytes_received") * 8 / 1000 / window, 1),
+        "video_kbps": round(_number(receiver, "video_bytes") * 8 / 1000 / window, 1),
         "bytes_received": stats["bytes_received"],
         "packets_received": stats["packets_received"],
         "packets_lost": stats["packets_lost"],
@@ -104,7 +112,7 @@ async def view(
     }
 
 
-def format_summary(s: dict) -> str:
+def format_summary(s: Mapping[str, object]) -> str:
     """A few lines for people."""
     lines = [
         f"viewed {s['peer']} for {s['seconds']} s over {s['overlay']} "

@@ -47,7 +47,7 @@ def install_probe(log: AuLog) -> None:
         log.add(bytes(packet), time.monotonic_ns())
         return original(self, packet)
 
-    h264.H264Encoder.pack = pack
+    h264.H264Encoder.pack = pack  # type: ignore[method-assign]  # the bench measures aiortc itself
 
 
 async def run(args) -> None:
@@ -55,8 +55,11 @@ async def run(args) -> None:
     if log and args.mode == "passthrough":
         install_probe(log)
     player = MediaPlayer(args.clip, decode=(args.mode == "encode"), loop=True)
+    video = player.video
+    if video is None:
+        raise RuntimeError(f"{args.clip} has no video")
     pc = loopback.peer_connection()
-    pc.addTransceiver(player.video, direction="sendonly")
+    pc.addTransceiver(video, direction="sendonly")
     h264_only(pc)
 
     @pc.on("connectionstatechange")
@@ -72,7 +75,7 @@ async def run(args) -> None:
     await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
     await asyncio.to_thread(sys.stdin.readline)  # until the harness says stop
     await pc.close()
-    player.video.stop()
+    video.stop()
     if log:
         log.close()
     emit({"type": "result"})

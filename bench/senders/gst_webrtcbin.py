@@ -51,6 +51,8 @@ def fingerprint(pem_path: str) -> str:
 
     text = open(pem_path).read()
     m = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text, re.S)
+    if m is None:
+        raise ValueError(f"no certificate in {pem_path}")
     der = base64.b64decode("".join(m.group(1).split()))
     d = hashlib.sha256(der).hexdigest().upper()
     return ":".join(d[i : i + 2] for i in range(0, len(d), 2))
@@ -69,7 +71,8 @@ class Sender:
             f"filesrc location={args.clip} ! tsdemux ! h264parse config-interval=-1 ! "
             "video/x-h264,stream-format=byte-stream,alignment=au ! identity sync=true ! "
             f"rtph264pay name=pay config-interval=-1 pt=96 aggregate-mode=zero-latency mtu={MTU} ! "
-            "application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,packetization-mode=(string)1 ! "
+            "application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,"
+            "packetization-mode=(string)1 ! "
             "webrtcbin name=wb bundle-policy=max-bundle"
         )
         self.pipe = Gst.parse_launch(desc)
@@ -96,7 +99,7 @@ class Sender:
     def _probe(self, pad, info):
         buf = info.get_buffer()
         ok, m = buf.map(Gst.MapFlags.READ)
-        if ok:
+        if ok and self.log is not None:
             self.log.add(bytes(m.data), time.monotonic_ns())
             buf.unmap(m)
         return Gst.PadProbeReturn.OK
@@ -153,12 +156,16 @@ class Sender:
         if state == GstWebRTC.WebRTCPeerConnectionState.CONNECTED:
             emit({"type": "event", "name": "connected", "t_ns": time.monotonic_ns()})
 
+    def _fail(self, message: str) -> None:
+        emit({"type": "error", "message": message})
+        self.loop.quit()
+
     def run(self):
         bus = self.pipe.get_bus()
         bus.add_signal_watch()
         bus.connect(
             "message::error",
-            lambda b, m: (emit({"type": "error", "message": str(m.parse_error())}), self.loop.quit()),
+            lambda b, m: self._fail(str(m.parse_error())),
         )
         self.pipe.set_state(Gst.State.PLAYING)
         self.loop.run()

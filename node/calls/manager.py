@@ -168,8 +168,7 @@ class CallManager:
             sealed=sealed or self.config.links.seal,
         )
 
-    def _error_reply(self, opened: OpenedLink, code: str, message: str) -> str:
-        peer = opened.peer
+    def _error_reply(self, opened: OpenedLink, peer: Peer, code: str, message: str) -> str:
         self.events.emit(
             {
                 "event": "rejected",
@@ -204,48 +203,59 @@ class CallManager:
                 "wrong-offer",
                 f"an unsolicited {kind}: this node is not waiting for one",
             )
-        if opened.peer is None:  # an opener without an allowlist is a programming error here
+        peer = opened.peer
+        if peer is None:  # an opener without an allowlist is a programming error here
             raise LinkError("unknown-sender", "the daemon only answers allowlisted peers")
         if self._closed:
-            return self._error_reply(opened, "stopping", "this node is shutting down; try again shortly")
+            return self._error_reply(
+                opened, peer, "stopping", "this node is shutting down; try again shortly"
+            )
         if self._busy():
             return self._error_reply(
                 opened,
+                peer,
                 "busy",
                 f"this node already serves its maximum of "
                 f"{self.config.calls.max_calls} call(s); try again later",
             )
-        if self.publisher is None:
-            return self._error_reply(opened, "no-media", "this node has no camera or microphone to share")
+        publisher = self.publisher
+        if publisher is None:
+            return self._error_reply(
+                opened, peer, "no-media", "this node has no camera or microphone to share"
+            )
         self._pending += 1
         try:
-            return await self._set_up(self._answer(opened))
+            return await self._set_up(self._answer(opened, peer, publisher))
         except CallError as e:
-            return self._error_reply(opened, e.code, e.message)
+            return self._error_reply(opened, peer, e.code, e.message)
         # The details stay in this node's log: they may name addresses or paths, and a
         # link never carries an address that is not on the overlay (privacy rule 5).
         except PrivacyError as e:
-            log.error("refusing to answer %s: %s", opened.peer.name, e)
+            log.error("refusing to answer %s: %s", peer.name, e)
             return self._error_reply(
                 opened,
+                peer,
                 "privacy",
                 "this node refused to send an SDP that was not confined to the overlay (see its log)",
             )
         except NodeError as e:  # OverlayError and friends: the log says what to fix
-            log.error("cannot answer %s: %s", opened.peer.name, e)
+            log.error("cannot answer %s: %s", peer.name, e)
             return self._error_reply(
                 opened,
+                peer,
                 "unavailable",
                 "this node cannot place the call on its overlay right now (see its log)",
             )
         except Exception as e:
-            log.exception("answering %s from %s failed", kind, opened.peer.name)
-            return self._error_reply(opened, "internal", f"the node failed to answer ({type(e).__name__})")
+            log.exception("answering %s from %s failed", kind, peer.name)
+            return self._error_reply(
+                opened, peer, "internal", f"the node failed to answer ({type(e).__name__})"
+            )
         finally:
             self._pending -= 1
 
-    async def _answer(self, opened: OpenedLink) -> str:
-        peer, claims = opened.peer, opened.claims
+    async def _answer(self, opened: OpenedLink, peer: Peer, publisher: Publisher) -> str:
+        claims = opened.claims
         policy, local = await self._policy(peer)
         try:
             offer_sdp = filter_incoming_sdp(claims.sdp, policy, reported=claims.addr)
@@ -271,7 +281,8 @@ class CallManager:
                     "a view-request must only ask to receive audio and video (recvonly m-lines)",
                 )
         pc = self.api.peer_connection(policy)
-        attachment = receiver = None
+        attachment: Attachment | None = None
+        receiver: Receiver | None = None
         try:
             await within(
                 SETUP_TIMEOUT,
@@ -280,7 +291,7 @@ class CallManager:
             )
             if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
-            attachment = self.publisher.attach(pc)
+            attachment = publisher.attach(pc)
             set_directions(pc, receive=receiver is not None)
             answer = await within(SETUP_TIMEOUT, "creating the answer", pc.createAnswer())
             await within(
@@ -359,24 +370,30 @@ class CallManager:
         """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer)."""
         return await self._offer(peer, transport, "view-request", "viewing")
 
-    async def _offer(self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: str) -> Call:
+    async def _offer(
+        self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: CallKind
+    ) -> Call:
         if self._closed:
             raise CallError("stopping", "this node is shutting down")
         return await self._set_up(self._make_offer(peer, transport, link_kind, call_kind))
 
     async def _make_offer(
-        self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: str
+        self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: CallKind
     ) -> Call:
+        publisher = self.publisher
+        if link_kind == "offer" and publisher is None:  # checked by call(); narrowed here
+            raise CallError("no-media", "this node has no publisher to call with")
         if self._busy():
             raise CallError("busy", f"already {len(self._calls)} call(s) (calls.max_calls)")
         self._pending += 1
-        pc = attachment = receiver = None
+        pc: OverlayPeerConnection | None = None
+        attachment: Attachment | None = None
+        receiver: Receiver | None = None
         try:
             policy, local = await self._policy(peer)
             pc = self.api.peer_connection(policy)
-            if link_kind == "offer":
-                attachment = self.publisher.attach(pc)
-                receiver = None
+            if publisher is not None and link_kind == "offer":
+                attachment = publisher.attach(pc)
             else:
                 # Audio first, then video: the order of link format v1's SDP template.
                 pc.addTransceiver("audio", direction="recvonly")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import internals
 from ..overlay import OverlayProvider
 from .confine import OverlayPeerConnection
 from .policy import IcePolicy, PrivacyError
@@ -17,6 +18,13 @@ from .policy import IcePolicy, PrivacyError
 @dataclass(frozen=True)
 class IceApi:
     provider: OverlayProvider
+
+    def __post_init__(self) -> None:
+        # Fail closed, loudly: with an aioice/aiortc that moved what confine.py hooks,
+        # the confinement could silently stop working, so no call is placed at all.
+        changed = internals.ice_problems()
+        if changed:
+            raise PrivacyError("aioice/aiortc internals changed (no call is placed): " + "; ".join(changed))
 
     def policy(self, local: str, remote: str, *, label: str = "") -> IcePolicy:
         """The policy of one call between `local` (this node's overlay address) and

@@ -24,13 +24,27 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import aioice.ice
 import aiortc.rtcicetransport
 from aioice.candidate import Candidate
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aioice.ice import StunProtocol
+from aioice.stun import Message
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
+from ..errors import PrivacyError
 from .policy import IcePolicy
 from .sdp import check_outgoing_sdp, filter_incoming_sdp
 
@@ -53,7 +67,7 @@ _ACTIVE_POLICY: contextvars.ContextVar[IcePolicy | None] = contextvars.ContextVa
 class OverlayConnection(aioice.ice.Connection):
     """aioice Connection confined to one IcePolicy."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Even if iceServers=None slipped through, never ask a STUN or TURN server.
         kwargs["stun_server"] = None
         kwargs["turn_server"] = None
@@ -63,7 +77,9 @@ class OverlayConnection(aioice.ice.Connection):
         if self.overlay_policy is None:
             log.warning("ICE connection built outside an overlay call: it gathers and accepts nothing")
 
-    async def get_component_candidates(self, component: int, addresses: list[str], timeout: int = 5):
+    async def get_component_candidates(
+        self, component: int, addresses: list[str], timeout: int = 5
+    ) -> list[Candidate]:
         # aioice's own list (every interface but 127.0.0.1) is ignored: only the overlay.
         policy = self.overlay_policy
         mine = [str(ip) for ip in policy.local] if policy else []
@@ -88,7 +104,8 @@ class OverlayConnection(aioice.ice.Connection):
     async def _confine_local(self) -> None:
         """Close and forget every socket (and candidate) not on the policy's local
         overlay address: checks are only ever paired with, and sent from, what is left."""
-        keep, drop = [], []
+        keep: list[StunProtocol] = []
+        drop: list[StunProtocol] = []
         for protocol in self._protocols:
             mine = protocol.local_candidate is not None and self._is_mine(protocol.local_candidate)
             (keep if mine else drop).append(protocol)
@@ -120,7 +137,7 @@ class OverlayConnection(aioice.ice.Connection):
             log.info("ICE: dropped a remote %s candidate outside the overlay policy", c.type)
         return ok
 
-    def request_received(self, message, addr, protocol) -> None:
+    def request_received(self, message: Message, addr: tuple[str, int], protocol: StunProtocol) -> None:
         policy = self.overlay_policy
         if policy is None or not policy.is_remote(addr[0]):
             return  # no Binding response, no peer-reflexive candidate
@@ -149,8 +166,13 @@ class OverlayConnection(aioice.ice.Connection):
 
 
 def install() -> None:
-    """Make aiortc build OverlayConnection (process-wide; the behaviour is per call)."""
-    aiortc.rtcicetransport.Connection = OverlayConnection
+    """Make aiortc build OverlayConnection (process-wide; the behaviour is per call).
+    Runs once, when this module is imported."""
+    aiortc.rtcicetransport.Connection = OverlayConnection  # type: ignore[attr-defined]
+
+
+def installed() -> bool:
+    return getattr(aiortc.rtcicetransport, "Connection", None) is OverlayConnection
 
 
 install()
@@ -163,12 +185,13 @@ class OverlayPeerConnection(RTCPeerConnection):
     def __init__(self, policy: IcePolicy):
         if not isinstance(policy, IcePolicy):
             raise TypeError("OverlayPeerConnection needs an IcePolicy")
-        install()  # idempotent: someone may have put the original back
+        if not installed():  # someone put aiortc's own back: fail closed, loudly
+            raise PrivacyError("aiortc no longer builds the overlay-confined ICE connection")
         super().__init__(overlay_configuration())
         self.policy = policy
 
     @contextlib.contextmanager
-    def _policy_in_scope(self):
+    def _policy_in_scope(self) -> Iterator[None]:
         """Any ICE transport aiortc builds inside this block gets this call's policy."""
         token = _ACTIVE_POLICY.set(self.policy)
         try:
@@ -177,15 +200,17 @@ class OverlayPeerConnection(RTCPeerConnection):
             _ACTIVE_POLICY.reset(token)
 
     # Every public method that may build a transport (tests/ice/test_ice.py checks the list).
-    def addTrack(self, track):
+    def addTrack(self, track: MediaStreamTrack) -> RTCRtpSender:
         with self._policy_in_scope():
             return super().addTrack(track)
 
-    def addTransceiver(self, trackOrKind, direction: str = "sendrecv"):
+    def addTransceiver(
+        self, trackOrKind: str | MediaStreamTrack, direction: str = "sendrecv"
+    ) -> RTCRtpTransceiver:
         with self._policy_in_scope():
             return super().addTransceiver(trackOrKind, direction=direction)
 
-    def createDataChannel(self, label, *args, **kwargs):
+    def createDataChannel(self, label: str, *args: Any, **kwargs: Any) -> RTCDataChannel:
         with self._policy_in_scope():
             return super().createDataChannel(label, *args, **kwargs)
 
@@ -204,12 +229,12 @@ class OverlayPeerConnection(RTCPeerConnection):
         with self._policy_in_scope():
             await super().setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sessionDescription.type))
 
-    async def setLocalDescription(self, sessionDescription=None) -> None:
+    async def setLocalDescription(self, sessionDescription: RTCSessionDescription | None = None) -> None:
         with self._policy_in_scope():
             await super().setLocalDescription(sessionDescription)
         check_outgoing_sdp(self.localDescription.sdp, self.policy)
 
-    async def addIceCandidate(self, candidate) -> None:
+    async def addIceCandidate(self, candidate: RTCIceCandidate | None) -> None:
         with self._policy_in_scope():
             await super().addIceCandidate(candidate)
 
@@ -218,7 +243,7 @@ def ice_connections(pc: RTCPeerConnection) -> list[aioice.ice.Connection]:
     """The aioice connections under a peer connection (one with MAX_BUNDLE)."""
     found: list[aioice.ice.Connection] = []
     for transceiver in pc.getTransceivers():
-        conn = transceiver.receiver.transport.transport.iceGatherer._connection
+        conn: aioice.ice.Connection = transceiver.receiver.transport.transport.iceGatherer._connection
         if conn not in found:
             found.append(conn)
     return found
@@ -239,6 +264,7 @@ __all__ = [
     "OverlayPeerConnection",
     "ice_connections",
     "install",
+    "installed",
     "overlay_configuration",
     "selected_pair",
 ]

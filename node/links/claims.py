@@ -28,10 +28,10 @@ class Claims:
     prov: str = ""  # the sender's overlay provider
     sdp: str = ""  # offer (view-request, offer) or answer SDP
     ofh: str = ""  # answer/error: base64url SHA-256 of the JWS it answers
-    err: dict = field(default_factory=dict)  # error: {"code": ..., "message": ...}
+    err: dict[str, str] = field(default_factory=dict)  # error: {"code": ..., "message": ...}
     v: int = VERSION
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """Only the claims that carry something (smaller links)."""
         return {k: val for k, val in asdict(self).items() if val not in ("", {}, None)}
 

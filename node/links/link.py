@@ -65,7 +65,7 @@ def make_link(
     addr: str = "",
     prov: str = "",
     ofh: str = "",
-    err: dict | None = None,
+    err: dict[str, str] | None = None,
     sealed: bool = False,
     now: float | None = None,
     nonce: str | None = None,

@@ -8,6 +8,7 @@ library. The SDPs are real aiortc 1.16.0 output moved onto Yggdrasil addresses."
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..identity import Identity
 from .link import make_link
@@ -127,7 +128,7 @@ ANSWER_SDP = (
 )
 
 
-def vectors() -> list[dict]:
+def vectors() -> list[dict[str, Any]]:  # JSON documents (docs/link-format.md)
     a, b = Identity.from_seed(SEED_A), Identity.from_seed(SEED_B)
     request = make_link(
         a,

@@ -115,14 +115,14 @@ class Viewer:
         if self.closed:
             return
         self.closed = True
-        self._fanout._viewers.discard(self)
+        self._fanout.leave(self)
         try:
             self._queue.put_nowait(None)
         except asyncio.QueueFull:
             self._queue.get_nowait()
             self._queue.put_nowait(None)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, object]:
         return {
             "viewer": self.name,
             "delivered": self.delivered,
@@ -156,11 +156,19 @@ class Fanout:
         self.max_backoff = max_backoff
         self.restarts = 0
         self._last_push = time.monotonic()
-        self._watchdog: asyncio.Task | None = None
+        self._watchdog: asyncio.Future[None] | None = None
 
     @property
     def viewers(self) -> list[Viewer]:
         return list(self._viewers)
+
+    def leave(self, viewer: Viewer) -> None:
+        """A viewer that closed is no longer fed."""
+        self._viewers.discard(viewer)
+
+    def watchdog_ended(self) -> bool:
+        """True when the stall watchdog ran and stopped (it never should while started)."""
+        return self._watchdog is not None and self._watchdog.done()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -172,12 +180,15 @@ class Fanout:
     async def _watch(self) -> None:
         """Restart a source that stopped delivering (a crashed camera thread, an
         encoder that hung), waiting longer after each failed attempt."""
-        backoff = self.stall_timeout
+        stall = self.stall_timeout
+        if not stall:  # started only with a stall timeout
+            return
+        backoff = stall
         while True:
-            await asyncio.sleep(min(1.0, self.stall_timeout / 4))
+            await asyncio.sleep(min(1.0, stall / 4))
             if time.monotonic() - self._last_push < backoff:
-                if time.monotonic() - self._last_push < self.stall_timeout:
-                    backoff = self.stall_timeout  # delivering again: reset the backoff
+                if time.monotonic() - self._last_push < stall:
+                    backoff = stall  # delivering again: reset the backoff
                 continue
             self.restarts += 1
             log.warning(

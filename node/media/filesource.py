@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+from av.video.stream import VideoStream
 
 from .annexb import ParameterSetCache, is_annexb
 from .loop import LoopedClip
@@ -39,7 +40,7 @@ def read_access_units(path: Path) -> tuple[list[bytes], float]:
         aus: list[bytes] = []
         total = 0
 
-        def take(packet: av.Packet) -> None:
+        def take(packet: av.Packet[VideoStream]) -> None:
             nonlocal total
             data = bytes(packet)
             if data:

@@ -14,9 +14,14 @@ import logging
 import queue
 from collections.abc import Awaitable, Callable
 
-import aiortc
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import (
+    RTCRtpCodecCapability,
+    RTCRtpCodecParameters,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 from aiortc import rtcrtpreceiver as _rr
 from aiortc import rtp as _rtp
 from aiortc.codecs import h264 as _h264
@@ -24,15 +29,19 @@ from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    AnyRtcpPacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpSrPacket,
+    RtpPacket,
     unpack_remb_fci,
 )
+from av.frame import Frame
 
+from .. import internals
 from .source import MediaError
 
-AIORTC_VERSION = "1.16.0"
+AIORTC_VERSION = internals.AIORTC_VERSION
 VIDEO_CLOCK = fractions.Fraction(1, 90_000)
 
 _SENDER_ATTRS = ("_send_keyframe", "_handle_rtcp_packet", "_ssrc")
@@ -53,33 +62,16 @@ _SENDER_RTP_STATE = (
     "_enabled",
 )
 log = logging.getLogger(__name__)
-_RECEIVER_ATTRS = (
-    "_RTCRtpReceiver__jitter_buffer",
-    "_RTCRtpReceiver__decoder_queue",
-    "_RTCRtpReceiver__decoder_thread",
-    "_send_rtcp_pli",
-)
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"  # name-mangled: reached by name
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_RECEIVER_ATTRS = (_JITTER_BUFFER, _DECODER_QUEUE, _DECODER_THREAD, "_send_rtcp_pli")
 
 
 def check_internals() -> None:
     """Raise MediaError naming what changed if aiortc is not the version these hooks
-    were written and tested against."""
-    problems = []
-    if aiortc.__version__ != AIORTC_VERSION:
-        problems.append(f"aiortc is {aiortc.__version__}, hooks need {AIORTC_VERSION}")
-    for name in ("_send_keyframe", "_handle_rtcp_packet", "_run_rtp", "_next_encoded_frame", "_retransmit"):
-        if not callable(getattr(RTCRtpSender, name, None)):
-            problems.append(f"RTCRtpSender.{name} is gone")
-    for name in ("_split_bitstream", "_packetize"):
-        if not callable(getattr(_h264.H264Encoder, name, None)):
-            problems.append(f"H264Encoder.{name} is gone")
-    if not hasattr(_h264, "PACKET_MAX") or getattr(_rtp, "RTP_HISTORY_SIZE", None) != 128:
-        problems.append("aiortc.codecs.h264.PACKET_MAX or aiortc.rtp.RTP_HISTORY_SIZE changed")
-    for name in ("_remove_frame", "add", "remove"):
-        if not callable(getattr(JitterBuffer, name, None)):
-            problems.append(f"JitterBuffer.{name} is gone")
-    if not callable(getattr(_rr, "get_decoder", None)) or not callable(getattr(_rr, "decoder_worker", None)):
-        problems.append("aiortc.rtcrtpreceiver.get_decoder/decoder_worker are gone")
+    were written and tested against (the list: node/internals.py)."""
+    problems = internals.problems("media")
     if problems:
         raise MediaError("aiortc internals changed: " + "; ".join(problems))
 
@@ -106,7 +98,7 @@ def hook_sender_feedback(
         original_keyframe()
         on_keyframe()
 
-    async def handle_rtcp(packet) -> None:
+    async def handle_rtcp(packet: AnyRtcpPacket) -> None:
         if on_remb is not None and isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
@@ -133,7 +125,7 @@ def hook_sender_feedback(
     return unhook
 
 
-def sender_encoder(sender: RTCRtpSender):
+def sender_encoder(sender: RTCRtpSender) -> object:
     """aiortc's per-sender codec object (created lazily on the first frame); in
     passthrough its libx264 context (`.codec`) must stay None."""
     return getattr(sender, "_RTCRtpSender__encoder", None)
@@ -175,9 +167,9 @@ def hook_sender_payloads(sender: RTCRtpSender, next_frame: Callable[[], Awaitabl
 H264_PROFILES = ("42e01f", "42001f")  # constrained baseline first, then baseline
 
 
-def h264_preferences(kind: str = "video") -> list:
+def h264_preferences(kind: str = "video") -> list[RTCRtpCodecCapability]:
     caps = RTCRtpSender.getCapabilities(kind).codecs
-    chosen = []
+    chosen: list[RTCRtpCodecCapability] = []
     for profile in H264_PROFILES:
         chosen += [
             c
@@ -226,10 +218,10 @@ class MarkerJitterBuffer(JitterBuffer):
     without markers fall back to the timestamp change."""
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        packets = []
-        timestamp = None
+        packets: list[RtpPacket] = []
+        timestamp: int | None = None
         for count in range(self.capacity):
-            pos = (self._origin + count) % self._capacity
+            pos = ((self._origin or 0) + count) % self._capacity
             packet = self._packets[pos]
             if packet is None:
                 return None
@@ -242,8 +234,8 @@ class MarkerJitterBuffer(JitterBuffer):
                 return self._release(packets, timestamp, count + 1)
         return None
 
-    def _release(self, packets: list, timestamp: int, count: int) -> JitterFrame:
-        frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+    def _release(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
+        frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
         self.remove(count)
         return frame
 
@@ -257,7 +249,7 @@ class PassthroughDecoder(Decoder):
         self.decoded = 0
         self.decode_errors = 0
 
-    def decode(self, encoded_frame: JitterFrame) -> list:
+    def decode(self, encoded_frame: JitterFrame) -> list[Frame]:
         packet = av.Packet(encoded_frame.data)
         packet.pts = encoded_frame.timestamp
         packet.time_base = VIDEO_CLOCK
@@ -266,31 +258,33 @@ class PassthroughDecoder(Decoder):
                 self.decoded += len(self.inner.decode(encoded_frame))
             except av.FFmpegError:
                 self.decode_errors += 1
-        return [packet]
+        return [packet]  # type: ignore[list-item]  # aiortc passes what decode returns through
 
 
 class _Tagged:
     """A codec parameters object marked for passthrough (delegates everything)."""
 
-    def __init__(self, codec, decoder_factory: Callable[[object], Decoder]):
+    def __init__(
+        self, codec: RTCRtpCodecParameters, decoder_factory: Callable[[RTCRtpCodecParameters], Decoder]
+    ):
         self._codec = codec
         self._factory = decoder_factory
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._codec, name)
 
 
-class _TaggingQueue(queue.Queue):
+class _TaggingQueue(queue.Queue[object]):
     """The receiver's decoder queue: tags each (codec, frame) so the process-wide
     get_decoder wrapper knows this receiver wants passthrough."""
 
-    def __init__(self, decoder_factory: Callable[[object], Decoder]):
+    def __init__(self, decoder_factory: Callable[[RTCRtpCodecParameters], Decoder]):
         super().__init__()
         self._factory = decoder_factory
         self._tags: dict[int, _Tagged] = {}
 
-    def put(self, item, block=True, timeout=None):
-        if item is not None:
+    def put(self, item: object, block: bool = True, timeout: float | None = None) -> None:
+        if isinstance(item, tuple):
             codec, frame = item
             tag = self._tags.get(id(codec))
             if tag is None or tag._codec is not codec:
@@ -299,41 +293,47 @@ class _TaggingQueue(queue.Queue):
         super().put(item, block, timeout)
 
 
-_original_get_decoder = _rr.get_decoder
+_original_get_decoder: Callable[[RTCRtpCodecParameters], Decoder] = _rr.get_decoder  # type: ignore[attr-defined]
 
 
-def _get_decoder(codec):
+def aiortc_decoder(codec: RTCRtpCodecParameters) -> Decoder:
+    """aiortc's own decoder for `codec` (what receivers that are not hooked get)."""
+    return _original_get_decoder(codec)
+
+
+def _get_decoder(codec: object) -> Decoder:
     # Untagged codecs (every receiver not hooked below) get aiortc's own decoder, so
     # installing this process-wide changes nothing for them.
     if isinstance(codec, _Tagged):
         return codec._factory(codec._codec)
-    return _original_get_decoder(codec)
+    return _original_get_decoder(codec)  # type: ignore[arg-type]
 
 
 def _install_get_decoder() -> None:
-    if _rr.get_decoder is not _get_decoder:
-        _rr.get_decoder = _get_decoder  # decoder_worker looks it up at call time
+    if getattr(_rr, "get_decoder", None) is not _get_decoder:
+        _rr.get_decoder = _get_decoder  # type: ignore[attr-defined]  # looked up at call time
 
 
-def hook_receiver(receiver: RTCRtpReceiver, passthrough: Callable[[object], Decoder] | None) -> None:
+def hook_receiver(
+    receiver: RTCRtpReceiver, passthrough: Callable[[RTCRtpCodecParameters], Decoder] | None
+) -> None:
     """Video receiver: marker-bit frame release, and (with `passthrough`, a factory
     codec -> Decoder) encoded access units out of track.recv() instead of decoded frames.
     Must run before the receiver starts (the `track` event is early enough)."""
     for name in _RECEIVER_ATTRS:
         if not hasattr(receiver, name):
             raise MediaError(f"aiortc RTCRtpReceiver has no {name}: the receive hook cannot work")
-    old = receiver._RTCRtpReceiver__jitter_buffer
-    receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer(
-        capacity=old.capacity, prefetch=old._prefetch, is_video=old._is_video
-    )
+    old: JitterBuffer = getattr(receiver, _JITTER_BUFFER)
+    marker = MarkerJitterBuffer(capacity=old.capacity, prefetch=old._prefetch, is_video=old._is_video)
+    setattr(receiver, _JITTER_BUFFER, marker)
     if passthrough is not None:
-        if receiver._RTCRtpReceiver__decoder_thread is not None:
+        if getattr(receiver, _DECODER_THREAD) is not None:
             raise MediaError(
                 "the receiver already started decoding; create MediaReceiver(pc) before "
                 "setRemoteDescription so it sees the track event"
             )
         _install_get_decoder()
-        receiver._RTCRtpReceiver__decoder_queue = _TaggingQueue(passthrough)
+        setattr(receiver, _DECODER_QUEUE, _TaggingQueue(passthrough))
 
 
 async def send_pli(receiver: RTCRtpReceiver) -> bool:

@@ -17,6 +17,8 @@ import logging
 import struct
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import av
 
@@ -38,12 +40,20 @@ VIDIOC_S_CTRL = 0xC008561A  # _IOWR('V', 26, struct v4l2_control)
 V4L2_CID_MPEG_VIDEO_BITRATE = 0x009909CF  # V4L2_CID_CODEC_BASE + 207
 
 
-def v4l2_set_control(fd, control_id: int, value: int, ioctl=fcntl.ioctl) -> None:
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+Ioctl_fd = int | _HasFileno
+IoctlFn = Callable[[Ioctl_fd, int, bytearray], object]
+
+
+def v4l2_set_control(fd: Ioctl_fd, control_id: int, value: int, ioctl: IoctlFn = fcntl.ioctl) -> None:
     """VIDIOC_S_CTRL on an open V4L2 device (file object or descriptor)."""
     ioctl(fd, VIDIOC_S_CTRL, bytearray(struct.pack("=Ii", control_id, int(value))))
 
 
-def _import_picamera2():
+def _import_picamera2() -> tuple[Any, Any, Any, Any]:  # picamera2 has no type information
     try:
         import picamera2
         from picamera2 import Picamera2, encoders
@@ -56,11 +66,11 @@ def _import_picamera2():
     return picamera2, Picamera2, encoders, Output
 
 
-def _is_pi5(picamera2_module) -> bool:
+def _is_pi5(picamera2_module: object) -> bool:
     try:
         from picamera2.platform import Platform, get_platform
 
-        return get_platform() == Platform.PISP
+        return bool(get_platform() == Platform.PISP)
     except Exception:
         return False
 
@@ -76,7 +86,7 @@ class Picamera2Source(EncodedVideoSource):
         bitrate: int = 2_000_000,
         iperiod: int = 30,
         camera: int = 0,
-        ioctl=fcntl.ioctl,
+        ioctl: IoctlFn = fcntl.ioctl,
     ):
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
@@ -84,8 +94,8 @@ class Picamera2Source(EncodedVideoSource):
         self.iperiod = iperiod or fps
         self.camera = camera
         self._ioctl = ioctl
-        self._picam2 = None
-        self._encoder = None
+        self._picam2: Any = None  # picamera2 objects (untyped library)
+        self._encoder: Any = None
         self._software: SoftwareH264Encoder | None = None
         self._worker: WorkerThread | None = None
         self._lock = threading.Lock()
@@ -116,12 +126,19 @@ class Picamera2Source(EncodedVideoSource):
         else:
             self._start_software()
 
-    def _start_hardware(self, H264Encoder, Output) -> None:
+    def _start_hardware(self, H264Encoder: Any, Output: Any) -> None:
         source = self
 
-        class _Sink(Output):
+        class _Sink(Output):  # type: ignore[misc]  # picamera2 is untyped
             # picamera2 >= 0.3.23 calls outputframe(frame, keyframe, timestamp, packet, audio)
-            def outputframe(self, frame, keyframe=True, timestamp=None, packet=None, audio=False):
+            def outputframe(
+                self,
+                frame: bytes | None,
+                keyframe: bool = True,
+                timestamp: int | None = None,
+                packet: object = None,
+                audio: bool = False,
+            ) -> None:
                 if audio or frame is None:
                     return
                 source._emit(normalize(bytes(frame)), int(timestamp or 0))
@@ -161,7 +178,10 @@ class Picamera2Source(EncodedVideoSource):
             buffer = self._picam2.capture_buffer("main")
             pts_us = int((time.monotonic() - t0) * 1_000_000)
             frame = self._yuv420_frame(bytes(buffer), stride)
-            for au in self._software.encode(frame, pts_us):
+            software = self._software
+            if software is None:  # stopped meanwhile
+                return
+            for au in software.encode(frame, pts_us):
                 self._emit(au, pts_us)
 
     def _stride(self) -> int:
@@ -175,7 +195,9 @@ class Picamera2Source(EncodedVideoSource):
         frame = av.VideoFrame(w, h, "yuv420p")
         offset = 0
         for plane, (pw, ph, ps) in zip(
-            frame.planes, ((w, h, stride), (w // 2, h // 2, stride // 2), (w // 2, h // 2, stride // 2))
+            frame.planes,
+            ((w, h, stride), (w // 2, h // 2, stride // 2), (w // 2, h // 2, stride // 2)),
+            strict=True,
         ):
             rows = bytearray()
             for y in range(ph):

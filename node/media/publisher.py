@@ -4,6 +4,7 @@ an audio subscriber), H.264 codec preferences, and the PLI/FIR/REMB hooks."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -97,8 +98,8 @@ class Attachment:
         """Video access units handed to this connection's sender (the call's stats)."""
         return self.viewer.delivered if self.viewer is not None else None
 
-    def stats(self) -> dict:
-        out = {"video": self.viewer.stats() if self.viewer else None}
+    def stats(self) -> dict[str, object]:
+        out: dict[str, object] = {"video": self.viewer.stats() if self.viewer else None}
         if self.audio_track is not None:
             out["audio_frames"] = getattr(self.audio_track, "frames", 0)
         return out
@@ -114,7 +115,7 @@ class Attachment:
                 track.stop()
         if self.viewer is not None:
             self.publisher.bitrate.remove(self.viewer)
-        self.publisher._attachments.discard(self)
+        self.publisher.forget(self)
 
 
 def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver:
@@ -123,7 +124,8 @@ def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpT
     is the call's decision (node.calls makes a two-way `offer` call receive, with a
     consumer), never a side effect of sharing the camera."""
     for transceiver in pc.getTransceivers():
-        if transceiver.kind == track.kind and transceiver.sender.track is None and not transceiver.stopped:
+        sending: MediaStreamTrack | None = transceiver.sender.track  # None until a track is set
+        if transceiver.kind == track.kind and sending is None and not transceiver.stopped:
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
             return transceiver
@@ -160,7 +162,7 @@ class MediaPublisher:
     async def start(self) -> None:
         if self.started:
             return
-        if self.video is not None:
+        if self.video is not None and self.fanout is not None:
             self.video.set_bitrate(self.policy.start_bitrate)
             await self.fanout.start()
         if self.audio_hub is not None:
@@ -189,10 +191,9 @@ class MediaPublisher:
     def _problem(self) -> str:
         if not self.started:
             return ""
-        if self.video is not None:
-            fanout = self.fanout
-            watchdog = fanout._watchdog
-            if watchdog is not None and watchdog.done():
+        fanout = self.fanout
+        if self.video is not None and fanout is not None:
+            if fanout.watchdog_ended():
                 return "the video stall watchdog ended"
             if fanout.stall_timeout is None and not self.video.alive():
                 return f"the {self.video.kind} video source thread died"
@@ -213,6 +214,10 @@ class MediaPublisher:
             await self.audio_hub.stop()
         self.started = False
 
+    def forget(self, attachment: Attachment) -> None:
+        """An attachment that detached is no longer counted."""
+        self._attachments.discard(attachment)
+
     def attach(self, pc: RTCPeerConnection, name: str = "") -> Attachment:
         """Add send-only video (H.264 passthrough) and audio to `pc` (never a receiving
         direction, whatever the offer asked). Call after
@@ -232,8 +237,8 @@ class MediaPublisher:
                     hooks.hook_sender_feedback(
                         transceiver.sender,
                         on_keyframe=self.fanout.request_keyframe,
-                        on_remb=lambda bps, v=viewer: self.bitrate.remb(v, bps),
-                        on_loss=lambda f, v=viewer: self.bitrate.loss(v, f),
+                        on_remb=functools.partial(self.bitrate.remb, viewer),
+                        on_loss=functools.partial(self.bitrate.loss, viewer),
                     )
                 )
             if self.audio_hub is not None:
@@ -255,9 +260,9 @@ class MediaPublisher:
         fps = self.video.info().fps if self.video else 0
         return int(1_000_000 / fps) if fps else 33_333
 
-    def describe(self) -> dict:
-        video = None
-        if self.video is not None:
+    def describe(self) -> dict[str, object]:
+        video: dict[str, object] | None = None
+        if self.video is not None and self.fanout is not None:
             video = self.video.info().as_dict()
             video["codec"] = "H264"
             video["bitrate"] = self.bitrate.current
@@ -265,5 +270,5 @@ class MediaPublisher:
             video["restarts"] = self.fanout.restarts
         return {
             "video": video,
-            "audio": self.audio.describe() if self.audio else None,
+            "audio": self.audio.info().as_dict() if self.audio else None,
         }

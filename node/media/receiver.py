@@ -10,11 +10,15 @@ import contextlib
 import io
 import logging
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 
 import av
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpReceiver
+from aiortc.codecs.base import Decoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.container import OutputContainer
+from av.stream import Stream
 
 from . import hooks
 from .annexb import find_sps, is_annexb, is_idr, normalize
@@ -39,8 +43,8 @@ class Recorder:
         if fmt is None:
             raise MediaError(f"record to .mkv, .mp4 or .ts, not {self.path.name}")
         self._format = fmt
-        self._container = None
-        self._stream = None
+        self._container: OutputContainer | None = None
+        self._stream: Stream | None = None
         self._last_pts: int | None = None
         self.frames = 0
         self.skipped = 0
@@ -58,9 +62,9 @@ class Recorder:
             raise BadAccessUnit(f"the first IDR cannot be parsed ({e})") from None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._container = av.open(str(self.path), "w", format=self._format)
-            self._stream = self._container.add_stream_from_template(template.streams.video[0], opaque=True)
-            self._stream.time_base = hooks.VIDEO_CLOCK
+            self._container = container = av.open(str(self.path), "w", format=self._format)
+            self._stream = stream = container.add_stream_from_template(template.streams.video[0], opaque=True)
+            stream.time_base = hooks.VIDEO_CLOCK
         finally:
             template.close()
 
@@ -69,7 +73,7 @@ class Recorder:
         second scan of every AU's NAL units)."""
         if keyframe is None:
             keyframe = is_idr(access_unit)
-        if self._container is None:
+        if self._container is None or self._stream is None:
             if not keyframe or find_sps(access_unit) is None:
                 self.skipped += 1
                 return
@@ -85,8 +89,11 @@ class Recorder:
         packet.pts = packet.dts = pts_90k
         packet.time_base = hooks.VIDEO_CLOCK
         packet.is_keyframe = keyframe
-        packet.stream = self._stream
-        self._container.mux(packet)
+        container, stream = self._container, self._stream
+        if container is None or stream is None:  # _open() sets both or raises
+            return
+        packet.stream = stream
+        container.mux(packet)
         self.frames += 1
 
     def close(self) -> None:
@@ -146,10 +153,10 @@ class MediaReceiver:
         self.ttff: float | None = None
         self._t0 = time.monotonic()
         self._decoders: list[hooks.PassthroughDecoder] = []
-        self._tasks: set[asyncio.Task] = set()
-        self._video_receivers = []
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._video_receivers: list[RTCRtpReceiver] = []
         self._first_video = asyncio.Event()
-        self._frame_waiters: list[tuple[int, asyncio.Future]] = []
+        self._frame_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._seen: set[int] = set()
         pc.on("track", self._on_track)
         # Answering an offer, the `track` events already fired in setRemoteDescription;
@@ -158,12 +165,12 @@ class MediaReceiver:
             if transceiver.receiver.track is not None:
                 self._on_track(transceiver.receiver.track)
 
-    def _decoder_factory(self, codec):
+    def _decoder_factory(self, codec: RTCRtpCodecParameters) -> Decoder:
         if codec.mimeType.lower() != "video/h264":
             # runs in aiortc's decoder thread: never raise there; decode and count instead
             log.error("the peer sends %s; only H.264 is recorded (frames are still counted)", codec.mimeType)
-            return hooks._original_get_decoder(codec)
-        inner = hooks._original_get_decoder(codec) if self.decode else None
+            return hooks.aiortc_decoder(codec)
+        inner = hooks.aiortc_decoder(codec) if self.decode else None
         decoder = hooks.PassthroughDecoder(inner)
         self._decoders.append(decoder)
         return decoder
@@ -187,12 +194,12 @@ class MediaReceiver:
         elif track.kind == "audio":
             self._spawn(self._consume_audio(track))
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _consume_video(self, track: MediaStreamTrack, receiver) -> None:
+    async def _consume_video(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         asked = False
         while True:
             try:
@@ -220,7 +227,7 @@ class MediaReceiver:
                 self.access_units.append(data)
             if self.recorder is not None:
                 try:
-                    self.recorder.write(data, int(packet.pts), keyframe)
+                    self.recorder.write(data, int(packet.pts or 0), keyframe)
                 except OSError as e:  # the disk, not the stream: stop recording
                     log.error("recording to %s failed, recording stopped: %s", self.recorder.path, e)
                     self.recorder.close()
@@ -242,6 +249,8 @@ class MediaReceiver:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if not isinstance(frame, av.AudioFrame):
+                continue
             self.audio_frames += 1
             self.audio_samples += frame.samples
             if self.audio_frames % 10 == 1:  # cheap level meter: proves audio is not silence
@@ -270,7 +279,7 @@ class MediaReceiver:
             sent = await hooks.send_pli(receiver) or sent
         return sent
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, object]:
         return {
             "video_frames": self.video_frames,
             "video_keyframes": self.video_keyframes,

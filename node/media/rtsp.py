@@ -131,7 +131,7 @@ class RtspSource(EncodedVideoSource):
                 else:
                     if first is None:
                         first, origin_us = packet.pts, last_us + frame_us
-                    pts_us = origin_us + int((packet.pts - first) * time_base * 1_000_000)
+                    pts_us = origin_us + int((packet.pts - first) * (time_base or 0) * 1_000_000)
                     if pts_us <= last_us:
                         pts_us = last_us + 1
                 last_us = pts_us

@@ -7,11 +7,16 @@ import ipaddress
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .audio import AlsaSource, AudioSource, ToneSource
 from .publisher import MediaPolicy, MediaPublisher
 from .source import EncodedVideoSource, MediaError
+
+if TYPE_CHECKING:
+    from ..config import MediaSection
+    from ..profiles import BoardProfile
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,7 @@ class VideoSettings:
     iperiod: int = 30
 
 
-def apply_overrides(media_config, video: str | None = None, audio: str | None = None) -> None:
+def apply_overrides(media_config: MediaSection, video: str | None = None, audio: str | None = None) -> None:
     """`--video` / `--audio` from the command line onto config.media, validated first so
     a typo is an error naming the accepted forms."""
     if video:
@@ -139,7 +144,7 @@ def make_audio_source(spec: AudioSpec, rate: int = 48000, channels: int = 1) -> 
     return AlsaSource(spec.device, rate, channels)
 
 
-def _board_profile(media_config):
+def _board_profile(media_config: MediaSection) -> BoardProfile | None:
     """The matching board profile's video/audio tables, or None without profiles."""
     try:
         from ..profiles import Machine, match_profile
@@ -152,7 +157,7 @@ def _board_profile(media_config):
         return None
 
 
-def make_publisher(media_config, *, profile=None) -> MediaPublisher:
+def make_publisher(media_config: MediaSection, *, profile: BoardProfile | None = None) -> MediaPublisher:
     """config.media (+ the board profile: defaults for empty/0 fields, bitrate bounds)
     -> an unstarted MediaPublisher. Without a usable profile default: testsrc + tone."""
     profile = profile if profile is not None else _board_profile(media_config)

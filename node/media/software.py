@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import fractions
 import threading
+from typing import cast
 
 import av
+from av.video.codeccontext import VideoCodecContext
 
 from .annexb import ParameterSetCache
 
@@ -25,7 +27,7 @@ class SoftwareH264Encoder:
         self.iperiod = iperiod or fps
         self.codec = codec
         self._bitrate = bitrate
-        self._ctx = None
+        self._ctx: VideoCodecContext | None = None
         self._lock = threading.Lock()
         self._keyframe = False
         self._reopen = True
@@ -44,7 +46,7 @@ class SoftwareH264Encoder:
                 self._reopen = True
 
     def _open(self) -> None:
-        ctx = av.CodecContext.create(self.codec, "w")
+        ctx = cast(VideoCodecContext, av.CodecContext.create(self.codec, "w"))
         ctx.width, ctx.height = self.width, self.height
         ctx.pix_fmt = "yuv420p"
         ctx.framerate = fractions.Fraction(self.fps)
@@ -77,7 +79,10 @@ class SoftwareH264Encoder:
             frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
         frame.pts, frame.time_base = pts_us, MICROSECONDS
         frame.pict_type = av.video.frame.PictureType.I if force else av.video.frame.PictureType.NONE
-        return [self.parameter_sets.prepare(bytes(p)) for p in self._ctx.encode(frame)]
+        ctx = self._ctx
+        if ctx is None:
+            raise RuntimeError("the software encoder is closed")
+        return [self.parameter_sets.prepare(bytes(p)) for p in ctx.encode(frame)]
 
     def close(self) -> None:
         self._ctx = None

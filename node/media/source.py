@@ -65,7 +65,7 @@ class VideoInfo:
             self.profile, self.level = sps.profile, sps.level
             self.width, self.height = sps.width, sps.height
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -102,10 +102,10 @@ class EncodedVideoSource(ABC):
         self._stop()
         self._sink = None
 
-    def request_keyframe(self) -> None:
+    def request_keyframe(self) -> None:  # noqa: B027  # a default, not abstract
         """Default: cannot force one; viewers wait for the source's next periodic IDR."""
 
-    def set_bitrate(self, bps: int) -> None:
+    def set_bitrate(self, bps: int) -> None:  # noqa: B027  # a default, not abstract
         """Default: the bitrate is fixed by whoever encoded the stream."""
 
     def _emit(self, data: bytes, pts_us: int) -> None:

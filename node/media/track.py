@@ -9,6 +9,7 @@ import fractions
 
 import av
 from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack, convert_timebase
+from av.stream import Stream
 
 from .fanout import Viewer
 from .source import AccessUnit
@@ -55,7 +56,7 @@ class EncodedVideoTrack(MediaStreamTrack):
         self.sent += 1
         return au.rtp_payloads, convert_timebase(self._pts(au.pts_us), MICROSECONDS, VIDEO_TIME_BASE)
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Stream]:  # encoded, passed through
         au = await self._next()
         packet = av.Packet(au.data)
         packet.pts = self._pts(au.pts_us)

@@ -12,6 +12,7 @@ import threading
 import time
 
 import av
+from av.container import InputContainer
 
 from .annexb import ParameterSetCache
 from .software import SoftwareH264Encoder
@@ -50,10 +51,10 @@ class V4l2Source(EncodedVideoSource):
         self._encoder: SoftwareH264Encoder | None = None
         self._input_format: str | None = "h264"  # what the last start opened
         self._worker: WorkerThread | None = None
-        self._container = None
+        self._container: InputContainer | None = None
         self._info.fps = float(fps)
 
-    def _open(self, input_format: str | None):
+    def _open(self, input_format: str | None) -> InputContainer:
         options = {"video_size": f"{self.width}x{self.height}", "framerate": str(self.fps)}
         if input_format:
             options["input_format"] = input_format

@@ -9,6 +9,7 @@ import asyncio
 import ipaddress
 import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..peers import Peer
@@ -95,8 +96,11 @@ class AdminEndpoint:
 
 
 async def admin_request(
-    endpoint: AdminEndpoint, request: str, arguments: dict | None = None, timeout: float = ADMIN_TIMEOUT
-) -> dict:
+    endpoint: AdminEndpoint,
+    request: str,
+    arguments: dict[str, object] | None = None,
+    timeout: float = ADMIN_TIMEOUT,
+) -> dict[str, Any]:  # JSON: each caller checks the shape it reads
     """One admin request (keepalive off: the daemon closes after replying)."""
     body = json.dumps({"request": request, "arguments": arguments or {}, "keepalive": False}).encode()
 
@@ -143,7 +147,8 @@ async def admin_request(
     ):
         error = reply.get("error") if isinstance(reply, dict) else None
         raise OverlayError(f"Yggdrasil admin {endpoint}: {request} failed: {error or 'unexpected reply'}")
-    return reply["response"]
+    response: dict[str, Any] = reply["response"]
+    return response
 
 
 @dataclass(frozen=True)

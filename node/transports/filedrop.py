@@ -29,11 +29,12 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from ..home import Home
 from ..links.link import MAX_LINK_BYTES
@@ -51,7 +52,14 @@ class _QuietStop(logging.Filter):
         return "called when the thread is inactive" not in record.getMessage()
 
 
-logging.getLogger("watchdog.observers.inotify").addFilter(_QuietStop())
+_QUIET_STOP = _QuietStop()
+
+
+def _quiet_watchdog_stop() -> None:
+    """Installed when a watcher starts (not at import: importing a module must not
+    change the process's logging); adding the same filter twice is a no-op."""
+    logging.getLogger("watchdog.observers.inotify").addFilter(_QUIET_STOP)
+
 
 _UNFINISHED_SUFFIXES = (".tmp", ".part", ".partial", ".swp", "~")
 _REPLY_TMP = ".mnode-tmp"
@@ -124,7 +132,7 @@ class FileDropWatcher:
         empty_grace: float = 10.0,
         max_open: float = 30.0,
         concurrency: int = 4,
-        on_event: Callable[[dict], None] | None = None,
+        on_event: Callable[[dict[str, object]], None] | None = None,
         handle_timeout: float = HANDLE_TIMEOUT,
     ):
         self.home = home
@@ -139,12 +147,12 @@ class FileDropWatcher:
         self.inbox_str = os.fsdecode(os.path.abspath(home.inbox))
         self.counts = {"done": 0, "rejected": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._observer: Observer | None = None
+        self._observer: BaseObserver | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._settling: dict[str, _Settling] = {}
         self._queued: set[str] = set()
-        self._tasks: set[asyncio.Task] = set()
-        self._workers: list[asyncio.Task] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._workers: list[asyncio.Task[None]] = []
         self._busy = 0
 
     # --- life cycle ------------------------------------------------------------------
@@ -157,6 +165,7 @@ class FileDropWatcher:
         # Files a crash left in work/ are finished before anything new is taken.
         for name in sorted(os.listdir(self.home.work)):
             await self._recover(name)
+        _quiet_watchdog_stop()
         self._observer = Observer()
         self._observer.schedule(_InboxEvents(self), self.inbox_str, recursive=False)
         self._observer.daemon = True
@@ -183,7 +192,7 @@ class FileDropWatcher:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     def healthy(self) -> bool:
@@ -248,7 +257,7 @@ class FileDropWatcher:
             await asyncio.sleep(self.rescan)
             self._scan()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -303,7 +312,7 @@ class FileDropWatcher:
         dst = self.home.work / name
         if dst.exists() or os.path.lexists(dst):
             # The same name is still being handled: look again once that one is done.
-            self._loop.call_later(self.settle, self._notice, name)
+            asyncio.get_running_loop().call_later(self.settle, self._notice, name)
             return
         try:
             os.rename(src, dst)  # the claim: exactly one rename wins
@@ -363,7 +372,7 @@ class FileDropWatcher:
         except UnicodeDecodeError:
             raise TransportError("malformed", "a link is ASCII text") from None
 
-    def _finish(self, name: str, *, ok: bool, info: dict | None = None) -> None:
+    def _finish(self, name: str, *, ok: bool, info: dict[str, str] | None = None) -> None:
         folder = self.home.done if ok else self.home.rejected
         target = _free_name(folder, name)
         if not ok:

@@ -7,7 +7,7 @@ import asyncio
 import sys
 import threading
 from collections import deque
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 from ..peers import Peer
 from . import TransportError
@@ -20,13 +20,13 @@ class _LineReader:
     read still blocked after a timeout must not compete with the next request's read
     (a reply pasted then would go to whichever thread got the line)."""
 
-    _by_stream: dict[int, _LineReader] = {}
+    _by_stream: ClassVar[dict[int, _LineReader]] = {}
     _registry_lock = threading.Lock()
 
     def __init__(self, inp: TextIO):
         self.inp = inp
         self._lock = threading.Lock()
-        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future] | None = None
+        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[str]] | None = None
         self._lines: deque[str] = deque()  # read for a request that had given up
         self._wanted = threading.Event()  # read only on demand: at most one line ahead
         self._error: Exception | None = None
@@ -40,10 +40,10 @@ class _LineReader:
                 reader = cls._by_stream[id(inp)] = cls(inp)
             return reader
 
-    def wait_line(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+    def wait_line(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[str]:
         """A future for the next non-empty line (one read after an earlier request gave up
         comes first: the opener then says whether it answers this request)."""
-        future: asyncio.Future = loop.create_future()
+        future: asyncio.Future[str] = loop.create_future()
         with self._lock:
             if self._lines:
                 future.set_result(self._lines.popleft())
@@ -59,7 +59,7 @@ class _LineReader:
                 self._thread.start()
         return future
 
-    def forget(self, future: asyncio.Future) -> None:
+    def forget(self, future: asyncio.Future[str]) -> None:
         with self._lock:
             if self._waiter is not None and self._waiter[1] is future:
                 self._waiter = None
@@ -95,7 +95,12 @@ class _LineReader:
             if error is not None:
                 return
 
-    def _deliver(self, waiter, line: str, error: Exception | None) -> None:
+    def _deliver(
+        self,
+        waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[str]],
+        line: str,
+        error: Exception | None,
+    ) -> None:
         loop, future = waiter
 
         def keep() -> None:  # the request gave up meanwhile: the line is not lost

@@ -189,10 +189,10 @@ async def test_a_call_set_up_after_close_is_ended_at_once(make_node, monkeypatch
     pc, link = await _offer_from_viewer(viewer, cam, "view-request", send_video=False)
     original = CallManager._answer
 
-    async def close_midway(self, opened):
+    async def close_midway(self, opened, *args):
         self._setups.clear()  # as if close() could not see this setup
         await self.close()
-        return await original(self, opened)
+        return await original(self, opened, *args)
 
     monkeypatch.setattr(CallManager, "_answer", close_midway)
     try:

@@ -170,8 +170,9 @@ async def test_silent_peer_is_ended_within_idle_timeout_and_released(pair):
 
 async def test_an_answer_that_would_leak_an_address_is_never_signed(pair, monkeypatch):
     """If gathering ever produced a non-overlay candidate (an aioice change, a bug) and
-    the connection's own confinement failed too, the SDP check refuses it before make_link: the peer gets a signed 'privacy' error that
-    carries no SDP, and no call starts."""
+    the connection's own confinement failed too, the SDP check refuses it before
+    make_link: the peer gets a signed 'privacy' error that carries no SDP, and no call
+    starts."""
     import node.calls.manager as calls_module
     from node.ice import OverlayConnection
 

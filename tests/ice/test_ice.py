@@ -400,3 +400,25 @@ async def test_ipv6_overlay_addresses_work_end_to_end():
         assert ice.selected_pair(pb) == ("::1", "::1")
     finally:
         await asyncio.gather(pa.close(), pb.close())
+
+
+def test_the_ice_internals_check_fails_loudly_and_the_api_refuses(monkeypatch):
+    """node/internals.py names every aioice/aiortc internal confine.py hooks; if one
+    moves, the per-node IceApi refuses to exist (no call can run unconfined)."""
+    from node import internals
+    from node.ice import IceApi
+    from node.overlay.static import StaticProvider
+
+    assert internals.problems("ice") == []
+    provider = StaticProvider(address=A)
+    IceApi(provider)  # fine as pinned
+    monkeypatch.delattr(aioice.ice.Connection, "request_received")
+    internals.ice_problems.cache_clear()
+    try:
+        assert any("Connection.request_received is gone" in p for p in internals.problems("ice"))
+        with pytest.raises(PrivacyError, match="request_received"):
+            IceApi(provider)
+    finally:
+        monkeypatch.undo()
+        internals.ice_problems.cache_clear()
+    assert internals.ice_problems() == ()

@@ -5,6 +5,7 @@ aiortc over loopback)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import os
 import struct
@@ -76,7 +77,7 @@ def test_alsa_errors_name_the_device():
 
 def zero_crossings_per_second(pcm: bytes, channels: int, rate: int) -> float:
     values = struct.unpack(f"<{len(pcm) // 2}h", pcm)[::channels]
-    crossings = sum(1 for a, b in zip(values, values[1:]) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(values) if (a < 0) != (b < 0))
     return crossings * rate / len(values)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiortc.mediastreams import MediaStreamError
 
 from node.media.fanout import Fanout, KeyframeLimiter
 from node.media.filesource import FileSource
@@ -112,7 +113,7 @@ async def test_new_viewer_starts_on_an_idr_it_asked_for(clip_dir):
         second = await asyncio.wait_for(track.recv(), 10)
         assert second.pts > first.pts and second.time_base.denominator == 1_000_000
         track.stop()
-        with pytest.raises(Exception):
+        with pytest.raises(MediaStreamError):
             await asyncio.wait_for(track.recv(), 5)
         assert not fanout.viewers
     finally:
@@ -167,7 +168,7 @@ async def test_overflow_drops_to_the_next_idr_and_asks_for_one():
     viewer = fanout.join("v")
     assert source.keyframe_requests == 1  # asked at join
     P = lambda n: AccessUnit(b"P%d" % n, n, False)  # noqa: E731
-    I = lambda n: AccessUnit(b"I%d" % n, n, True)  # noqa: E731
+    I = lambda n: AccessUnit(b"I%d" % n, n, True)  # noqa: E731, E741
     for au in (P(0), I(1), P(2), P(3), P(4)):
         fanout.push(au)
     assert (viewer.skipped, viewer.delivered, viewer.overflows) == (1, 3, 1)

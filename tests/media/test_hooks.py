@@ -103,6 +103,7 @@ async def test_passthrough_hook_is_scoped_to_its_receiver(clip_dir, sessions):
     try:
         recording = await sessions().connect(publisher)
         frames: list = []
+        readers: list[asyncio.Future] = []  # referenced until the test ends
         plain_viewer.addTransceiver("video", direction="recvonly")
         hooks.prefer_h264(plain_viewer.getTransceivers()[0])
 
@@ -112,7 +113,7 @@ async def test_passthrough_hook_is_scoped_to_its_receiver(clip_dir, sessions):
                 while len(frames) < 5:
                     frames.append(await track.recv())
 
-            asyncio.ensure_future(read())
+            readers.append(asyncio.ensure_future(read()))
 
         await plain_viewer.setLocalDescription(await plain_viewer.createOffer())
         await plain_pub.setRemoteDescription(plain_viewer.localDescription)

@@ -193,7 +193,7 @@ class CallRig:
         # Homes and allowlists through the API the CLI's init/peers add use (cheaper than
         # four more interpreter starts); the call itself goes through the CLI.
         self.ids = {}
-        for (side, home), name in zip(self.homes.items(), ("camera", "viewer")):
+        for (side, home), name in zip(self.homes.items(), ("camera", "viewer"), strict=False):
             home.create(name)
             self.ids[side] = Identity.load(home.key_file).node_id
         if provider == "yggdrasil":

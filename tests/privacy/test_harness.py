@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_yggdrasil_provider_reads_the_real_daemons(lab):
-    for side, node in lab.ygg.items():
+    for _side, node in lab.ygg.items():
         provider = YggdrasilProvider(node.admin)
         address = await provider.local_address()
         assert address == node.address

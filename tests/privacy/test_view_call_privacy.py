@@ -38,7 +38,8 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
         packets = [p for c in captures.values() for p in c.stop()]
     print(f"{provider}: {result.timings} {tally(packets)}")
     context = (
-        f"\ntimings: {result.timings}\npackets: {tally(packets)}\n--- viewer stdout ---\n{result.stdout}\n--- viewer stderr ---\n{result.stderr[-4000:]}"
+        f"\ntimings: {result.timings}\npackets: {tally(packets)}"
+        f"\n--- viewer stdout ---\n{result.stdout}\n--- viewer stderr ---\n{result.stderr[-4000:]}"
         f"\n--- daemon log ---\n{result.daemon_log[-4000:]}"
     )
 

@@ -185,7 +185,7 @@ class Broker:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"mosquitto did not listen on 127.0.0.1:{self.port} within {timeout} s"
-                    )
+                    ) from None
                 time.sleep(0.05)
 
     def kill(self) -> None:

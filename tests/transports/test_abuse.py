@@ -45,9 +45,12 @@ async def test_1000_bad_messages_each_get_a_reason_and_a_valid_one_is_answered(t
         spam.c.subscribe(replies + "/#", qos=1)
         ctl.c.subscribe(events, qos=1)
         await wait_for(lambda: len(spam.suback) == 1 and len(ctl.suback) == 1, what="SUBACKs")
-        async with MqttTransport(
-            broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
-        ) as transport, MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
+        async with (
+            MqttTransport(
+                broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+            ) as transport,
+            MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client,
+        ):
             used = view_request(viewer, camera)
             check_answer(viewer, used, await client.request(camera.node_id, used.text, timeout=20))
             cases = bad_links(viewer, camera, stranger, limited, used.text)
@@ -57,9 +60,7 @@ async def test_1000_bad_messages_each_get_a_reason_and_a_valid_one_is_answered(t
             for i, (payload, _) in enumerate(cases):
                 spam.publish(inbox, payload, response_topic=f"{replies}/{i}", corr=i.to_bytes(4, "big"))
                 if i == len(cases) // 2:
-                    answer = asyncio.ensure_future(
-                        client.request(camera.node_id, valid.text, timeout=120)
-                    )
+                    answer = asyncio.ensure_future(client.request(camera.node_id, valid.text, timeout=120))
                 if i % 100 == 0:
                     await asyncio.sleep(0)
             check_answer(viewer, valid, await answer)

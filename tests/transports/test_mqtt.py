@@ -153,9 +153,10 @@ async def test_a_node_cannot_read_another_nodes_inbox(broker, nodes):
     spy.c.subscribe(f"media-node/{camera.node_id}/#", qos=1)
     spy.c.subscribe(mine, qos=1)
     await wait_for(lambda: len(spy.suback) == 3, what="SUBACKs")
-    async with MqttTransport(
-        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
-    ), MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
+    async with (
+        MqttTransport(broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers),
+        MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client,
+    ):
         request = view_request(viewer, camera)
         check_answer(viewer, request, await client.request(camera.node_id, request.text, timeout=20))
         # a marker after the link, from the same publisher: once the spy has it, it
@@ -194,26 +195,25 @@ async def test_links_published_while_the_node_is_offline_arrive_later(broker, no
 async def test_broker_killed_and_restarted_mid_run(broker, nodes):
     viewer, camera, *_ = nodes
     responder = Responder(camera)
-    async with MqttTransport(
-        broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
-    ) as transport, MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client:
+    async with (
+        MqttTransport(
+            broker.config_for(camera.node_id), camera.identity, responder, peers=camera.peers
+        ) as transport,
+        MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client,
+    ):
         first = view_request(viewer, camera)
         check_answer(viewer, first, await client.request(camera.node_id, first.text, timeout=20))
         subscribed = time.time()
-        await wait_for(
-            lambda: broker.persisted_after(subscribed + 0.01), what="the broker to save sessions"
-        )
+        await wait_for(lambda: broker.persisted_after(subscribed + 0.01), what="the broker to save sessions")
         broker.kill()
         await wait_for(lambda: not client.connected and not transport.connected, what="both to notice")
         # published while the broker is down: paho keeps QoS 1 messages until it is back
         during = [view_request(viewer, camera) for _ in range(3)]
-        pending = [
-            asyncio.ensure_future(client.request(camera.node_id, r.text, timeout=60)) for r in during
-        ]
+        pending = [asyncio.ensure_future(client.request(camera.node_id, r.text, timeout=60)) for r in during]
         await asyncio.sleep(0.5)
         broker.start()
         replies = await asyncio.gather(*pending)
-        for request, reply in zip(during, replies):
+        for request, reply in zip(during, replies, strict=False):
             check_answer(viewer, request, reply)
         assert transport.connected and client.connected
     responder.close()

@@ -33,7 +33,7 @@ def doc_vectors():
     claims = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", section, re.S)]
     seeds = re.findall(r"signer seed \(hex\): `([0-9a-f]{64})`", section)
     assert len(links) == len(claims) == len(seeds) == 3
-    return list(zip(seeds, claims, links))
+    return list(zip(seeds, claims, links, strict=False))
 
 
 def test_doc_is_current():

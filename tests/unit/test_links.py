@@ -138,7 +138,7 @@ def test_replay_cache_survives_restart_and_prunes(pair):
 def test_structural_checks(pair):
     cam, viewer = pair
     for payload in (b"", b"\x00" * 10, b"not deflate at all"):
-        assert reason(lambda: opener_for(cam).open(signed_raw(viewer.identity, payload))) == "malformed"
+        assert reason(lambda p=payload: opener_for(cam).open(signed_raw(viewer.identity, p))) == "malformed"
     with pytest.raises(ValueError):
         make_link(viewer.identity, "hello", cam.node_id)
     with pytest.raises(LinkError, match="must carry an SDP"):

@@ -146,7 +146,7 @@ class MqttClient:
         """Start the network loop; with `wait`, return once the broker accepted us (raise
         TransportError naming the broker's refusal otherwise)."""
         self._loop = asyncio.get_running_loop()
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.config.session_expiry if self.persistent else 0
         self._client.connect_async(
             self.config.host,
@@ -214,7 +214,8 @@ class MqttClient:
         # connection counts as ready only once the SUBACK is in: from then on nothing
         # published to us can be missed.
         self._session_present = bool(getattr(flags, "session_present", False))
-        _, self._subscribe_mid = client.subscribe([(t, 1) for t in self.subscriptions])
+        _, mid = client.subscribe([(t, 1) for t in self.subscriptions])
+        self._subscribe_mid = -1 if mid is None else mid
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         self.last_error = self.last_error or "could not connect (network or TLS)"
@@ -291,7 +292,7 @@ class MqttClient:
             return False
         if not pending.future.done():
             try:
-                pending.future.set_result(parse_reply(message.payload))
+                pending.future.set_result(parse_reply(bytes(message.payload)))
             except TransportError as e:
                 pending.future.set_exception(e)
         return True
@@ -346,7 +347,7 @@ class MqttClient:
         peeked = peek_claims(link_text)
         pending = _Pending(loop.create_future(), peeked[1] if peeked else None, peer_id)
         self._pending[corr] = pending
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ResponseTopic = f"{self.reply_base}/{corr.hex()}"
         props.CorrelationData = corr
         props.MessageExpiryInterval = max(1, int(timeout))

@@ -58,10 +58,11 @@ class MqttRequests:
         `<prefix>/<id>/reply/...`, so a sender cannot make the node publish to its own
         status, another inbox or Home Assistant's discovery topics."""
         props = message.properties
-        topic = getattr(props, "ResponseTopic", None) if props else None
-        if topic is None:
+        raw: object = getattr(props, "ResponseTopic", None) if props else None
+        if raw is None:
             return None
-        parts = topic.split("/") if isinstance(topic, str) else []
+        topic = raw if isinstance(raw, str) else str(raw)
+        parts = topic.split("/") if isinstance(raw, str) else []
         base = self.prefix.strip("/").split("/")
         if (
             len(topic) > MAX_RESPONSE_TOPIC
@@ -147,14 +148,16 @@ class MqttRequests:
             return
         target = text
         if text.startswith("{"):
+            named: object = None
             try:
                 data = json.loads(text)
-                target = data["peer"] if isinstance(data, dict) else None
+                named = data["peer"] if isinstance(data, dict) else None
             except (ValueError, KeyError):
-                target = None
-            if not isinstance(target, str) or not target:
+                named = None
+            if not isinstance(named, str) or not named:
                 self.refuse(message, "bad-request", 'cmd/call takes a peer name or id, or {"peer": "NAME"}')
                 return
+            target = named
         if self.peers is None or self.on_call is None:
             self.refuse(message, "bad-request", "this node does not make calls")
             return
@@ -199,7 +202,7 @@ class MqttRequests:
             return False
         if topic is None:
             return False
-        out = Properties(PacketTypes.PUBLISH)
+        out = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         corr = getattr(message.properties, "CorrelationData", None)
         if corr is not None:
             out.CorrelationData = corr

@@ -1,27 +1,36 @@
-"""Audio: a capture source (ALSA microphone via pyalsaaudio on its own thread, or a tone
-for tests) shared by all viewers; each viewer gets its own track of av.AudioFrame
-(s16 PCM) that aiortc encodes to Opus."""
+"""Audio capture sources: an ALSA microphone (pyalsaaudio, on its own thread) or a
+tone for tests; each delivers 20 ms chunks of s16 PCM to one sink."""
 
 from __future__ import annotations
 
-import asyncio
-import fractions
 import logging
 import math
 import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Protocol
 
-import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-
-from .source import Backoff, MediaError, WorkerThread
+from ..source import Backoff, MediaError, WorkerThread
 
 log = logging.getLogger(__name__)
 
 PcmSink = Callable[[bytes, int], None]  # (s16 interleaved samples, pts in samples)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio source delivers (the audio side of VideoInfo)."""
+
+    kind: str
+    rate: int
+    channels: int
+    codec: str = "opus"  # what aiortc encodes it to on the wire
+    device: str | None = None  # ALSA only
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 class AudioSource:
@@ -37,8 +46,8 @@ class AudioSource:
         self._worker: WorkerThread | None = None
         self.chunks = 0
 
-    def describe(self) -> dict:
-        return {"kind": self.kind, "rate": self.rate, "channels": self.channels, "codec": "opus"}
+    def info(self) -> AudioInfo:
+        return AudioInfo(kind=self.kind, rate=self.rate, channels=self.channels)
 
     def start(self, sink: PcmSink) -> None:
         self._sink = sink
@@ -117,6 +126,14 @@ class ToneSource(AudioSource):
         return struct.pack(f"<{len(samples)}h", *samples)
 
 
+class _Pcm(Protocol):
+    """What AlsaSource uses of pyalsaaudio's PCM."""
+
+    def read(self) -> tuple[int, bytes]: ...
+    def info(self) -> dict[str, object]: ...
+    def close(self) -> None: ...
+
+
 class AlsaSource(AudioSource):
     """An ALSA capture device (e.g. `default`, `hw:1,0`, `plughw:CARD=Device`)."""
 
@@ -125,11 +142,11 @@ class AlsaSource(AudioSource):
     def __init__(self, device: str = "default", rate: int = 48000, channels: int = 1):
         super().__init__(rate, channels)
         self.device = device
-        self._pcm = None
+        self._pcm: _Pcm | None = None
         self.overruns = 0
 
-    def describe(self) -> dict:
-        return {**super().describe(), "device": self.device}
+    def info(self) -> AudioInfo:
+        return replace(super().info(), device=self.device)
 
     def _open(self) -> None:
         try:
@@ -153,9 +170,10 @@ class AlsaSource(AudioSource):
             raise MediaError(
                 f"alsa:{self.device}: cannot open for capture: {e} (list devices with `arecord -L`)"
             ) from None
-        info = self._pcm.info()
+        pcm = self._pcm
+        info = pcm.info()
         if info.get("rate") != self.rate or info.get("channels") != self.channels:
-            self._pcm.close()
+            pcm.close()
             self._pcm = None
             raise MediaError(
                 f"alsa:{self.device}: device gives {info.get('rate')} Hz x{info.get('channels')}, "
@@ -189,86 +207,4 @@ class AlsaSource(AudioSource):
         return data[: n * 2 * self.channels]
 
 
-class AudioTrack(MediaStreamTrack):
-    """One viewer's audio: s16 frames from the shared source, a small bounded buffer
-    (oldest dropped: for audio a gap is better than growing latency)."""
-
-    kind = "audio"
-
-    def __init__(self, hub: AudioHub, max_chunks: int = 25):
-        super().__init__()
-        self._hub = hub
-        self._chunks: deque[tuple[bytes, int]] = deque(maxlen=max_chunks)
-        self._ready = asyncio.Event()
-        self.frames = 0
-
-    def offer(self, data: bytes, pts: int) -> None:
-        self._chunks.append((data, pts))
-        self._ready.set()
-
-    async def recv(self) -> av.AudioFrame:
-        while self.readyState == "live":
-            if self._chunks:
-                data, pts = self._chunks.popleft()
-                return self._frame(data, pts)
-            self._ready.clear()
-            await self._ready.wait()
-        raise MediaStreamError
-
-    def _frame(self, data: bytes, pts: int) -> av.AudioFrame:
-        hub = self._hub
-        frame = av.AudioFrame(
-            format="s16",
-            layout="mono" if hub.channels == 1 else "stereo",
-            samples=len(data) // (2 * hub.channels),
-        )
-        frame.planes[0].update(data)
-        frame.sample_rate = hub.rate
-        frame.pts = pts
-        frame.time_base = fractions.Fraction(1, hub.rate)
-        self.frames += 1
-        return frame
-
-    def stop(self) -> None:
-        super().stop()
-        self._hub.unsubscribe(self)
-        self._ready.set()
-
-
-class AudioHub:
-    """Shares one AudioSource among viewers' tracks (capture thread → event loop)."""
-
-    def __init__(self, source: AudioSource):
-        self.source = source
-        self.rate, self.channels = source.rate, source.channels
-        self._tracks: set[AudioTrack] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.source.start(self._push_threadsafe)
-
-    async def stop(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.source.stop)
-        for track in list(self._tracks):
-            track.stop()
-
-    def _push_threadsafe(self, data: bytes, pts: int) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._push, data, pts)
-            except RuntimeError:
-                pass
-
-    def _push(self, data: bytes, pts: int) -> None:
-        for track in list(self._tracks):
-            track.offer(data, pts)
-
-    def subscribe(self) -> AudioTrack:
-        track = AudioTrack(self)
-        self._tracks.add(track)
-        return track
-
-    def unsubscribe(self, track: AudioTrack) -> None:
-        self._tracks.discard(track)
+__all__ = ["AlsaSource", "AudioInfo", "AudioSource", "PcmSink", "ToneSource"]
