@@ -74,10 +74,13 @@ def measure(root: Path, runs: int = 15) -> dict:
         _run(argv)  # warm-up: page cache, .pyc files
     for _ in range(runs):
         for name, argv in commands.items():
-            wall, cpu = _run(argv)
+            wall, used = _run(argv)
             walls[name].append(wall)
-            cpus[name].append(cpu)
-    ms = lambda s: round(s * 1000, 1)  # noqa: E731
+            cpus[name].append(used)
+
+    def ms(seconds: float) -> float:
+        return round(seconds * 1000, 1)
+
     best = {k: min(v) for k, v in walls.items()}
     mid = {k: statistics.median(v) for k, v in walls.items()}
     cpu = {k: statistics.median(v) for k, v in cpus.items()}

@@ -23,7 +23,6 @@ from aiortc import (
     RTCRtpTransceiver,
 )
 from aiortc import rtcrtpreceiver as _rr
-from aiortc import rtp as _rtp
 from aiortc.codecs import h264 as _h264
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
