@@ -110,8 +110,7 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("media", _SENDER, "_retransmit", "class", "NACK/RTX from the loop's history"),
     *(
         Internal("media", _SENDER, f"_RTCRtpSender__{name}", "instance", "the RTP loop's own state")
-        for name in (
-            "track",
+        for name in (  # (__track is set by replaceTrack: hook_sender_payloads checks it live)
             "mid",
             "rtp_header_extensions_map",
             "rtp_history",
