@@ -13,7 +13,8 @@ APT_PACKAGES := python3-venv python3-dev gcc libasound2-dev alsa-utils iproute2 
   ffmpeg libcap-dev sudo ansible ansible-lint systemd openssl \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-libav \
-  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-gi
+  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-gi \
+  chromium firefox-esr
 
 STAMP := $(VENV)/.installed
 

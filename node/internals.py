@@ -82,6 +82,7 @@ _SENDER = "aiortc.rtcrtpsender:RTCRtpSender"
 _RECEIVER = "aiortc.rtcrtpreceiver:RTCRtpReceiver"
 _JITTER = "aiortc.jitterbuffer:JitterBuffer"
 _CONNECTION = "aioice.ice:Connection"
+_DTLS = "aiortc.rtcdtlstransport:RTCDtlsTransport"
 
 INTERNALS: tuple[Internal, ...] = (
     # --- media (node/media/hooks.py) ---
@@ -104,7 +105,6 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("media", _JITTER, "_packets", "instance", "marker-bit release"),
     Internal("media", _JITTER, "_prefetch", "instance", "the replacement keeps its settings"),
     Internal("media", _JITTER, "_is_video", "instance", "the replacement keeps its settings"),
-    Internal("media", "aiortc.rtcrtptransceiver:RTCRtpTransceiver", "_codecs", "instance", "H.264 only"),
     # the shared-payload RTP loop (node/media/rtploop.py) replaces _run_rtp per sender
     Internal("media", _SENDER, "_run_rtp", "class", "replaced per sender: payloads shared"),
     Internal("media", _SENDER, "_retransmit", "class", "NACK/RTX from the loop's history"),
@@ -128,6 +128,16 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("media", "aiortc.codecs.h264:H264Encoder", "_split_bitstream", "class", "packetize once"),
     Internal("media", "aiortc.codecs.h264:H264Encoder", "_packetize", "class", "packetize once"),
     Internal("media", "aiortc.codecs.h264", "PACKET_MAX", "module", "the payload size it packs to"),
+    Internal(
+        "media",
+        "aiortc.rtcrtptransceiver:RTCRtpTransceiver",
+        "_codecs",
+        "instance",
+        "H.264 only; the answer's payload type and profile-level-id",
+    ),
+    Internal("media", "aiortc.codecs", "CODECS", "module", "Main and High H.264 to receive"),
+    Internal("media", _DTLS, "_set_role", "class", "a local answer's a=setup sets the role"),
+    Internal("media", _DTLS, "_role", "instance", "the DTLS role applied (tests)"),
     # --- ICE (node/ice/confine.py) ---
     Internal("ice", "aiortc.rtcicetransport", "Connection", "module", "the name aiortc builds ICE with"),
     Internal("ice", "aiortc.rtcicetransport:RTCIceGatherer", "_connection", "instance", "the aioice object"),

@@ -37,6 +37,7 @@ from ..links.link import Link, OpenedLink
 from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
 from ..transports.base import ClientTransport
+from .answer import apply_offer, no_candidate_message, plan_for
 from .call import CLOSE_TIMEOUT, Call, CallKind, release
 from .directions import not_receive_only, set_directions
 from .errors import CallError, within
@@ -264,11 +265,7 @@ class CallManager:
             raise CallError("bad-offer", "the offer's SDP is malformed (see this node's log)") from None
         except PrivacyError as e:
             log.error("%s's offer: %s", peer.name, e)
-            raise CallError(
-                "no-candidate",
-                "the offer has no candidate on the overlay address this "
-                "node resolves for you (check both allowlists' overlay bindings)",
-            ) from None
+            raise CallError("no-candidate", no_candidate_message(claims.sdp)) from None
         # Only an `offer` (permission `call`) may be two-way; a view-request asks to
         # receive and nothing else, so the camera never takes media from a viewer.
         two_way = claims.kind == "offer"
@@ -280,24 +277,23 @@ class CallManager:
                     "bad-offer",
                     "a view-request must only ask to receive audio and video (recvonly m-lines)",
                 )
-        pc = self.api.peer_connection(policy)
+        plan = await plan_for(publisher, offer_sdp, peer.name)
+        pc = self.api.peer_connection(policy, answering=True)
         attachment: Attachment | None = None
         receiver: Receiver | None = None
         try:
-            await within(
-                SETUP_TIMEOUT,
-                "applying the offer",
-                pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer")),
-            )
+            await apply_offer(pc, plan, peer.name, SETUP_TIMEOUT)
             if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
             attachment = publisher.attach(pc)
+            plan.state_codecs(pc)
             set_directions(pc, receive=receiver is not None)
             answer = await within(SETUP_TIMEOUT, "creating the answer", pc.createAnswer())
+            shaped = RTCSessionDescription(sdp=plan.shape(answer.sdp), type="answer")
             await within(
                 SETUP_TIMEOUT,
                 "gathering on the overlay address",
-                pc.setLocalDescription(answer),
+                pc.setLocalDescription(shaped),
             )
             sdp = pc.localDescription.sdp
             check_outgoing_sdp(sdp, policy)  # before signing, always
@@ -398,11 +394,9 @@ class CallManager:
                 # Audio first, then video: the order of link format v1's SDP template.
                 pc.addTransceiver("audio", direction="recvonly")
                 video = pc.addTransceiver("video", direction="recvonly")
-                from ..media.hooks import (
-                    prefer_h264,  # the camera sends H.264 as encoded
-                )
+                from ..media.hooks import prefer_h264_receive  # cameras send H.264 as encoded
 
-                prefer_h264(video)
+                prefer_h264_receive(video)
                 receiver = self._receiver(pc)
             offer = await within(SETUP_TIMEOUT, "creating the offer", pc.createOffer())
             await within(

@@ -8,6 +8,8 @@ from typing import Protocol
 
 from aiortc import RTCPeerConnection
 
+from ..media.h264profile import H264Profile
+
 
 class Attachment(Protocol):
     """One peer connection's share of a publisher."""
@@ -22,7 +24,12 @@ class Attachment(Protocol):
 
 class Publisher(Protocol):
     def attach(self, pc: RTCPeerConnection) -> Attachment:
-        """Add this node's tracks to `pc` (send-only; the call sets directions)."""
+        """Add this node's tracks to `pc` (send-only; the call sets directions). When
+        answering, only to the m-lines the offer has."""
+
+    async def video_profile(self) -> H264Profile | None:
+        """The video source's H.264 profile-level-id from its SPS (None: no video, or
+        a publisher whose video is encoded by aiortc)."""
 
 
 class Receiver(Protocol):

@@ -38,9 +38,10 @@ class IceApi:
             label=label,
         )
 
-    def peer_connection(self, policy: IcePolicy) -> OverlayPeerConnection:
-        """A peer connection confined to `policy` (iceServers=[], MAX_BUNDLE, SDP checked)."""
-        return OverlayPeerConnection(policy)
+    def peer_connection(self, policy: IcePolicy, *, answering: bool = False) -> OverlayPeerConnection:
+        """A peer connection confined to `policy` (iceServers=[], SDP checked). It bundles
+        everything when offering; `answering`, it bundles only what the offer bundles."""
+        return OverlayPeerConnection(policy, answering=answering)
 
 
 __all__ = ["IceApi"]

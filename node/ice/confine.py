@@ -1,8 +1,10 @@
 """Confinement: aioice gathers, pairs and answers only inside one call's IcePolicy.
 
 aiortc has no supported way to restrict ICE, so this module:
-- always builds `RTCConfiguration(iceServers=[], bundlePolicy=MAX_BUNDLE)`: the default
-  (None) means Google STUN, and one bundled socket means one address to check;
+- always builds `RTCConfiguration(iceServers=[])`: the default (None) means Google
+  STUN. Offering, with `bundlePolicy=MAX_BUNDLE` (one socket, one address to check);
+  answering, with MAX_COMPAT, so aiortc follows the offer's BUNDLE group: an unbundled
+  offer gets one socket per m-line, each on the overlay address and each checked;
 - installs `OverlayConnection` as `aiortc.rtcicetransport.Connection` (the name aiortc
   looks up when it builds an ICE gatherer) when this module is imported, so any peer
   connection in the process, even a plain one, fails closed. It gathers only on the
@@ -52,9 +54,12 @@ log = logging.getLogger(__name__)
 _PENDING = (aioice.ice.CandidatePair.State.WAITING, aioice.ice.CandidatePair.State.FROZEN)
 
 
-def overlay_configuration() -> RTCConfiguration:
-    # iceServers=[] (not None: None means stun.l.google.com); one bundled transport.
-    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+def overlay_configuration(*, answering: bool = False) -> RTCConfiguration:
+    # iceServers=[] (not None: None means stun.l.google.com). Offering: one bundled
+    # transport. Answering: MAX_COMPAT builds a transport per m-line and then follows
+    # the offer's BUNDLE group (RFC 8843: an answerer bundles only what was offered).
+    policy = RTCBundlePolicy.MAX_COMPAT if answering else RTCBundlePolicy.MAX_BUNDLE
+    return RTCConfiguration(iceServers=[], bundlePolicy=policy)
 
 
 # The policy of the RTCPeerConnection whose method is running; read once by each
@@ -179,15 +184,16 @@ install()
 
 
 class OverlayPeerConnection(RTCPeerConnection):
-    """An RTCPeerConnection bound to one IcePolicy: iceServers=[], MAX_BUNDLE, ICE
+    """An RTCPeerConnection bound to one IcePolicy: iceServers=[], MAX_BUNDLE (or, with
+    `answering`, the offer's bundling), ICE
     transports built with the policy in scope, remote SDP filtered, local SDP checked."""
 
-    def __init__(self, policy: IcePolicy):
+    def __init__(self, policy: IcePolicy, *, answering: bool = False):
         if not isinstance(policy, IcePolicy):
             raise TypeError("OverlayPeerConnection needs an IcePolicy")
         if not installed():  # someone put aiortc's own back: fail closed, loudly
             raise PrivacyError("aiortc no longer builds the overlay-confined ICE connection")
-        super().__init__(overlay_configuration())
+        super().__init__(overlay_configuration(answering=answering))
         self.policy = policy
 
     @contextlib.contextmanager

@@ -1,5 +1,5 @@
 """Every place this package reaches into aiortc 1.16.0's private internals, in one file
-(with rtploop.py, the shared-payload RTP loop, which uses the sender state named here).
+(with rtploop.py: payloads packetized once and shared by every viewer's sender).
 
 aiortc has no public API for: forwarding PLI/FIR to a passthrough source, reading REMB,
 getting encoded frames out of a receiver, or releasing a video frame on its marker bit.
@@ -10,12 +10,13 @@ upgrade moves any of them (tests/media/test_hooks.py runs it and each hook for r
 from __future__ import annotations
 
 import fractions
-import logging
 import queue
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import replace
 
 import av
 from aiortc import (
+    RTCPeerConnection,
     RTCRtpCodecCapability,
     RTCRtpCodecParameters,
     RTCRtpReceiver,
@@ -23,7 +24,7 @@ from aiortc import (
     RTCRtpTransceiver,
 )
 from aiortc import rtcrtpreceiver as _rr
-from aiortc.codecs import h264 as _h264
+from aiortc.codecs import CODECS
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import (
@@ -44,23 +45,6 @@ AIORTC_VERSION = internals.AIORTC_VERSION
 VIDEO_CLOCK = fractions.Fraction(1, 90_000)
 
 _SENDER_ATTRS = ("_send_keyframe", "_handle_rtcp_packet", "_ssrc")
-# what aiortc's own RTCRtpSender._run_rtp reads and writes, which the shared-payload
-# loop below reads and writes the same way (name-mangled private attributes)
-_SENDER_RTP_STATE = (
-    "_RTCRtpSender__track",
-    "_RTCRtpSender__encoder",
-    "_RTCRtpSender__mid",
-    "_RTCRtpSender__rtp_header_extensions_map",
-    "_RTCRtpSender__rtp_history",
-    "_RTCRtpSender__rtp_started",
-    "_RTCRtpSender__rtp_exited",
-    "_RTCRtpSender__ntp_timestamp",
-    "_RTCRtpSender__rtp_timestamp",
-    "_RTCRtpSender__octet_count",
-    "_RTCRtpSender__packet_count",
-    "_enabled",
-)
-log = logging.getLogger(__name__)
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"  # name-mangled: reached by name
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
@@ -130,46 +114,47 @@ def sender_encoder(sender: RTCRtpSender) -> object:
     return getattr(sender, "_RTCRtpSender__encoder", None)
 
 
-# --- sender: packetize once per access unit, send to every viewer -------------------
-
-
-def packetize(annexb: bytes) -> list[bytes]:
-    """aiortc's own FU-A / STAP-A packetization of one Annex-B access unit (what
-    H264Encoder.pack does for each sender), so payloads computed once can be shared by
-    every viewer and stay byte-identical to what aiortc would send."""
-    return _h264.H264Encoder._packetize(_h264.H264Encoder._split_bitstream(annexb))
-
-
-PayloadFrame = tuple[list[bytes], int]  # RTP payloads of one AU, its 90 kHz timestamp
-
-
-def hook_sender_payloads(sender: RTCRtpSender, next_frame: Callable[[], Awaitable[PayloadFrame]]) -> None:
-    """Replace this sender's RTP loop with one fed by `next_frame` with payloads shared
-    by every viewer of an access unit, instead of packing its own copy of the AU.
-    What makes the stream this viewer's own stays per sender, done as aiortc's
-    `_run_rtp` does it: random sequence number and timestamp origin, SSRC, marker on the
-    AU's last packet, abs-send-time and mid extensions, the 128-packet history NACK/RTX
-    resend from, the counters RTCP reports and getStats() read. Saved per packet: the
-    extensions are serialized and the NTP clock read once per AU (its packets leave back
-    to back). Install before the connection starts the sender."""
-    for name in _SENDER_RTP_STATE:
-        if not hasattr(sender, name):
-            raise MediaError(f"aiortc RTCRtpSender has no {name}: the shared-payload sender cannot work")
-
-    from .rtploop import run_shared_rtp
-
-    sender._run_rtp = lambda codec: run_shared_rtp(sender, codec, next_frame)  # type: ignore[method-assign]
-
-
 # --- codec preferences ----------------------------------------------------------------
 
 H264_PROFILES = ("42e01f", "42001f")  # constrained baseline first, then baseline
+# What this node's own receiving side (viewer, recorder) asks for: it decodes with FFmpeg
+# or records as is, so every 8-bit 4:2:0 profile a camera sends: Main and High too.
+H264_RECEIVE_PROFILES = ("42e01f", "42001f", "4d001f", "64001f")
 
 
-def h264_preferences(kind: str = "video") -> list[RTCRtpCodecCapability]:
+def install_h264_codecs() -> None:
+    """aiortc knows two H.264 entries (42001f, 42e01f) in the mutable module list
+    `aiortc.codecs.CODECS["video"]`, and matches a remote H.264 codec only against an
+    entry of the same profile. Add Main and High (packetization-mode 1, with RTX) on
+    free dynamic payload types, so an answer stating a Main or High stream matches what
+    this node offered to receive. Idempotent; used only where preferences list them."""
+    video = CODECS["video"]
+    have = {str(c.parameters.get("profile-level-id")) for c in video if c.mimeType.lower() == "video/h264"}
+    template = next(c for c in video if c.mimeType.lower() == "video/h264")
+    for plid in H264_RECEIVE_PROFILES:
+        if plid in have:
+            continue
+        pt = max(c.payloadType or 0 for c in video) + 1
+        params = {**template.parameters, "profile-level-id": plid}
+        video.append(
+            replace(template, payloadType=pt, parameters=params, rtcpFeedback=list(template.rtcpFeedback))
+        )
+        video.append(
+            RTCRtpCodecParameters(
+                mimeType="video/rtx", clockRate=90000, payloadType=pt + 1, parameters={"apt": pt}
+            )
+        )
+
+
+install_h264_codecs()
+
+
+def h264_preferences(
+    kind: str = "video", profiles: tuple[str, ...] = H264_PROFILES
+) -> list[RTCRtpCodecCapability]:
     caps = RTCRtpSender.getCapabilities(kind).codecs
     chosen: list[RTCRtpCodecCapability] = []
-    for profile in H264_PROFILES:
+    for profile in profiles:
         chosen += [
             c
             for c in caps
@@ -205,6 +190,48 @@ def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
                 "this node only sends hardware H.264"
             )
         transceiver._codecs = kept
+
+
+def prefer_h264_receive(transceiver: RTCRtpTransceiver) -> None:
+    """A receiving transceiver (this node views or records): H.264 of every profile in
+    H264_RECEIVE_PROFILES, with RTX, and nothing else (cameras send H.264 as encoded)."""
+    transceiver.setCodecPreferences(h264_preferences(profiles=H264_RECEIVE_PROFILES))
+
+
+def state_h264(
+    transceiver: RTCRtpTransceiver,
+    payload_type: int,
+    parameters: dict[str, str | int | None],
+    offered: set[int],
+) -> None:
+    """Make the negotiated H.264 codec the offer's `payload_type` with `parameters` (what
+    the answer states and the sender uses), keeping only RTX payload types that were
+    `offered`. aiortc keeps the negotiated list in the private `transceiver._codecs`
+    (filled by setRemoteDescription, read by createAnswer and the sender), and keeps its
+    own payload type when the offer's is below 96 (Chromium uses 35-63)."""
+    negotiated = getattr(transceiver, "_codecs", None)
+    if not isinstance(negotiated, list):
+        raise MediaError("aiortc RTCRtpTransceiver has no _codecs list: cannot state the H.264 profile")
+    h264 = [c for c in negotiated if c.mimeType.lower() == "video/h264"]
+    if len(h264) != 1:
+        raise MediaError(f"expected one negotiated H.264 codec, aiortc has {len(h264)}")
+    codec = h264[0]
+    old = codec.payloadType
+    codec.payloadType = payload_type
+    codec.parameters = dict(parameters)
+    kept = [codec]
+    for rtx in negotiated:
+        is_rtx = rtx.mimeType.lower() == "video/rtx" and rtx.parameters.get("apt") in (old, payload_type)
+        if is_rtx and rtx.payloadType in offered:
+            rtx.parameters = {**rtx.parameters, "apt": payload_type}
+            kept.append(rtx)
+    negotiated[:] = kept
+
+
+def dtls_roles(pc: RTCPeerConnection) -> list[str]:
+    """The DTLS role ("client", "server", "auto") of each transceiver's transport, as
+    aiortc applied it from the local answer's a=setup (RTCDtlsTransport._role)."""
+    return [t.receiver.transport._role for t in pc.getTransceivers()]
 
 
 # --- receiver: encoded frames out, frames released on the marker bit -------------------

@@ -4,18 +4,21 @@ an audio subscriber), H.264 codec preferences, and the PLI/FIR/REMB hooks."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
-from . import hooks
+from . import hooks, rtploop
 from .audio import AudioHub, AudioSource
 from .fanout import Fanout, Viewer
+from .h264profile import H264Profile
 from .source import EncodedVideoSource, MediaError
 from .track import EncodedVideoTrack
 
@@ -118,18 +121,32 @@ class Attachment:
         self.publisher.forget(self)
 
 
-def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver:
+def _send_transceiver(pc: RTCPeerConnection, track: MediaStreamTrack) -> RTCRtpTransceiver | None:
     """The offer's transceiver of this kind when answering, a new one when offering;
-    either way send-only. The publisher never asks to receive: taking media from a peer
-    is the call's decision (node.calls makes a two-way `offer` call receive, with a
-    consumer), never a side effect of sharing the camera."""
+    either way send-only. When answering, an offer without an m-line of this kind gets
+    no track of it (None): an answer has exactly the offer's m-lines. The publisher never
+    asks to receive: taking media from a peer is the call's decision (node.calls makes a
+    two-way `offer` call receive, with a consumer), never a side effect of sharing."""
     for transceiver in pc.getTransceivers():
         sending: MediaStreamTrack | None = transceiver.sender.track  # None until a track is set
         if transceiver.kind == track.kind and sending is None and not transceiver.stopped:
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
             return transceiver
+    if pc.signalingState == "have-remote-offer":
+        return None
     return pc.addTransceiver(track, direction="sendonly")
+
+
+def _wants(pc: RTCPeerConnection, kind: str) -> bool:
+    """Offering: always. Answering: only if the offer has a free m-line of this kind."""
+    if pc.signalingState != "have-remote-offer":
+        return True
+    # aiortc types sender.track as never None; it is None until a track is set.
+    return any(
+        t.kind == kind and cast(MediaStreamTrack | None, t.sender.track) is None and not t.stopped
+        for t in pc.getTransceivers()
+    )
 
 
 class MediaPublisher:
@@ -226,13 +243,14 @@ class MediaPublisher:
             raise MediaError("MediaPublisher.attach() before start()")
         att = Attachment(self, pc)
         try:
-            if self.fanout is not None:
+            if self.fanout is not None and _wants(pc, "video"):
                 viewer = self.fanout.join(name)
                 att.viewer = viewer
                 att.video_track = EncodedVideoTrack(viewer, self._frame_us())
                 transceiver = _send_transceiver(pc, att.video_track)
+                assert transceiver is not None  # _wants() found its m-line
                 hooks.prefer_h264(transceiver)
-                hooks.hook_sender_payloads(transceiver.sender, att.video_track.next_payloads)
+                rtploop.hook_sender_payloads(transceiver.sender, att.video_track.next_payloads)
                 att._unhooks.append(
                     hooks.hook_sender_feedback(
                         transceiver.sender,
@@ -241,7 +259,7 @@ class MediaPublisher:
                         on_loss=functools.partial(self.bitrate.loss, viewer),
                     )
                 )
-            if self.audio_hub is not None:
+            if self.audio_hub is not None and _wants(pc, "audio"):
                 att.audio_track = self.audio_hub.subscribe()
                 _send_transceiver(pc, att.audio_track)
         except Exception:
@@ -255,6 +273,19 @@ class MediaPublisher:
                 att.detach()
 
         return att
+
+    async def video_profile(self, timeout: float = 5.0) -> H264Profile | None:
+        """The source's H.264 profile-level-id from its latest SPS; waits up to
+        `timeout` for a source that has not sent one yet. None without video; MediaError
+        if no SPS came in time."""
+        if self.video is None:
+            return None
+        deadline = time.monotonic() + timeout
+        while not self.video.info().profile_level_id:
+            if time.monotonic() > deadline:
+                raise MediaError(f"the {self.video.kind} video source has sent no SPS yet")
+            await asyncio.sleep(0.05)
+        return H264Profile.parse(self.video.info().profile_level_id)
 
     def _frame_us(self) -> int:
         fps = self.video.info().fps if self.video else 0

@@ -1,7 +1,8 @@
-"""The RTP send loop of a viewer's sender when payloads are shared (installed by
-hooks.hook_sender_payloads, which checks every private attribute used here): aiortc's
-own `RTCRtpSender._run_rtp`, fed ready-made payloads, with the per-packet work that
-repeats within an access unit done once per AU."""
+"""Packetize once, send to every viewer: the sender hook that shares one access unit's
+RTP payloads across viewers, and the RTP send loop it installs per sender — aiortc's own
+`RTCRtpSender._run_rtp`, fed ready-made payloads, with the per-packet work that repeats
+within an access unit done once per AU. One of the media hooks (re-exported by
+hooks.py); every private name used here is listed in node/internals.py."""
 
 from __future__ import annotations
 
@@ -14,14 +15,60 @@ from struct import Struct
 from aiortc import RTCRtpCodecParameters, RTCRtpSender, clock
 from aiortc import rtcrtpsender as _rs
 from aiortc import rtp as _rtp
+from aiortc.codecs import h264 as _h264
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 from aiortc.utils import random32, uint32_add
 
-from .hooks import PayloadFrame
+from .source import MediaError
 
+# what aiortc's own RTCRtpSender._run_rtp reads and writes, which the shared-payload
+# loop below reads and writes the same way (name-mangled private attributes)
+_SENDER_RTP_STATE = (
+    "_RTCRtpSender__track",
+    "_RTCRtpSender__encoder",
+    "_RTCRtpSender__mid",
+    "_RTCRtpSender__rtp_header_extensions_map",
+    "_RTCRtpSender__rtp_history",
+    "_RTCRtpSender__rtp_started",
+    "_RTCRtpSender__rtp_exited",
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__packet_count",
+    "_enabled",
+)
 log = logging.getLogger(__name__)
 _RTP_HEADER, _EXT_HEADER = Struct("!BBHLL"), Struct("!HH")
+
+
+# --- sender: packetize once per access unit, send to every viewer -------------------
+
+
+def packetize(annexb: bytes) -> list[bytes]:
+    """aiortc's own FU-A / STAP-A packetization of one Annex-B access unit (what
+    H264Encoder.pack does for each sender), so payloads computed once can be shared by
+    every viewer and stay byte-identical to what aiortc would send."""
+    return _h264.H264Encoder._packetize(_h264.H264Encoder._split_bitstream(annexb))
+
+
+PayloadFrame = tuple[list[bytes], int]  # RTP payloads of one AU, its 90 kHz timestamp
+
+
+def hook_sender_payloads(sender: RTCRtpSender, next_frame: Callable[[], Awaitable[PayloadFrame]]) -> None:
+    """Replace this sender's RTP loop with one fed by `next_frame` with payloads shared
+    by every viewer of an access unit, instead of packing its own copy of the AU.
+    What makes the stream this viewer's own stays per sender, done as aiortc's
+    `_run_rtp` does it: random sequence number and timestamp origin, SSRC, marker on the
+    AU's last packet, abs-send-time and mid extensions, the 128-packet history NACK/RTX
+    resend from, the counters RTCP reports and getStats() read. Saved per packet: the
+    extensions are serialized and the NTP clock read once per AU (its packets leave back
+    to back). Install before the connection starts the sender."""
+    for name in _SENDER_RTP_STATE:
+        if not hasattr(sender, name):
+            raise MediaError(f"aiortc RTCRtpSender has no {name}: the shared-payload sender cannot work")
+
+    sender._run_rtp = lambda codec: run_shared_rtp(sender, codec, next_frame)  # type: ignore[method-assign]
 
 
 class _SentPacket(RtpPacket):

@@ -39,7 +39,7 @@ class AccessUnit:
     def rtp_payloads(self) -> list[bytes]:
         """Its RTP payloads, packetized on first use and then shared by every viewer's
         sender (each adds only its own RTP header, SRTP and send)."""
-        from .hooks import packetize  # aiortc is needed only once something sends
+        from .rtploop import packetize  # aiortc is needed only once something sends
 
         return packetize(self.data)
 
@@ -52,6 +52,7 @@ class VideoInfo:
     label: str  # HARDWARE | PASSTHROUGH | SOFTWARE_FALLBACK
     profile: str = ""
     level: str = ""
+    profile_level_id: str = ""  # the SPS's profile_idc, constraint flags, level_idc (hex)
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -63,6 +64,7 @@ class VideoInfo:
         sps = find_sps(au.data)
         if sps is not None:
             self.profile, self.level = sps.profile, sps.level
+            self.profile_level_id = sps.profile_level_id
             self.width, self.height = sps.width, sps.height
 
     def as_dict(self) -> dict[str, object]:

@@ -110,7 +110,7 @@ class _InboxEvents(FileSystemEventHandler):
         # A rename into inbox/ is the atomic hand-over (write-then-rename): nothing follows
         # it, so it needs no settling (this saves ~0.6 s of every file-drop call set-up).
         writing = event.event_type in ("created", "modified")
-        self.watcher._notify_threadsafe(os.path.basename(path), writing, event.event_type == "moved")
+        self.watcher.notify_threadsafe(os.path.basename(path), writing, event.event_type == "moved")
 
 
 class FileDropWatcher:
@@ -214,7 +214,7 @@ class FileDropWatcher:
 
     # --- noticing files ----------------------------------------------------------------
 
-    def _notify_threadsafe(self, name: str, writing: bool, renamed_in: bool = False) -> None:
+    def notify_threadsafe(self, name: str, writing: bool, renamed_in: bool = False) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:

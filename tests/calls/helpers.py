@@ -27,6 +27,9 @@ class ToyPublisher:
     def __init__(self):
         self.attachments: list[ToyAttachment] = []
 
+    async def video_profile(self):
+        return None  # aiortc encodes its test video itself
+
     def attach(self, pc) -> ToyAttachment:
         tracks = [AudioStreamTrack(), VideoStreamTrack()]
         for t in tracks:

@@ -422,3 +422,13 @@ def test_the_ice_internals_check_fails_loudly_and_the_api_refuses(monkeypatch):
         monkeypatch.undo()
         internals.ice_problems.cache_clear()
     assert internals.ice_problems() == ()
+
+
+def test_a_peer_connection_refuses_when_the_hook_was_taken_out(monkeypatch):
+    """The hook is installed once, at import; if anything puts aiortc's own Connection
+    back, no overlay peer connection is built (fail closed) instead of a silent repair."""
+    monkeypatch.setattr(aiortc.rtcicetransport, "Connection", aioice.ice.Connection)
+    with pytest.raises(PrivacyError, match="overlay-confined"):
+        ice.OverlayPeerConnection(IcePolicy.make([A], [B]))
+    monkeypatch.undo()
+    assert confine.installed()

@@ -15,7 +15,7 @@ from aiortc import RTCRtpSender
 from aiortc.codecs import h264 as aiortc_h264
 from aiortc.rtp import RtpPacket, is_rtcp
 
-from node.media import MediaPublisher, hooks
+from node.media import MediaPublisher, hooks, rtploop
 from node.media.filesource import FileSource, read_access_units
 
 from .conftest import loopback_pc
@@ -65,7 +65,7 @@ def test_packetize_is_aiortcs_own(clip_dir):
     for au in aus[:40]:
         packet = av.Packet(au)
         packet.pts, packet.time_base = 0, aiortc_h264.VIDEO_TIME_BASE
-        assert hooks.packetize(au) == encoder.pack(packet)[0]
+        assert rtploop.packetize(au) == encoder.pack(packet)[0]
 
 
 def test_shared_sender_mirrors_aiortcs_rtp_loop():
@@ -121,7 +121,7 @@ async def test_hook_refuses_a_sender_without_the_state_it_needs():
         raise AssertionError
 
     with pytest.raises(hooks.MediaError, match="rtp_history"):
-        hooks.hook_sender_payloads(sender, nothing)
+        rtploop.hook_sender_payloads(sender, nothing)
     await pc.close()
 
 
