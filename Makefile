@@ -7,9 +7,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 # System packages: build deps for pyalsaaudio, and the real components the tests run
-# (broker, overlay, capture, sshd for Ansible, ffmpeg for RTSP fixtures).
+# (broker, overlays, capture, sshd for Ansible, ffmpeg for RTSP fixtures).
 APT_PACKAGES := python3-venv python3-dev gcc libasound2-dev alsa-utils iproute2 \
-  mosquitto mosquitto-clients yggdrasil tcpdump openssh-server openssh-client \
+  mosquitto mosquitto-clients yggdrasil wireguard-go wireguard-tools nebula tcpdump \
+  openssh-server openssh-client \
   ffmpeg libcap-dev sudo ansible ansible-lint systemd openssl \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-libav \

@@ -1,4 +1,4 @@
-"""Figure 7: how long the short commands take from a cold process, against the bare
+"""Figure 8: how long the short commands take from a cold process, against the bare
 interpreter (`python -c pass`) on the same machine in the same run.
 
 Each command runs `runs` times in a fresh process, interleaved with the others (after

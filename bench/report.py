@@ -293,10 +293,28 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
             out.append(f"| {label} | " + " | ".join(str(c) for c in cells) + " |")
     out.append("")
 
+    snaps = results.get("snapshots") or {}
+    out += [
+        "## 7. Snapshot cost",
+        "",
+        snaps.get("method", ""),
+        "",
+        "| clip | size | IDR bytes | wall ms (median / max) | CPU ms | JPEG bytes | quantiser |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in snaps.items():
+        if isinstance(r, dict):
+            out.append(
+                f"| {name} | {r['size']} | {r['idr_bytes_median']} | {r['wall_ms_median']} / "
+                f"{r['wall_ms_max']} | {r['cpu_ms_median']} | {r['jpeg_bytes_median']} | "
+                f"{r['quantiser_median']} |"
+            )
+    out.append("")
+
     cli = results.get("cli_startup") or {}
     if cli:
         out += [
-            "## 7. CLI start-up",
+            "## 8. CLI start-up",
             "",
             cli.get("method", ""),
             "",

@@ -120,6 +120,7 @@ class Runner:
                 clips[name] = clip
         self.results["inputs"] = {k: c.to_json() for k, c in clips.items()}
         self.sender_cpu(clips)
+        self.snapshots(clips)
         first = next(iter(clips.values()), None)
         if first is not None:
             self.latency(first)
@@ -297,6 +298,18 @@ class Runner:
             fig.pop("calls_in_a_row")
         self.results["memory"] = fig
 
+    def snapshots(self, clips) -> None:
+        from . import snapshot
+
+        fig: dict = {}
+        for name, clip in clips.items():
+            measure = functools.partial(snapshot.measure, clip.h264)
+            r = self.attempt(f"snapshots.{name}", f"fig 7 {name}: one snapshot", measure)
+            if r:
+                fig[name] = r
+        fig["method"] = snapshot.METHOD
+        self.results["snapshots"] = fig
+
     def _no_clip(self, clip) -> dict:
         from . import nodes
         from .rtspcam import RtspCamera
@@ -314,7 +327,7 @@ class Runner:
 
         r = self.attempt(
             "cli_startup",
-            f"fig 7: CLI start-up ({self.plan.cli_runs} cold runs per command)",
+            f"fig 8: CLI start-up ({self.plan.cli_runs} cold runs per command)",
             lambda: clistart.measure(self.rig / "cli", self.plan.cli_runs),
         )
         if r:

@@ -119,6 +119,13 @@ _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h i
 @click.option("--address", default="", help="static overlay: the peer's overlay address.")
 @click.option("--yggdrasil-key", default="", help="yggdrasil overlay: the peer's Yggdrasil public key (hex).")
 @click.option("--staex-id", default="", help="staex overlay: the peer's Staex id (default: its node id).")
+@click.option(
+    "--wireguard-key", default="", help="wireguard overlay: the peer's WireGuard public key (base64)."
+)
+@click.option("--nebula-cert", default="", help="nebula overlay: the peer's certificate name or fingerprint.")
+@click.option(
+    "--tailscale-node", default="", help="tailscale overlay: the peer's node key (nodekey:HEX) or stable id."
+)
 @click.option("--replace", is_flag=True, help="Overwrite a peer of the same name.")
 def peers_add(
     home_dir: Path | None,
@@ -128,11 +135,16 @@ def peers_add(
     address: str,
     yggdrasil_key: str,
     staex_id: str,
+    wireguard_key: str,
+    nebula_cert: str,
+    tailscale_node: str,
     replace: bool,
 ) -> None:
-    """Trust NODE_ID under NAME."""
+    """Trust NODE_ID under NAME (docs/overlays.md: which binding each overlay needs)."""
     home = get_home(home_dir)
-    peer = make_peer(name, node_id, allow, address, yggdrasil_key, staex_id)
+    peer = make_peer(
+        name, node_id, allow, address, yggdrasil_key, staex_id, wireguard_key, nebula_cert, tailscale_node
+    )
     PeerStore(home.peers_file).add(peer, replace=replace)
     click.echo(f"added {peer.name} ({peer.node_id}) allow={','.join(sorted(peer.allow)) or '-'}")
 
@@ -147,7 +159,15 @@ def peers_list(home_dir: Path | None, as_json: bool) -> None:
         click.echo(json.dumps({n: p.to_toml() for n, p in found.items()}, indent=2))
         return
     for p in found.values():
-        binding = p.address or (p.yggdrasil_key and f"ygg:{p.yggdrasil_key[:16]}...") or p.staex_id or "-"
+        binding = (
+            p.address
+            or (p.yggdrasil_key and f"ygg:{p.yggdrasil_key[:16]}...")
+            or p.staex_id
+            or (p.wireguard_key and f"wg:{p.wireguard_key}")
+            or (p.nebula_cert and f"nebula:{p.nebula_cert}")
+            or (p.tailscale_node and f"ts:{p.tailscale_node}")
+            or "-"
+        )
         click.echo(f"{p.name}\t{p.node_id}\t{','.join(sorted(p.allow)) or '-'}\t{binding}")
 
 
@@ -158,6 +178,36 @@ def peers_remove(home_dir: Path | None, name_or_id: str) -> None:
     """Stop trusting a peer (by name or node id)."""
     peer = PeerStore(get_home(home_dir).peers_file).remove(name_or_id)
     click.echo(f"removed {peer.name} ({peer.node_id})")
+
+
+@main.group()
+def wireguard() -> None:
+    """The WireGuard overlay's peer table (docs/overlays.md)."""
+
+
+@wireguard.command("export")
+@click.argument("interface")
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the table.",
+)
+@click.option("--group", default="", help="Group that may read it (the service user's group).")
+@click.option("--wg", default="wg", show_default=True, help="The wg program.")
+def wireguard_export(interface: str, to: Path, group: str, wg: str) -> None:
+    """As root: write INTERFACE's peer public keys and allowed IPs (never a private key)
+    to a file the unprivileged service reads (mode 0640, group --group)."""
+    from .overlay.wgtable import export_table
+
+    try:
+        table = export_table(interface, to, group, wg)
+    except KeyError:
+        raise NodeError(f"no group named {group!r}") from None
+    except OSError as e:
+        raise NodeError(f"cannot write {to}: {e.strerror or e}") from None
+    click.echo(f"{to}: {len(table.peers)} peer(s) of {interface}")
 
 
 # --- links --------------------------------------------------------------------------
@@ -348,6 +398,7 @@ def profile_show(home_dir: Path | None, name: str, as_json: bool, config_txt: bo
             f"[{p.video.min_bitrate}..{p.video.max_bitrate}], I-period {p.video.iperiod}"
         )
         click.echo(f"audio: {p.audio.source} ({p.audio.why})")
+        click.echo(f"doorbell: {p.doorbell.gpio or '(set doorbell.gpio)'} ({p.doorbell.why})")
         for key, value in p.sysctl.items():
             click.echo(f"sysctl {key} = {value}")
 

@@ -28,10 +28,12 @@ class NodeSection(Section):
 
 
 class OverlaySection(Section):
-    provider: Literal["static", "yggdrasil", "staex"] = Field(
+    provider: Literal["static", "yggdrasil", "staex", "wireguard", "nebula", "tailscale"] = Field(
         "static",
         description="Overlay provider: static (an address or interface you name), yggdrasil "
-        "(admin socket) or staex (mcc / loopback HTTP helper).",
+        "(admin socket), staex (mcc / loopback HTTP helper), wireguard (peer table exported from "
+        "the interface), nebula (certificates checked against Nebula's CA) or tailscale "
+        "(tailscaled's local API). docs/overlays.md says what each binds and trusts.",
     )
     address: str = Field(
         "", description="static: this node's overlay address (takes precedence over interface)."
@@ -56,6 +58,31 @@ class OverlaySection(Section):
         "",
         description="staex: a loopback HTTP helper (http://127.0.0.1:9377) with /id and "
         "/resolve?node-id=; empty to use staex_command.",
+    )
+    wireguard_interface: str = Field(
+        "wg0", description="wireguard: the WireGuard interface; this node's address is its address."
+    )
+    wireguard_peers: str = Field(
+        "/run/media-node-wireguard/wg0.peers",
+        description="wireguard: the peer table (public keys and allowed IPs, never a private key) "
+        "that `media-node wireguard export` writes as root; the service only reads it.",
+    )
+    nebula_config: str = Field(
+        "/etc/nebula/config.yml",
+        description="nebula: Nebula's own config; its pki.ca (the CA trusted), pki.cert (this "
+        "node's certificate), pki.blocklist and tun.dev are read, nothing else.",
+    )
+    nebula_certs: str = Field(
+        "/etc/nebula/peers",
+        description="nebula: directory of the peers' certificates (*.crt, public); each is "
+        "verified against the CA before its address is used.",
+    )
+    nebula_cert_command: str = Field(
+        "nebula-cert", description="nebula: the nebula-cert program that verifies and prints certificates."
+    )
+    tailscale_socket: str = Field(
+        "/var/run/tailscale/tailscaled.sock",
+        description="tailscale: tailscaled's local API socket (read: GET /localapi/v0/status).",
     )
 
 
@@ -153,6 +180,72 @@ class MqttSection(Section):
             ) from None
 
 
+class DoorbellSection(Section):
+    """A push button on a GPIO line rings: a `ring` event, an optional snapshot, calls."""
+
+    gpio: str = Field(
+        "",
+        description="The button's GPIO line by name (e.g. GPIO17), 'auto' for the board profile's "
+        "pin, or empty for no button. Read through libgpiod; the user needs group gpio.",
+    )
+    chip: str = Field(
+        "", description="The gpiochip holding the line (e.g. /dev/gpiochip0); empty = find it by name."
+    )
+    active_low: bool = Field(
+        True, description="The button connects the pin to ground (pressed = low), with the pull-up on."
+    )
+    debounce_ms: int = Field(
+        30,
+        ge=1,
+        le=1000,
+        description="Milliseconds a contact may bounce: edges closer than this are one press.",
+    )
+    hold_off: float = Field(
+        3.0,
+        ge=0,
+        le=600,
+        description="Seconds after a ring in which further presses (or cmd/ring) do not ring again.",
+    )
+    call: list[str] = Field(
+        default_factory=list,
+        description="Peers (names from peers.toml, each allowed 'call') this node calls when it rings.",
+    )
+
+    @field_validator("gpio")
+    @classmethod
+    def _line_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and not all(c.isalnum() or c in "_-." for c in value):
+            raise ValueError(f"{value!r} is not a GPIO line name (e.g. GPIO17) or offset")
+        return value
+
+
+class SnapshotSection(Section):
+    """Still pictures for Home Assistant: one keyframe decoded to JPEG, only when asked."""
+
+    enabled: bool = Field(
+        False,
+        description="Allow snapshots (cmd/snapshot, on ring). Off by default: a picture on the broker "
+        "is a privacy choice.",
+    )
+    on_ring: bool = Field(True, description="Take a snapshot when the doorbell rings (if enabled).")
+    min_interval: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="Seconds between two decodes at most once: a request sooner gets the last picture again.",
+    )
+    every: int = Field(
+        0, ge=0, le=86400, description="Also take one every this many seconds (0 = only when asked)."
+    )
+    max_bytes: int = Field(
+        240_000,
+        ge=20_000,
+        le=4_000_000,
+        description="Largest JPEG sent (the broker's packet limit): the quality steps down until it fits.",
+    )
+
+
 class Config(Section):
     node: NodeSection = Field(default_factory=NodeSection)
     overlay: OverlaySection = Field(default_factory=OverlaySection)
@@ -161,6 +254,8 @@ class Config(Section):
     links: LinksSection = Field(default_factory=LinksSection)
     filedrop: FiledropSection = Field(default_factory=FiledropSection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
+    doorbell: DoorbellSection = Field(default_factory=DoorbellSection)
+    snapshot: SnapshotSection = Field(default_factory=SnapshotSection)
 
 
 def load_config(path: Path) -> Config:
@@ -183,6 +278,8 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 

@@ -97,7 +97,7 @@ class Doctor:
                     "set media.profile in config.toml to one of `media-node profile list`",
                 )
             )
-            report.checks += [self.key(), self.overlay(), self.broker()]
+            report.checks += [self.key(), self.overlay(), self.overlay_peers(), self.broker()]
             return report
         p = match.profile
         report = Report(p.name, match.reason)
@@ -108,6 +108,7 @@ class Doctor:
             self.audio(p),
             self.config_txt(p),
             self.overlay(),
+            self.overlay_peers(),
             self.broker(),
             self.udp_buffers(p),
         ]
@@ -303,23 +304,66 @@ class Doctor:
     # --- network --------------------------------------------------------------------
     def overlay(self) -> Check:
         from .overlay import make_provider
+        from .overlay.wireguard import WireGuardProvider
 
         section = self.config.overlay
+        wg = section.wireguard_interface
         fixes = {
             "static": "set overlay.address (or overlay.interface) in config.toml to this node's "
             "overlay address, and bring that interface up",
             "yggdrasil": f"start Yggdrasil (systemctl start yggdrasil) and check its admin socket "
             f"{section.yggdrasil_admin}",
             "staex": "start the Staex agent and check `mcc` works (overlay.staex_command / staex_http)",
+            "wireguard": f"bring up {wg} (wg-quick up {wg}) and export its peer table as root: "
+            f"media-node wireguard export {wg} --to {section.wireguard_peers} --group <service group> "
+            "(the unit's ExecStartPre does)",
+            "nebula": f"start Nebula (systemctl start nebula@config or nebula -config "
+            f"{section.nebula_config}); the service user must read that config and its pki.ca/pki.cert",
+            "tailscale": f"start tailscaled and `tailscale up`; check its socket {section.tailscale_socket}",
         }
         try:
             provider = make_provider(section)
             address = _run(provider.local_address(), self.timeout)
+            if isinstance(provider, WireGuardProvider):  # the table the service reads, too
+                peers = len(provider.table().peers)
+                address += f" on {provider.interface}, {peers} peer(s) in {provider.peers_file}"
         except (TimeoutError, NodeError, OSError) as e:
             return Check(
                 "overlay", MISSING, f"{section.provider}: {e or 'timed out'}", fixes.get(section.provider, "")
             )
         return Check("overlay", OK, f"{section.provider}: this node is {address}")
+
+    def overlay_peers(self) -> Check:
+        """Every allowlisted peer resolves to an overlay address through the provider
+        (a wrong or stale binding shows here, not at the first call)."""
+        from .overlay import make_provider
+        from .peers import PeerStore
+
+        try:
+            peers = PeerStore(self.home.peers_file).load()
+            provider = make_provider(self.config.overlay)
+        except NodeError as e:
+            return Check("overlay peers", MISSING, str(e), required=False)
+        if not peers:
+            return Check("overlay peers", SKIP, "the allowlist is empty", required=False)
+        failed = []
+        for peer in peers.values():
+            try:
+                _run(provider.resolve(peer), self.timeout)
+            except (TimeoutError, NodeError, OSError) as e:
+                failed.append(str(e) or f"peer {peer.name!r}: timed out")
+        if failed:
+            return Check(
+                "overlay peers",
+                MISSING,
+                "; ".join(failed),
+                "fix each peer's overlay binding (media-node peers add NAME ID --<binding> --replace; "
+                "docs/overlays.md says which one this provider needs)",
+                required=False,
+            )
+        return Check(
+            "overlay peers", OK, f"all {len(peers)} peer(s) resolve on {self.config.overlay.provider}"
+        )
 
     def broker(self) -> Check:
         mqtt = self.config.mqtt

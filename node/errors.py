@@ -11,6 +11,8 @@ Families (each defined next to its code, each a subclass of NodeError):
   TransportError  node.transports.errors  a request over a transport failed
   CallError       node.calls.errors       a call could not be made or was refused
   PrivacyError    here                    an address would leave the overlay: nothing sent
+  DoorbellError   node.doorbell.errors    cmd/ring refused (too soon, no doorbell)
+  SnapshotError   node.media.snapshot     cmd/snapshot refused or failed
 Anything else a module raises for people (OverlayError, MediaError, ...) is a plain
 NodeError: its reason is `unavailable`. docs/operations.md's reason table is generated
 from these tables (`python -m node.errors`); a test keeps it current."""
@@ -97,10 +99,12 @@ def error_info(exc: BaseException) -> dict[str, str]:
 def families() -> list[type[NodeError]]:
     """Every error family, in the order of docs/operations.md's table."""
     from .calls.errors import CallError
+    from .doorbell.errors import DoorbellError
     from .links.errors import LinkError
+    from .media.snapshot import SnapshotError
     from .transports.errors import TransportError
 
-    return [LinkError, TransportError, CallError, PrivacyError, NodeError]
+    return [LinkError, TransportError, CallError, PrivacyError, DoorbellError, SnapshotError, NodeError]
 
 
 def render_reason_table() -> str:

@@ -3,6 +3,8 @@ the overlay. Stored as peers.toml in the home so a person can read and edit it."
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import tomllib
@@ -20,11 +22,16 @@ PERMISSION_HELP = {
     "call": "may call this node, and this node may call it",
     "trigger": "may trigger this node's outgoing calls (MQTT cmd/call)",
 }
+# The allowlist fields that bind a peer to its overlay address, one per provider family.
+BINDINGS = ("address", "yggdrasil_key", "staex_id", "wireguard_key", "nebula_cert", "tailscale_node")
+_NEBULA_CERT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$")
+_TAILSCALE_NODE = re.compile(r"^(nodekey:[0-9a-f]{64}|[A-Za-z0-9]{4,64})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = (
     "# media-node allowlist: one [peers.NAME] table per trusted peer.\n"
     "# node_id: the peer's node id; allow: any of view, call, trigger;\n"
-    "# address / yggdrasil_key / staex_id: how the overlay provider finds the peer.\n\n"
+    "# address / yggdrasil_key / staex_id / wireguard_key / nebula_cert / tailscale_node:\n"
+    "# how the overlay provider finds the peer (docs/overlays.md).\n\n"
 )
 
 
@@ -36,13 +43,16 @@ class Peer:
     address: str = ""  # static provider: the peer's overlay address
     yggdrasil_key: str = ""  # yggdrasil provider: the peer's Yggdrasil public key (hex)
     staex_id: str = ""  # staex provider: the peer's Staex node id (default: node_id)
+    wireguard_key: str = ""  # wireguard provider: the peer's WireGuard public key (base64)
+    nebula_cert: str = ""  # nebula provider: the peer's certificate name or fingerprint
+    tailscale_node: str = ""  # tailscale provider: the peer's node key (nodekey:HEX) or stable id
 
     def may(self, permission: str) -> bool:
         return permission in self.allow
 
     def to_toml(self) -> dict[str, object]:
         data: dict[str, object] = {"node_id": self.node_id, "allow": sorted(self.allow)}
-        for key in ("address", "yggdrasil_key", "staex_id"):
+        for key in BINDINGS:
             if getattr(self, key):
                 data[key] = getattr(self, key)
         return data
@@ -58,6 +68,37 @@ def parse_allow(text: str | list[str] | None) -> frozenset[str]:
     return frozenset(items)
 
 
+def _check_wireguard_key(name: str, key: str) -> str:
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise NodeError(f"peer {name}: wireguard_key must be a WireGuard public key (44 base64 characters)")
+    return base64.b64encode(raw).decode()
+
+
+def _check_nebula_cert(name: str, cert: str) -> str:
+    if not _NEBULA_CERT.match(cert):
+        raise NodeError(
+            f"peer {name}: nebula_cert must be the peer's certificate name or its fingerprint "
+            "(64 hex characters, `nebula-cert print -path host.crt`)"
+        )
+    return cert.lower() if re.fullmatch(r"[0-9A-Fa-f]{64}", cert) else cert
+
+
+def _check_tailscale_node(name: str, node: str) -> str:
+    node = node.strip()
+    if node.lower().startswith("nodekey:"):
+        node = node.lower()
+    if not _TAILSCALE_NODE.match(node):
+        raise NodeError(
+            f"peer {name}: tailscale_node must be the peer's node key (nodekey:64 hex) or its "
+            "stable node id (`tailscale status --json`: Peer[...].PublicKey or .ID)"
+        )
+    return node
+
+
 def make_peer(
     name: str,
     node_id: str,
@@ -65,6 +106,9 @@ def make_peer(
     address: str = "",
     yggdrasil_key: str = "",
     staex_id: str = "",
+    wireguard_key: str = "",
+    nebula_cert: str = "",
+    tailscale_node: str = "",
 ) -> Peer:
     if not _NAME.match(name):
         raise NodeError(f"peer name {name!r}: use letters, digits, '.', '_' or '-' (max 63)")
@@ -86,7 +130,23 @@ def make_peer(
             address = str(ipaddress.ip_address(address))
         except ValueError:
             raise NodeError(f"peer {name}: address {address!r} is not an IP address") from None
-    return Peer(name, node_id, parse_allow(allow), address, yggdrasil_key, staex_id)
+    if wireguard_key:
+        wireguard_key = _check_wireguard_key(name, wireguard_key)
+    if nebula_cert:
+        nebula_cert = _check_nebula_cert(name, nebula_cert)
+    if tailscale_node:
+        tailscale_node = _check_tailscale_node(name, tailscale_node)
+    return Peer(
+        name,
+        node_id,
+        parse_allow(allow),
+        address,
+        yggdrasil_key,
+        staex_id,
+        wireguard_key,
+        nebula_cert,
+        tailscale_node,
+    )
 
 
 class PeerStore:
@@ -106,17 +166,11 @@ class PeerStore:
         for name, entry in (data.get("peers") or {}).items():
             if not isinstance(entry, dict) or "node_id" not in entry:
                 raise NodeError(f"{self.path}: [peers.{name}] needs a node_id")
-            unknown = set(entry) - {"node_id", "allow", "address", "yggdrasil_key", "staex_id"}
+            unknown = set(entry) - {"node_id", "allow", *BINDINGS}
             if unknown:
                 raise NodeError(f"{self.path}: [peers.{name}] has unknown keys {sorted(unknown)}")
-            peers[name] = make_peer(
-                name,
-                entry["node_id"],
-                entry.get("allow", ["view"]),
-                entry.get("address", ""),
-                entry.get("yggdrasil_key", ""),
-                entry.get("staex_id", ""),
-            )
+            bindings = {key: entry.get(key, "") for key in BINDINGS}
+            peers[name] = make_peer(name, entry["node_id"], entry.get("allow", ["view"]), **bindings)
         return peers
 
     def save(self, peers: dict[str, Peer]) -> None:

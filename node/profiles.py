@@ -74,6 +74,12 @@ class AudioProfile:
 
 
 @dataclass(frozen=True)
+class DoorbellProfile:
+    gpio: str  # the line a doorbell button goes on (doorbell.gpio = "auto"); "" = none known
+    why: str
+
+
+@dataclass(frozen=True)
 class BoardProfile:
     name: str
     title: str
@@ -83,6 +89,7 @@ class BoardProfile:
     video_prefix: str
     video: VideoProfile
     audio: AudioProfile
+    doorbell: DoorbellProfile
     config_txt: str
     sysctl: dict[str, int]
 
@@ -101,6 +108,7 @@ class BoardProfile:
             },
             "video": dict(self.video.__dict__),
             "audio": dict(self.audio.__dict__),
+            "doorbell": dict(self.doorbell.__dict__),
             "config_txt": self.config_txt,
             "sysctl": dict(self.sysctl),
         }
@@ -122,7 +130,7 @@ def parse_profile(text: str, where: str) -> BoardProfile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProfileError(f"{where}: not valid TOML: {e}") from None
-    top = {"name", "title", "pi", "match", "video", "audio", "config_txt", "sysctl"}
+    top = {"name", "title", "pi", "match", "video", "audio", "doorbell", "config_txt", "sysctl"}
     if set(data) != top:
         raise ProfileError(f"{where}: expected tables/keys {sorted(top)}, got {sorted(data)}")
     match = data["match"]
@@ -142,6 +150,7 @@ def parse_profile(text: str, where: str) -> BoardProfile:
         video_prefix=match["video_prefix"],
         video=_take(data["video"], VideoProfile, f"{where} [video]"),
         audio=_take(data["audio"], AudioProfile, f"{where} [audio]"),
+        doorbell=_take(data["doorbell"], DoorbellProfile, f"{where} [doorbell]"),
         config_txt=_take(data["config_txt"], _ConfigTxt, f"{where} [config_txt]").text.strip("\n"),
         sysctl=dict(sysctl),
     )

@@ -27,6 +27,7 @@ from .peers import PeerStore
 from .systemd import Notifier
 
 if TYPE_CHECKING:
+    from .doorbell.assembly import DoorbellAssembly
     from .transports.mqtt import MqttTransport
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Service:
         self._heartbeat: asyncio.Task[None] | None = None
         self.notifier = make_notifier()
         self.memory = MemoryTrimmer()
+        self.doorbell: DoorbellAssembly | None = None
 
     async def start(self) -> None:
         home = self.home
@@ -119,9 +121,16 @@ class Service:
         opener = LinkOpener(identity, peers, self.replay, skew=config.links.clock_skew)
         self.manager = manager = CallManager(identity, config, peers, provider, publisher, opener)
         manager.on_event(self._log_event)
+        from .doorbell.assembly import DoorbellAssembly, board
+
+        profile, hw_model = board(config)
+        self.doorbell = doorbell = DoorbellAssembly(
+            config, peers, publisher, manager, profile=profile, hw_model=hw_model
+        )
+        doorbell.doorbell.on_event(self._log_event)
         # Composed here, once: MQTT (if on) is built first so the file drop's rejections
         # become MQTT events too; each starts only when everything is wired.
-        mqtt = _make_mqtt(config, identity, manager, peers) if config.mqtt.enabled else None
+        mqtt = _make_mqtt(config, identity, manager, peers, doorbell) if config.mqtt.enabled else None
         if config.filedrop.enabled:
             from .transports.filedrop import FileDropWatcher
 
@@ -130,9 +139,11 @@ class Service:
             )
             await watcher.start()
             self.transports.append(watcher)
+        doorbell.attach(mqtt)
         if mqtt is not None:
             await mqtt.start()  # in the background (with backoff): a broker that is down delays MQTT only
             self.transports.append(mqtt)
+        doorbell.start_button(asyncio.get_running_loop())
         if not self.transports:
             log.warning(
                 "no transport is enabled ([filedrop] and [mqtt] are off): nothing can reach this node"
@@ -160,7 +171,9 @@ class Service:
         )
 
     def _log_event(self, event: Event) -> None:
-        if event["event"] == "call-started":
+        if event["event"] == "ring":
+            log.info("doorbell rang (%s)", event.get("source"))
+        elif event["event"] == "call-started":
             log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
         elif event["event"] == "call-ended":
             self.memory.call_ended()
@@ -191,6 +204,8 @@ class Service:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        if self.doorbell is not None:
+            await self.doorbell.stop()
         for transport in self.transports:
             try:
                 await asyncio.wait_for(transport.stop(), 10)
@@ -214,9 +229,11 @@ class Service:
         log.info("stopped in %.1f s", time.monotonic() - started)
 
 
-def _make_mqtt(config: Config, identity: Identity, manager: CallManager, peers: PeerStore) -> MqttTransport:
-    """Links, cmd/call, status and events over MQTT; cmd/call's outgoing calls go
-    through the broker too (the transport hands itself to `manager.call`)."""
+def _make_mqtt(
+    config: Config, identity: Identity, manager: CallManager, peers: PeerStore, doorbell: DoorbellAssembly
+) -> MqttTransport:
+    """Links, cmd/call, cmd/ring, cmd/snapshot, status, health and events over MQTT;
+    outgoing calls go through the broker too (the transport hands itself to `manager.call`)."""
     from .transports.mqtt import MqttTransport
 
     mqtt = MqttTransport(
@@ -227,6 +244,7 @@ def _make_mqtt(config: Config, identity: Identity, manager: CallManager, peers: 
         on_call=manager.call,
         name=config.node.name,
         active_calls=lambda: len(manager.active()),
+        parts=doorbell.parts(),
     )
     manager.on_event(mqtt.publish_event)
     return mqtt

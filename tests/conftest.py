@@ -4,6 +4,7 @@ tests that need root (they skip only when not root and CI is unset)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,35 @@ def make_node(tmp_path):
         return NodeUnderTest(tmp_path / name, name)
 
     return factory
+
+
+# --- GPIO ----------------------------------------------------------------------------
+# This kernel has no GPIO at all (no gpiochip, no gpio-sim, no configfs): a button press
+# can only come from a fake of libgpiod's v2 Python API that follows its contract
+# (tests/fakes/gpiod, see its docstring).
+
+GPIO_FAKES = Path(__file__).resolve().parent / "fakes"
+
+
+@pytest.fixture
+def fake_gpiod(monkeypatch, tmp_path):
+    """The fake `gpiod` imported in place of the real one, with a Pi-like board: a
+    gpiochip0 without the header pins and a gpiochip4 holding GPIO0..GPIO27 (the
+    Pi 5's RP1 block on older kernels), as device files under a `dev` folder."""
+    monkeypatch.syspath_prepend(str(GPIO_FAKES))
+    for name in [m for m in sys.modules if m == "gpiod" or m.startswith("gpiod.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import gpiod
+
+    assert gpiod.__version__.endswith("-fake")
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    gpiod.Board.reset()
+    chips = {"gpiochip0": ["ID_SDA", "ID_SCL"], "gpiochip4": [f"GPIO{i}" for i in range(28)]}
+    for chip, names in chips.items():
+        (dev / chip).touch()
+        gpiod.Board.add_chip(str(dev / chip), names)
+    gpiod.dev = str(dev)
+    yield gpiod
+    for name in [m for m in sys.modules if m == "gpiod" or m.startswith("gpiod.")]:
+        sys.modules.pop(name, None)

@@ -83,7 +83,22 @@ def make_provider(section: OverlaySection) -> OverlayProvider:
         from .staex import StaexProvider
 
         return StaexProvider(command=section.staex_command, http=section.staex_http)
-    raise OverlayError(f"unknown overlay provider {section.provider!r}; choose static, yggdrasil or staex")
+    if section.provider == "wireguard":
+        from .wireguard import WireGuardProvider
+
+        return WireGuardProvider(section.wireguard_interface, section.wireguard_peers)
+    if section.provider == "nebula":
+        from .nebula import NebulaProvider
+
+        return NebulaProvider(section.nebula_config, section.nebula_certs, section.nebula_cert_command)
+    if section.provider == "tailscale":
+        from .tailscale import TailscaleProvider
+
+        return TailscaleProvider(section.tailscale_socket)
+    raise OverlayError(
+        f"unknown overlay provider {section.provider!r}; choose static, yggdrasil, staex, "
+        "wireguard, nebula or tailscale"
+    )
 
 
 __all__ = ["OverlayError", "OverlayProvider", "make_provider", "parse_address", "usable_unicast"]

@@ -54,7 +54,18 @@ def test_tiny_run_produces_every_figure(tmp_path):
     results = suite.run(False, tmp_path, plan=tiny)
     assert results["not_measured"] == {}, results["not_measured"]
     # every figure, as `media-node bench --json` prints it
-    for key in ("machine", "inputs", "sender_cpu", "ttff", "latency", "fanout", "memory", "link_sizes"):
+    keys = (
+        "machine",
+        "inputs",
+        "sender_cpu",
+        "ttff",
+        "latency",
+        "fanout",
+        "memory",
+        "link_sizes",
+        "snapshots",
+    )
+    for key in keys:
         assert key in results, key
     rows = results["sender_cpu"]["tiny"]["senders"]
     assert rows["node_daemon"]["frames_max"] > 0 and rows["node_daemon"]["cpu_s"] >= 0
@@ -77,4 +88,11 @@ def test_tiny_run_produces_every_figure(tmp_path):
     json.dumps(results)  # all of it is JSON
     images, note = report.plots(results, tmp_path / "img")
     text = report.markdown(results, images, note)
-    assert "## 6. Link sizes" in text and "## 7. CLI start-up" in text and "Not measured" not in text
+    snap = results["snapshots"]["tiny"]
+    assert snap["size"] == "320x240" and snap["jpeg_bytes_median"] > 0
+    assert (
+        "## 6. Link sizes" in text
+        and "## 7. Snapshot cost" in text
+        and "## 8. CLI start-up" in text
+        and "Not measured" not in text
+    )

@@ -49,7 +49,7 @@ def test_yggdrasil_admin_socket_is_where_debians_unit_lets_it_bind():
     assert ygg.startswith("unix:///run/yggdrasil/"), ygg
 
 
-def render_unit(tmp: Path, provider: str) -> Path:
+def render_unit(tmp: Path, provider: str, *extra_vars: str) -> Path:
     out = tmp / f"{provider}.service"
     playbook(
         tmp,
@@ -74,6 +74,7 @@ def render_unit(tmp: Path, provider: str) -> Path:
         "playbook_dir=/nonexistent",
         "-e",
         f"media_node_overlay_provider={provider}",
+        *(arg for var in extra_vars for arg in ("-e", var)),
     )
     return out
 
@@ -182,3 +183,38 @@ def test_profile_change_leaves_one_config_txt_block(tmp_path):
     assert text.count("# BEGIN media-node") == 1 and text.count("# END media-node") == 1, text
     assert "pi5=1" in text and "# profile pi5" in text
     assert "pi4=1" not in text and "old=1" not in text, text
+
+
+def test_a_doorbell_button_opens_the_gpio_chips_and_group_gpio_only(tmp_path):
+    """DevicePolicy=closed denies everything not allowed: with doorbell.gpio set the
+    unit allows the gpiochip character devices and joins group gpio; without, neither."""
+    plain = render_unit(tmp_path, "static")
+    assert "char-gpiochip" not in plain.read_text() and groups_of(plain) == "video audio"
+    bell = tmp_path / "bell"
+    bell.mkdir()
+    unit = render_unit(bell, "static", "media_node_doorbell_gpio=GPIO17")
+    text = unit.read_text()
+    assert re.search(r"^DeviceAllow=char-gpiochip rw$", text, re.M), text
+    assert re.search(r"^DevicePolicy=closed$", text, re.M)
+    assert groups_of(unit) == "video audio gpio"
+    r = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    level = re.search(r"Overall exposure level for \S+: ([\d.]+)", r.stdout)
+    assert level and float(level.group(1)) <= 3.0, r.stdout + r.stderr
+    # systemd's own parse of the unit lists the device ACL it would apply
+    acl = re.search(r"DeviceAllow=.*", r.stdout)
+    assert acl and "char-gpiochip:rw" in acl.group(0), r.stdout
+
+
+def test_on_a_pi_the_unit_allows_the_firmware_mailbox_for_vcgencmd(tmp_path):
+    """vcgencmd get_throttled talks to the firmware through /dev/vcio (group video)."""
+    pi = render_unit(tmp_path, "static", '{"media_node_board": {"pi": true}}')
+    assert re.search(r"^DeviceAllow=/dev/vcio rw$", pi.read_text(), re.M)
+    other = tmp_path / "other"
+    other.mkdir()
+    assert "/dev/vcio" not in render_unit(other, "static", '{"media_node_board": {"pi": false}}').read_text()

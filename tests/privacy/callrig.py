@@ -4,10 +4,13 @@ every link that crosses the file drop collected for inspection."""
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import json
 import os
 import re
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +29,20 @@ from node.identity import Identity
 from node.links import LinkError, LinkOpener
 from node.peers import PeerStore, make_peer
 
-from .netlab import STATIC, STATIC_CIDR, Lab
+from .netlab import NEBULA, STATIC, STATIC_CIDR, WIREGUARD, Lab
+
+OVERLAY_INTERFACES = {"yggdrasil": "ygg0", "static": "ovl0", "wireguard": "wg0", "nebula": "nebula1"}
+# The unit's User= and empty CapabilityBoundingSet=, for a daemon run as the service user.
+SERVICE_USER = ("65534", "65534")  # nobody:nogroup
+
+
+def as_service_user(argv: list[str]) -> list[str]:
+    uid, gid = SERVICE_USER
+    return [
+        "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+        "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--", *argv,
+    ]  # fmt: skip
+
 
 PLACEHOLDERS = {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
 
@@ -36,9 +52,16 @@ def media_node() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "node.cli"]
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE, IN_NONBLOCK = 0x8, 0x80, 0x100, 0o4000
+
+
 class LinkCollector:
     """Copies every link file that appears in a home's drop folders (the daemon moves or
-    deletes them as it goes; files are renamed into place, so a read sees a whole link)."""
+    deletes them as it goes; files are renamed into place, so a read sees a whole link).
+    A scan runs on every inotify event in those folders (and every `interval` anyway):
+    the viewer takes its answer out of outbox/ within one 50 ms poll, so a collector
+    polling on its own would miss it now and then."""
 
     def __init__(self, homes: list[Home], interval: float = 0.01):
         self.dirs = [d for h in homes for d in (h.inbox, h.outbox, h.done, h.rejected, h.work)]
@@ -63,9 +86,25 @@ class LinkCollector:
                     pass
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._scan()
-            self._stop.wait(self.interval)
+        fd = _LIBC.inotify_init1(IN_NONBLOCK)
+        try:
+            for d in self.dirs:
+                if fd >= 0:
+                    _LIBC.inotify_add_watch(fd, os.fsencode(d), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)
+            while not self._stop.is_set():
+                self._scan()
+                if fd < 0:
+                    self._stop.wait(self.interval)
+                    continue
+                ready, _, _ = select.select([fd], [], [], self.interval)
+                if ready:
+                    try:
+                        os.read(fd, 65536)  # the events only wake the scan
+                    except BlockingIOError:
+                        pass
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def __enter__(self) -> LinkCollector:
         self._thread.start()
@@ -184,10 +223,15 @@ class ViewResult:
 
 
 class CallRig:
-    """Two homes (camera in A, viewer in B) configured for one provider, allowlisting each other."""
+    """Two homes (camera in A, viewer in B) configured for one provider, allowlisting each
+    other. With `unprivileged`, the camera's daemon runs as the service user with no
+    capabilities (homes then live where that user can reach)."""
 
-    def __init__(self, lab: Lab, workdir: Path, provider: str):
-        self.lab, self.provider = lab, provider
+    def __init__(self, lab: Lab, workdir: Path, provider: str, unprivileged: bool = False):
+        self.lab, self.provider, self.unprivileged = lab, provider, unprivileged
+        if unprivileged:
+            workdir = Path(tempfile.mkdtemp(dir=lab.public))
+            workdir.chmod(0o755)
         self.homes = {"a": Home(workdir / "camera"), "b": Home(workdir / "viewer")}
         self.workdir = workdir
         # Homes and allowlists through the API the CLI's init/peers add use (cheaper than
@@ -196,37 +240,72 @@ class CallRig:
         for (side, home), name in zip(self.homes.items(), ("camera", "viewer"), strict=False):
             home.create(name)
             self.ids[side] = Identity.load(home.key_file).node_id
-        if provider == "yggdrasil":
-            self.overlay = {s: lab.ygg[s].address for s in "ab"}
-            self.overlay_interface = "ygg0"
-        else:
-            self.overlay = dict(STATIC)
-            self.overlay_interface = "ovl0"
+        self.overlay = {
+            "yggdrasil": {s: lab.ygg[s].address for s in "ab"},
+            "static": STATIC,
+            "wireguard": WIREGUARD,
+            "nebula": NEBULA,
+        }[provider]
+        self.overlay_interface = OVERLAY_INTERFACES[provider]
         for side in "ab":
             self.configure(side)
         self.trust("a", "b", "viewer", "view")
         self.trust("b", "a", "camera", "view")
+        # Loaded now: once the camera's key belongs to the service user, Identity.load
+        # refuses it to root (as it should).
+        self._identities = [Identity.load(h.key_file) for h in self.homes.values()]
+        if unprivileged:
+            subprocess.run(["chown", "-R", ":".join(SERVICE_USER), str(self.homes["a"].path)], check=True)
 
-    def configure(self, side: str) -> None:
+    def nebula_certs(self, side: str) -> Path:
+        """The peer certificates this side holds: the other host's, and a rogue one
+        (another CA, the camera's name and address) that verification must ignore."""
+        d = self.workdir / f"nebula-peers-{side}"
+        if not d.exists():
+            d.mkdir()
+            other = self.lab.nebula["b" if side == "a" else "a"]
+            shutil.copy(other.workdir / "host.crt", d / f"{other.name}.crt")
+            shutil.copy(self.lab.nebula_rogue.workdir / "host.crt", d / "rogue.crt")
+        return d
+
+    def configure(self, side: str, **overlay: str) -> None:
         home = self.homes[side]
         config = tomllib.loads(home.config_file.read_text())
         if self.provider == "yggdrasil":
             config["overlay"].update(provider="yggdrasil", yggdrasil_admin=self.lab.ygg[side].admin)
+        elif self.provider == "wireguard":
+            config["overlay"].update(
+                provider="wireguard", wireguard_interface="wg0", wireguard_peers=str(self.lab.wg[side].table)
+            )
+        elif self.provider == "nebula":
+            config["overlay"].update(
+                provider="nebula",
+                nebula_config=str(self.lab.nebula[side].config),
+                nebula_certs=str(self.nebula_certs(side)),
+            )
         else:
             config["overlay"].update(provider="static", interface="ovl0", cidr=STATIC_CIDR)
+        config["overlay"].update(overlay)
         config["media"].update(video="testsrc", audio="tone", width=320, height=240, fps=15)
         home.config_file.write_text(tomli_w.dumps(config))
 
-    def trust(self, side: str, other: str, name: str, allow: str) -> None:
-        binding = (
-            {"yggdrasil_key": self.lab.ygg[other].key}
-            if self.provider == "yggdrasil"
-            else {"address": STATIC[other]}
-        )
-        PeerStore(self.homes[side].peers_file).add(make_peer(name, self.ids[other], allow, **binding))
+    def binding(self, other: str) -> dict[str, str]:
+        if self.provider == "yggdrasil":
+            return {"yggdrasil_key": self.lab.ygg[other].key}
+        if self.provider == "wireguard":
+            return {"wireguard_key": self.lab.wg[other].public_key}
+        if self.provider == "nebula":
+            # The viewer names the camera's certificate by name, the camera the viewer's by fingerprint.
+            node = self.lab.nebula[other]
+            return {"nebula_cert": node.name if other == "a" else node.fingerprint}
+        return {"address": STATIC[other]}
+
+    def trust(self, side: str, other: str, name: str, allow: str, **binding: str) -> None:
+        peer = make_peer(name, self.ids[other], allow, **(binding or self.binding(other)))
+        PeerStore(self.homes[side].peers_file).add(peer, replace=True)
 
     def identities(self) -> list[Identity]:
-        return [Identity.load(h.key_file) for h in self.homes.values()]
+        return self._identities
 
     def open_links(self, texts: set[str]) -> tuple[list, list]:
         opened, failed = [], []
@@ -242,8 +321,16 @@ class CallRig:
                 failed.append((text[:120], reasons))
         return opened, failed
 
+    def run_viewer(self, seconds: int = 3, timeout: float = 90) -> subprocess.CompletedProcess:
+        """`media-node view camera` in namespace B, through A's file drop."""
+        argv = [*media_node(), "view", "camera", "--home", str(self.homes["b"].path)]
+        argv += ["--via", f"file:{self.homes['a'].path}", "--seconds", str(seconds), "--json"]
+        return subprocess.run(
+            self.lab.ns["b"].argv(*argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
     def view(self, seconds: int = 3, timeout: float = 90) -> ViewResult:
-        a, b = self.lab.ns["a"], self.lab.ns["b"]
+        a = self.lab.ns["a"]
         notify_dir = Path(tempfile.mkdtemp(prefix="mnn"))  # short path: sun_path is 108 bytes
         notify_path = notify_dir / "notify"
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -251,9 +338,15 @@ class CallRig:
         daemon_log = self.workdir / "daemon.log"
         env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
         env.pop("WATCHDOG_USEC", None)
+        run = [*media_node(), "-v", "run", "--home", str(self.homes["a"].path)]
+        if self.unprivileged:
+            notify_dir.chmod(0o711)
+            notify_path.chmod(0o666)  # systemd's notify socket accepts the service user too
+            env["HOME"] = str(self.homes["a"].path)
+            run = as_service_user(run)
         with open(daemon_log, "wb") as log:
             daemon = subprocess.Popen(
-                a.argv(*media_node(), "-v", "run", "--home", str(self.homes["a"].path)),
+                a.argv(*run),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -271,23 +364,7 @@ class CallRig:
                 )
             with LinkCollector(list(self.homes.values())) as links:
                 started = time.monotonic()
-                viewer = subprocess.run(
-                    b.argv(
-                        *media_node(),
-                        "view",
-                        "camera",
-                        "--home",
-                        str(self.homes["b"].path),
-                        "--via",
-                        f"file:{self.homes['a'].path}",
-                        "--seconds",
-                        str(seconds),
-                        "--json",
-                    ),
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                )
+                viewer = self.run_viewer(seconds, timeout)
                 timings["view_s"] = round(time.monotonic() - started, 2)
         finally:
             daemon_rc = None

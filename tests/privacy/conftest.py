@@ -1,5 +1,5 @@
-"""The privacy lab (two namespaces, LAN veth, static-overlay veth, Yggdrasil pair) is
-built once per module and torn down even when a test fails."""
+"""The privacy lab (namespaces, LAN bridge, static-overlay veth, Yggdrasil, WireGuard and
+Nebula pairs) is built once per session and torn down even when a test fails."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from conftest import require_root  # tests/conftest.py
 from .netlab import Lab
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     require_root("the privacy harness (network namespaces, TUN, tcpdump)")
     for tool in ("ip", "yggdrasil", "tcpdump"):

@@ -1,13 +1,19 @@
-"""Two network namespaces joined by a "LAN" veth, a second veth acting as a static overlay,
-and real Yggdrasil 0.4.7 daemons peered over the LAN. Everything lives inside namespaces
-this module creates (names unique per run); no host interface is touched.
+"""Two network namespaces (A, B) on a "LAN" bridged in a third (L), a veth acting as a
+static overlay, and real Yggdrasil 0.4.7, WireGuard (wireguard-go) and Nebula 1.6 daemons
+carried by the LAN. Everything lives inside namespaces this module creates (names unique
+per run); no host interface is touched.
 
-Topology (A and B are the two namespaces):
-  lan0  169.254.77.1/24 + fd00:77::1/64  <->  169.254.77.2/24 + fd00:77::2/64
-        default routes point across it, so a DNS/STUN/mDNS leak would show up on it
-  ovl0  10.99.0.1/24                     <->  10.99.0.2/24     (the `static` overlay)
-  ygg0  A's 200::/7 address              <->  B's 200::/7 address (Yggdrasil TUN; the
-        daemons peer over TCP to [fd00:77::1]:12345: a ULA, so no link-local zone needed)
+Topology:
+  lan0     169.254.77.1/24 + fd00:77::1/64  <-> br0 in L (169.254.77.3) <->
+           169.254.77.2/24 + fd00:77::2/64; default routes point across it, so a
+           DNS/STUN/mDNS leak would show up on it
+  ovl0     10.99.0.1/24  <->  10.99.0.2/24  (the `static` overlay, a direct veth)
+  ygg0     A's 200::/7 address <-> B's (Yggdrasil TUN; the daemons peer over TCP to
+           [fd00:77::1]:12345: a ULA, so no link-local zone needed)
+  wg0      10.98.0.1/24 <-> 10.98.0.2/24 (wireguard-go, UDP 51820 on the LAN; each side
+           lists the other's key with a /32; B also lists a "hub" key routing 10.98.1.0/24)
+  nebula1  10.97.0.1/24 <-> 10.97.0.2/24 (Nebula hosts "camera" and "viewer", UDP 4242 on
+           the LAN, lighthouse 10.97.0.254 in L)
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .overlays import NEBULA_PORT, WG_PORT, NebulaNode, WgNode, make_ca, wg_keypair
 from .pcap import Packet, read_sll2
 
 PREFIX = "mnpriv"
@@ -31,6 +39,12 @@ YGG_PORT = 12345
 LAN = {"a": ("169.254.77.1", "fd00:77::1"), "b": ("169.254.77.2", "fd00:77::2")}
 STATIC = {"a": "10.99.0.1", "b": "10.99.0.2"}
 STATIC_CIDR = "10.99.0.0/24"
+LIGHTHOUSE_LAN = "169.254.77.3"
+WIREGUARD = {"a": "10.98.0.1", "b": "10.98.0.2"}
+NEBULA = {"a": "10.97.0.1", "b": "10.97.0.2", "l": "10.97.0.254"}
+NEBULA_NAMES = {"a": "camera", "b": "viewer", "l": "lighthouse"}
+# UDP the overlays themselves put on the LAN (WireGuard, Nebula): never the node's.
+LAN_UDP_PORTS = frozenset({WG_PORT, NEBULA_PORT})
 YGGDRASIL = shutil.which("yggdrasil") or "/usr/sbin/yggdrasil"
 TCPDUMP = shutil.which("tcpdump") or "/usr/bin/tcpdump"
 
@@ -95,7 +109,7 @@ def sweep_stale_namespaces() -> None:
     """Namespaces left by an earlier run of this harness that was killed outright
     (their creator's pid is in the name and no longer alive)."""
     listing = sh("ip", "netns", "list", check=False).stdout
-    for name in re.findall(rf"^({PREFIX}-(\d+)-[0-9a-f]+-[ab])\b", listing, re.M):
+    for name in re.findall(rf"^({PREFIX}-(\d+)-[0-9a-f]+-[abl])\b", listing, re.M):
         if not _pid_alive(int(name[1])):
             Netns(name[0], create=False).destroy()
 
@@ -181,7 +195,7 @@ sys.exit(1)
 
 
 class Lab:
-    """Both namespaces, both veth pairs, and the Yggdrasil pair, up and reachable."""
+    """The namespaces, the LAN and the static veth, and every overlay pair, up and reachable."""
 
     def __init__(self, workdir: Path):
         sweep_stale_namespaces()
@@ -189,13 +203,26 @@ class Lab:
         self.tag = f"{PREFIX}-{os.getpid()}-{secrets.token_hex(3)}"
         self.ns: dict[str, Netns] = {}
         self.ygg: dict[str, YggNode] = {}
+        self.wg: dict[str, WgNode] = {}
+        self.nebula: dict[str, NebulaNode] = {}
+        # Where an unprivileged service user can reach (pytest's tmp dirs are root's, 0700).
+        self.public = Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
+        self.public.chmod(0o755)
 
     def setup(self, timeout: float = 20) -> Lab:
-        for side in "ab":
+        for side in "abl":
             self.ns[side] = Netns(f"{self.tag}-{side}")
-        a, b = self.ns["a"], self.ns["b"]
-        for link in ("lan0", "ovl0"):
-            a.ip("link", "add", link, "type", "veth", "peer", "name", link, "netns", b.name)
+        a, b, hub = self.ns["a"], self.ns["b"], self.ns["l"]
+        a.ip("link", "add", "ovl0", "type", "veth", "peer", "name", "ovl0", "netns", b.name)
+        hub.ip("link", "add", "br0", "type", "bridge")
+        for side in "ab":
+            hub.ip(
+                "link", "add", f"p{side}", "type", "veth", "peer", "name", "lan0", "netns", self.ns[side].name
+            )
+            hub.ip("link", "set", f"p{side}", "master", "br0")
+            hub.ip("link", "set", f"p{side}", "up")
+        hub.ip("addr", "add", f"{LIGHTHOUSE_LAN}/24", "dev", "br0")
+        hub.ip("link", "set", "br0", "up")
         for side, other in (("a", "b"), ("b", "a")):
             ns = self.ns[side]
             v4, v6 = LAN[side]
@@ -219,7 +246,46 @@ class Lab:
         self.wait_reachable("b", self.ygg["a"].address, timeout)
         self.wait_reachable("a", self.ygg["b"].address, timeout)
         self.wait_reachable("b", STATIC["a"], timeout)
+        self.setup_wireguard()
+        self.setup_nebula(timeout)
+        self.wait_reachable("b", WIREGUARD["a"], timeout)
+        self.wait_reachable("a", WIREGUARD["b"], timeout)
+        self.wait_reachable("b", NEBULA["a"], timeout)
+        self.wait_reachable("a", NEBULA["b"], timeout)
         return self
+
+    def setup_wireguard(self) -> None:
+        for side in "ab":
+            d = self.public / f"wg-{side}"
+            d.mkdir(mode=0o755)  # the service user reads the exported table from here
+            self.wg[side] = WgNode(self.ns[side], d, WIREGUARD[side])
+            self.wg[side].start()
+        # A key that routes a whole subnet (a hub): the provider must refuse it as a peer.
+        _, self.wg_hub_key = wg_keypair()
+        for side, other in (("a", "b"), ("b", "a")):
+            peers = [(self.wg[other].public_key, f"{WIREGUARD[other]}/32", f"{LAN[other][0]}:{WG_PORT}")]
+            if side == "b":
+                peers.append((self.wg_hub_key, "10.98.1.0/24", ""))
+            self.wg[side].configure(LAN[side][0], peers)
+
+    def setup_nebula(self, timeout: float) -> None:
+        ca, ca_key = make_ca(self.workdir / "nebula-ca", "media-node-lab")
+        self.nebula_ca = ca
+        # A certificate from another CA, with the camera's name and address: a viewer
+        # trusting only its own Nebula CA must refuse it.
+        rogue_ca, rogue_key = make_ca(self.workdir / "nebula-rogue", "rogue")
+        self.nebula_rogue = NebulaNode(self.ns["l"], self.workdir / "nebula-rogue", "camera", NEBULA["a"])
+        self.nebula_rogue.sign(rogue_ca, rogue_key)
+        for side in "lab":
+            node = NebulaNode(
+                self.ns[side], self.workdir / f"nebula-{side}", NEBULA_NAMES[side], NEBULA[side], side == "l"
+            )
+            node.sign(ca, ca_key)
+            node.write_config(ca, (NEBULA["l"], LIGHTHOUSE_LAN))
+            self.nebula[side] = node
+        self.nebula["l"].start()
+        for side in "ab":
+            self.nebula[side].start()
 
     def wait_reachable(self, side: str, address: str, timeout: float) -> None:
         result = self.ns[side].run(
@@ -227,16 +293,18 @@ class Lab:
         )
         if result.returncode != 0:
             logs = {s: (n.workdir / "ygg.log").read_text()[-800:] for s, n in self.ygg.items()}
+            logs.update({f"nebula-{s}": n.log() for s, n in self.nebula.items()})
             raise RuntimeError(
-                f"{address} not reachable from namespace {side} within {timeout} s; yggdrasil logs: {logs}"
+                f"{address} not reachable from namespace {side} within {timeout} s; logs: {logs}"
             )
 
     def teardown(self) -> None:
-        for node in self.ygg.values():
+        for node in [*self.ygg.values(), *self.wg.values(), *self.nebula.values()]:
             node.stop()
         for ns in self.ns.values():
             ns.destroy()
         self.ns.clear()
+        shutil.rmtree(self.public, ignore_errors=True)
 
 
 class Capture:

@@ -129,11 +129,23 @@ class PrivacyRules:
 
     overlay: the two nodes' overlay addresses: the only UDP allowed anywhere is between them.
     lan_interfaces: the underlay; there, only TCP to/from `lan_tcp_ports` (Yggdrasil's
-    peering, which carries the overlay) plus ARP/ICMP neighbour discovery."""
+    peering) and UDP between LAN addresses to/from `lan_udp_ports` (WireGuard's and
+    Nebula's own packets), each carrying an overlay, plus ARP/ICMP neighbour discovery."""
 
     overlay: frozenset
     lan_interfaces: frozenset
     lan_tcp_ports: frozenset = frozenset()
+    lan_udp_ports: frozenset = frozenset()
+    lan_addresses: frozenset = frozenset()
+
+    def overlay_carrier(self, p: Packet) -> bool:
+        """A packet of an overlay daemon itself, on the LAN, between LAN addresses."""
+        return (
+            p.interface in self.lan_interfaces
+            and bool({p.sport, p.dport} & self.lan_udp_ports)
+            and p.src in self.lan_addresses
+            and p.dst in self.lan_addresses
+        )
 
     def violations(self, packets: list[Packet]) -> list[str]:
         found = []
@@ -143,7 +155,8 @@ class PrivacyRules:
                     found.append(f"{FORBIDDEN_PORTS[port]} packet: {p}")
             if p.dst in FORBIDDEN_DESTINATIONS:
                 found.append(f"{FORBIDDEN_DESTINATIONS[p.dst]} multicast: {p}")
-            if p.proto == UDP and not (p.src in self.overlay and p.dst in self.overlay):
+            off_overlay = not (p.src in self.overlay and p.dst in self.overlay)
+            if p.proto == UDP and off_overlay and not self.overlay_carrier(p):
                 found.append(f"UDP off the overlay: {p}")
             if (
                 p.interface in self.lan_interfaces
@@ -151,7 +164,7 @@ class PrivacyRules:
                 and not ({p.sport, p.dport} & self.lan_tcp_ports)
             ):
                 found.append(f"TCP on the LAN other than overlay peering: {p}")
-            if p.interface in self.lan_interfaces and p.proto not in (TCP, ICMP, ICMPV6, -1):
+            if p.interface in self.lan_interfaces and p.proto not in (TCP, ICMP, ICMPV6, -1, UDP):
                 found.append(f"{p.kind} on the LAN: {p}")
         return found
 

@@ -8,28 +8,68 @@ whole life of both processes:
 - every link that crossed the file drop, and every SDP in it, names only the two
   overlay addresses, host candidates only;
 - the viewer's summary reports the overlay addresses as the selected pair.
-Run once over real Yggdrasil 0.4.7 (200::/7 on ygg0) and once with the `static`
-provider over a second veth (10.99.0.0/24 on ovl0); the other overlay is up meanwhile,
-so gathering on the wrong interface would show."""
+Run over real Yggdrasil 0.4.7 (200::/7 on ygg0), the `static` provider over a second
+veth (10.99.0.0/24 on ovl0), real WireGuard (wireguard-go, wg0; the camera's daemon runs
+as the service user with no capabilities and reads the peer table root exported) and
+real Nebula 1.6 (nebula1, a lighthouse on the LAN); the other overlays are up meanwhile,
+so gathering on the wrong interface would show. On the LAN the only UDP is WireGuard's
+and Nebula's own, between LAN addresses."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 
-from .callrig import PLACEHOLDERS, CallRig, addresses_in, host_of, sdp_addresses
-from .netlab import STATIC, YGG_PORT, Capture
+from .callrig import (
+    PLACEHOLDERS,
+    SERVICE_USER,
+    CallRig,
+    addresses_in,
+    as_service_user,
+    host_of,
+    media_node,
+    sdp_addresses,
+)
+from .netlab import LAN, LAN_UDP_PORTS, LIGHTHOUSE_LAN, NEBULA, STATIC, WIREGUARD, YGG_PORT, Capture
 from .pcap import PrivacyRules, tally
 
 pytestmark = pytest.mark.timeout(240)
 
 UNDERLAY_TEXT = ("169.254.77.", "fd00:77:")
+LAN_ADDRESSES = frozenset(ipaddress.ip_address(x) for x in (*LAN["a"], *LAN["b"], LIGHTHOUSE_LAN))
 
 
-@pytest.mark.parametrize("provider", ["yggdrasil", "static"])
+def lan_rules(overlay: frozenset) -> PrivacyRules:
+    # Yggdrasil's TCP peering, WireGuard's and Nebula's UDP stay on the LAN in every run:
+    # the lab keeps all overlays up; they carry no packet of the node's own.
+    return PrivacyRules(
+        overlay=overlay,
+        lan_interfaces=frozenset({"lan0"}),
+        lan_tcp_ports=frozenset({YGG_PORT}),
+        lan_udp_ports=LAN_UDP_PORTS,
+        lan_addresses=LAN_ADDRESSES,
+    )
+
+
+def overlay_addresses(lab) -> dict[str, list[str]]:
+    return {
+        "yggdrasil": [lab.ygg[s].address for s in "ab"],
+        "static": list(STATIC.values()),
+        "wireguard": list(WIREGUARD.values()),
+        "nebula": [NEBULA["a"], NEBULA["b"]],
+    }
+
+
+@pytest.mark.parametrize("provider", ["yggdrasil", "static", "wireguard", "nebula"])
 def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
-    rig = CallRig(lab, tmp_path, provider)
+    if provider == "wireguard":
+        # What the unit's ExecStartPre=+ does as root; the daemon then runs unprivileged.
+        for side in "ab":
+            exported = lab.wg[side].export(media_node())
+            assert exported.returncode == 0, exported.stderr
+    rig = CallRig(lab, tmp_path, provider, unprivileged=provider == "wireguard")
     a, b = (ipaddress.ip_address(rig.overlay[s]) for s in "ab")
     captures = {side: Capture(lab.ns[side], tmp_path / f"{side}.pcap").start() for side in "ab"}
     try:
@@ -53,11 +93,7 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
     )
 
     # On the wire.
-    # Yggdrasil's TCP peering stays on the LAN in both runs: the lab keeps it up (in the
-    # static run it is the unused overlay); it carries no packet of the node's own.
-    rules = PrivacyRules(
-        overlay=frozenset({a, b}), lan_interfaces=frozenset({"lan0"}), lan_tcp_ports=frozenset({YGG_PORT})
-    )
+    rules = lan_rules(frozenset({a, b}))
     violations = rules.violations(packets)
     assert not violations, "privacy violations on the wire:\n" + "\n".join(violations[:40]) + context
     media = PrivacyRules.overlay_udp(packets, rig.overlay_interface, a, b)
@@ -95,7 +131,7 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
         f"remote_address {summary.get('remote_address')}{context}"
     )
     # The LAN, and the overlay this call did not use, must not show up in its output.
-    unused = [lab.ygg[s].address for s in "ab"] if provider == "static" else list(STATIC.values())
+    unused = [x for p, xs in overlay_addresses(lab).items() if p != provider for x in xs]
     underlay = UNDERLAY_TEXT + tuple(unused)
     for text, what in (
         (result.stdout, "viewer summary"),
@@ -104,3 +140,29 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
     ):
         leaked = [u for u in underlay if u in text]
         assert not leaked, f"{what} names underlay address(es) {leaked}{context}"
+    if provider == "wireguard":
+        # The daemon ran as the service user (the camera's key is that user's: it would
+        # refuse to start as anyone else) and no private key was read, logged or stored.
+        assert rig.homes["a"].key_file.stat().st_uid == int(SERVICE_USER[0])
+        for side in "ab":
+            secret = lab.wg[side].private_key
+            assert secret not in lab.wg[side].table.read_text(), "private key in the exported table"
+            assert secret not in result.daemon_log + result.stderr + result.stdout, "private key logged"
+        # doctor, as the service user: the interface is up, the table readable, the viewer resolvable.
+        doctor = lab.ns["a"].run(
+            *as_service_user([*media_node(), "doctor", "--home", str(rig.homes["a"].path), "--json"]),
+            check=False,
+            timeout=60,
+        )
+        found = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert found["overlay"]["status"] == "ok", found["overlay"]
+        assert "10.98.0.1 on wg0, 1 peer(s)" in found["overlay"]["detail"], found["overlay"]
+        assert found["overlay peers"]["status"] == "ok", found["overlay peers"]
+    if provider == "nebula":
+        # doctor: this node's certificate address is on nebula1, the viewer's certificate verifies.
+        doctor = lab.ns["a"].run(
+            *media_node(), "doctor", "--home", str(rig.homes["a"].path), "--json", check=False, timeout=60
+        )
+        found = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert found["overlay"]["status"] == "ok" and NEBULA["a"] in found["overlay"]["detail"], found
+        assert found["overlay peers"]["status"] == "ok", found["overlay peers"]

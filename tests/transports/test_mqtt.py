@@ -271,64 +271,6 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
     ctl.close()
 
 
-async def test_home_assistant_discovery_buttons_sensors_and_press(broker, nodes):
-    viewer, camera, stranger, limited = nodes
-    calls = []
-
-    async def on_call(peer, transport):
-        calls.append(peer.name)
-
-    ha = Watcher(broker, "controller")
-    assert await ha.connected()
-    ha.c.subscribe("homeassistant/#", qos=1)
-    ha.c.subscribe(f"media-node/{camera.node_id}/status", qos=1)
-    await wait_for(lambda: len(ha.suback) == 2, what="SUBACKs")
-    config = broker.config_for(camera.node_id, home_assistant=True)
-    disc = f"homeassistant/button/{camera.node_id}"
-    async with MqttTransport(
-        config, camera.identity, Responder(camera), peers=camera.peers, on_call=on_call, name="front door"
-    ) as transport:
-        await wait_for(lambda: len(ha.on("homeassistant/")) == 4, what="4 discovery configs")
-        configs = {m.topic: json.loads(m.payload) for m in ha.on("homeassistant/")}
-        assert set(configs) == {
-            f"{disc}/call_viewer/config",
-            f"{disc}/call_limited/config",
-            f"homeassistant/binary_sensor/{camera.node_id}/online/config",
-            f"homeassistant/sensor/{camera.node_id}/active_calls/config",
-        }
-        button = configs[f"{disc}/call_viewer/config"]
-        assert button["name"] == "call viewer" and button["payload_press"] == "viewer"
-        assert button["command_topic"] == f"media-node/{camera.node_id}/cmd/call"
-        assert button["device"]["name"] == "front door"
-        online = configs[f"homeassistant/binary_sensor/{camera.node_id}/online/config"]
-        assert online["state_topic"] == f"media-node/{camera.node_id}/status"
-        late = Watcher(broker, "controller")  # HA restarting later still finds them (retained)
-        assert await late.connected()
-        late.c.subscribe("homeassistant/#", qos=1)
-        await wait_for(lambda: len(late.on("homeassistant/")) == 4, what="retained configs")
-        assert all(m.retain for m in late.on("homeassistant/"))
-        late.close()
-        # pressing the button is what HA does: publish payload_press to command_topic
-        ha.publish(button["command_topic"], button["payload_press"])
-        await wait_for(lambda: calls == ["viewer"], what="the call")
-        # a peer added while the node runs gets its button at the next refresh
-        camera.trust(stranger, "call")
-        transport.home_assistant.refresh_if_changed()
-        await wait_for(
-            lambda: any(m.topic == f"{disc}/call_stranger/config" for m in ha.messages),
-            what="the new peer's button",
-        )
-    # limited leaves the allowlist: its button is removed at the next start
-    camera.peers.remove("limited")
-    ha.messages.clear()
-    async with MqttTransport(config, camera.identity, Responder(camera), peers=camera.peers, on_call=on_call):
-        await wait_for(
-            lambda: any(m.topic == f"{disc}/call_limited/config" and not m.payload for m in ha.messages),
-            what="the stale button removed",
-        )
-    ha.close()
-
-
 KILLED_NODE = """
 import asyncio, sys
 from pathlib import Path

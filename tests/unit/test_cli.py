@@ -188,3 +188,20 @@ def test_console_script_runs(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 1 and "media-node init" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_peers_add_takes_each_overlay_binding(homes):
+    cam, _, _, ids = homes
+    key = "Wg" * 21 + "A="
+    fingerprint = "ab" * 32
+    for option, value, name in (
+        ("--wireguard-key", key, "wg"),
+        ("--nebula-cert", fingerprint, "neb"),
+        ("--tailscale-node", "nodekey:" + "cd" * 32, "ts"),
+    ):
+        code, _, err = run("peers", "add", "--home", cam, "viewer", ids["viewer"], option, value, "--replace")
+        assert code == 0, err
+        listed = json.loads(run("peers", "list", "--home", cam, "--json")[1])["viewer"]
+        assert listed[option[2:].replace("-", "_")] == value, (name, listed)
+    code, _, err = run("peers", "add", "--home", cam, "v2", ids["stranger"], "--wireguard-key", "short")
+    assert code != 0 and "44 base64" in err

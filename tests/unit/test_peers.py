@@ -1,3 +1,4 @@
+import base64
 import os
 
 import pytest
@@ -54,6 +55,12 @@ def test_duplicate_id_and_name(tmp_path):
         ({"allow": "view,admin"}, "unknown permission"),
         ({"yggdrasil_key": "abc"}, "64 hex"),
         ({"address": "not-an-ip"}, "not an IP"),
+        ({"wireguard_key": "abc="}, "44 base64"),
+        ({"wireguard_key": "A" * 43 + "=="}, "44 base64"),
+        ({"nebula_cert": "-rf"}, "certificate name or its fingerprint"),
+        ({"nebula_cert": "a b"}, "certificate name or its fingerprint"),
+        ({"tailscale_node": "nodekey:abc"}, "nodekey:64 hex"),
+        ({"tailscale_node": "--socket=/x"}, "nodekey:64 hex"),
     ],
 )
 def test_validation(kwargs, match):
@@ -70,3 +77,22 @@ def test_broken_file_is_a_clear_error(tmp_path):
     path.write_text(f"[peers.x]\nnode_id = '{nid()}'\nallw = ['view']\n")
     with pytest.raises(NodeError, match="unknown keys"):
         PeerStore(path).load()
+
+
+def test_overlay_bindings_round_trip_through_the_file(tmp_path):
+    store = PeerStore(tmp_path / "peers.toml")
+    key = base64.b64encode(os.urandom(32)).decode()
+    peers = [
+        make_peer("wg", nid(), wireguard_key=key),
+        make_peer("neb", nid(), nebula_cert="E" * 64),
+        make_peer("neb2", nid(), nebula_cert="camera-1.lab"),
+        make_peer("ts", nid(), tailscale_node="NODEKEY:" + "ab" * 32),
+        make_peer("ts2", nid(), tailscale_node="nCam2CNTRL"),
+    ]
+    for peer in peers:
+        store.add(peer)
+    loaded = store.load()
+    assert loaded == {p.name: p for p in peers}
+    assert loaded["neb"].nebula_cert == "e" * 64  # fingerprints compare lowercase
+    assert loaded["ts"].tailscale_node == "nodekey:" + "ab" * 32
+    assert loaded["wg"].wireguard_key == key

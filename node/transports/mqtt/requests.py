@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
@@ -20,9 +21,13 @@ from ...peers import Peer, PeerStore
 from .. import Handler, public_error
 from .messages import error_payload, node_topic, peek_claims
 
+if TYPE_CHECKING:
+    from .commands import DoorbellCommands
+
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_TOPIC = 512
+DOORBELL_COMMANDS = ("ring", "snapshot")
 
 
 class MqttRequests:
@@ -49,6 +54,7 @@ class MqttRequests:
         self.publish_event = publish_event
         self.take_inbox_answer = take_inbox_answer
         self.counts = {"handled": 0, "rejected": 0}
+        self.commands: DoorbellCommands | None = None  # cmd/ring, cmd/snapshot (set by the server)
 
     def topic(self, *parts: str, node_id: str | None = None) -> str:
         return node_topic(self.prefix, node_id or self.node_id, *parts)
@@ -88,8 +94,11 @@ class MqttRequests:
             await self._serve_link(message)
         elif topic == self.topic("cmd", "call"):
             await self._serve_call(message)
+        elif self.commands is not None and topic in [self.topic("cmd", c) for c in DOORBELL_COMMANDS]:
+            await self.commands.serve(message, topic.rsplit("/", 1)[-1])
         else:
-            self.refuse(message, "bad-request", f"unknown topic {topic!r}: use inbox or cmd/call")
+            known = "inbox, cmd/call" + (", cmd/ring, cmd/snapshot" if self.commands is not None else "")
+            self.refuse(message, "bad-request", f"unknown topic {topic!r}: use {known}")
 
     def _payload_text(self, message: MQTTMessage, what: str) -> str | None:
         payload = message.payload or b""

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from paho.mqtt.client import MQTTMessage, MQTTMessageInfo
 from paho.mqtt.properties import Properties
@@ -24,9 +25,16 @@ from ...identity import Identity
 from ...peers import Peer, PeerStore
 from .. import TRANSPORT_REASONS, Handler
 from .client import CONNECT_TIMEOUT, MqttClient
+from .commands import DoorbellCommands
 from .messages import error_payload, node_topic
 from .requests import MqttRequests
 from .status import NodeStatus
+
+if TYPE_CHECKING:
+    from ...diagnostics import Diagnostics
+    from ...doorbell import Doorbell
+    from ...media.snapshot import Snapshotter
+    from ..homeassistant import DeviceInfo, HomeAssistantDiscovery
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,7 @@ HANDLE_TIMEOUT = 90.0  # a link in hand longer than this is answered with a time
 QUEUE_PER_WORKER = 4  # QoS 0 messages waiting beyond workers * this are refused as busy
 BUSY_REPORT_EVERY = 1.0  # seconds: busy refusals are logged and announced in batches
 EXTENSION_REFRESH_EVERY = 30.0
+HEALTH_EVERY = 30.0  # seconds between diagnostics samples on `health`
 
 # on_call(peer, transport): cmd/call asks this node to call `peer`; its offer and the
 # answer go through `transport` (this one). CallManager.call has this shape.
@@ -50,6 +59,20 @@ class MqttExtension(Protocol):
     def on_message(self, message: MQTTMessage) -> None: ...
     def announce(self) -> None: ...
     def refresh_if_changed(self) -> None: ...
+    def on_event(self, event: Mapping[str, object]) -> None: ...
+
+
+@dataclass
+class NodeParts:
+    """The optional parts of the node the MQTT side serves and announces (all None: a
+    plain node with links, cmd/call, status and events)."""
+
+    doorbell: Doorbell | None = None
+    snapshots: Snapshotter | None = None
+    snapshot_every: int = 0  # seconds between periodic snapshots (0: only when asked)
+    snapshot_on_ring: bool = True
+    diagnostics: Diagnostics | None = None
+    device: DeviceInfo | None = None
 
 
 class MqttTransport:
@@ -65,8 +88,10 @@ class MqttTransport:
         active_calls: Callable[[], int] | None = None,
         workers: int = 4,
         handle_timeout: float = HANDLE_TIMEOUT,
+        parts: NodeParts | None = None,
     ):
         self.config = config
+        self.parts = parts or NodeParts()
         self.identity = identity
         self.node_id = identity.node_id
         self.name = name
@@ -88,20 +113,12 @@ class MqttTransport:
             events_topic=self.topic("events"),
             active_calls=active_calls or (lambda: 0),
         )
-        self.home_assistant: MqttExtension | None = None
+        self.health_topic = self.topic("health")
+        self.snapshot_topic = self.topic("snapshot")
+        self.home_assistant: HomeAssistantDiscovery | None = None
         if config.home_assistant:
-            from ..homeassistant import HomeAssistantDiscovery
-
-            self.home_assistant = HomeAssistantDiscovery(
-                self.publish,
-                node_id=self.node_id,
-                name=name,
-                status_topic=self.topic("status"),
-                command_topic=self.topic("cmd", "call"),
-                discovery_prefix=config.discovery_prefix,
-                peers=peers,
-            )
-        self.extensions = [self.home_assistant] if self.home_assistant is not None else []
+            self.home_assistant = self._home_assistant(peers)
+        self.extensions: list[MqttExtension] = [self.home_assistant] if self.home_assistant else []
         self.client = MqttClient(
             config,
             identity,
@@ -130,6 +147,44 @@ class MqttTransport:
             take_inbox_answer=self.client.take_inbox_answer,
         )
         self.counts = self.requests.counts
+        self.commands = DoorbellCommands(
+            self.requests,
+            doorbell=self.parts.doorbell,
+            snapshots=self.parts.snapshots,
+            publish=self.publish,
+            snapshot_topic=self.snapshot_topic,
+        )
+        self.requests.commands = self.commands
+        bell = self.parts.doorbell
+        if bell is not None:  # rings go out as events; a snapshot follows them if asked
+            bell.on_event(self.publish_event)
+            if self.parts.snapshots is not None and self.parts.snapshot_on_ring:
+                bell.on_ring(self.commands.on_ring)
+
+    def _home_assistant(self, peers: PeerStore | None) -> HomeAssistantDiscovery:
+        from ..homeassistant import DeviceInfo, Features, HomeAssistantDiscovery, Topics
+
+        ha = HomeAssistantDiscovery(
+            self.publish,
+            node_id=self.node_id,
+            device=self.parts.device or DeviceInfo(self.name),
+            topics=Topics(
+                status=self.topic("status"),
+                health=self.health_topic,
+                ha_event=self.topic("ha", "event"),
+                snapshot=self.snapshot_topic,
+                cmd_call=self.topic("cmd", "call"),
+                cmd_ring=self.topic("cmd", "ring"),
+                cmd_snapshot=self.topic("cmd", "snapshot"),
+            ),
+            discovery_prefix=self.config.discovery_prefix,
+            peers=peers,
+            features=Features(snapshots=self.parts.snapshots is not None),
+        )
+        # HA came back: it also needs the current states, not only the configs.
+        ha.on_birth.append(self.status.publish_status)
+        ha.on_birth.append(self.publish_health)
+        return ha
 
     # --- the connection (the composed client) --------------------------------------------
 
@@ -156,8 +211,19 @@ class MqttTransport:
         return await self.client.request(peer, link_text, timeout)
 
     def publish_event(self, event: Mapping[str, object]) -> None:
-        """CallManager.on_event callback (and the transports' own rejections)."""
+        """CallManager.on_event callback (and the transports' own rejections, rings)."""
         self.status.publish_event(event)
+        for ext in self.extensions:
+            try:
+                ext.on_event(event)
+            except Exception:
+                log.exception("MQTT: %s failed on an event", type(ext).__name__)
+        if event.get("event") in ("call-started", "call-ended"):
+            self.publish_health()  # viewers changed
+
+    def publish_health(self) -> None:
+        if self.parts.diagnostics is not None and self.connected:
+            self.status.publish_health(self.health_topic, self.parts.diagnostics.sample().as_dict())
 
     def publish_status(self) -> None:
         self.status.publish_status()
@@ -172,6 +238,10 @@ class MqttTransport:
         ]
         if self.extensions:
             self._tasks.append(asyncio.create_task(self._refresh_extensions(), name="mqtt-ext-refresh"))
+        if self.parts.diagnostics is not None:
+            self._tasks.append(asyncio.create_task(self._health_loop(), name="mqtt-health"))
+        if self.parts.snapshots is not None and self.parts.snapshot_every > 0:
+            self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="mqtt-snapshots"))
         await self.client.connect(timeout, wait=wait)
 
     async def stop(self) -> None:
@@ -214,8 +284,31 @@ class MqttTransport:
 
     def _on_ready(self) -> None:
         self.status.publish_status()
+        self.publish_health()
         for ext in self.extensions:
             ext.announce()
+
+    async def _health_loop(self, every: float = HEALTH_EVERY) -> None:
+        diagnostics = self.parts.diagnostics
+        assert diagnostics is not None
+        while True:
+            try:
+                await asyncio.to_thread(diagnostics.refresh)  # vcgencmd: off the event loop
+                self.publish_health()
+            except Exception:
+                log.exception("MQTT: the health sample failed")
+            await asyncio.sleep(every)
+
+    async def _snapshot_loop(self) -> None:
+        from ...media.snapshot import SnapshotError
+
+        while True:
+            await asyncio.sleep(self.parts.snapshot_every)
+            if self.connected:
+                try:
+                    await self.commands.take_and_publish("every")
+                except SnapshotError:
+                    pass  # logged; the next one may work
 
     async def _refresh_extensions(self, every: float = EXTENSION_REFRESH_EVERY) -> None:
         while True:
@@ -287,4 +380,4 @@ class MqttTransport:
             self.client.ack(message)
 
 
-__all__ = ["CallStarter", "MqttExtension", "MqttTransport"]
+__all__ = ["CallStarter", "MqttExtension", "MqttTransport", "NodeParts"]

@@ -86,6 +86,13 @@ class NodeStatus:
             self.status_topic, status_payload("online", self.node_id, self.name, calls), qos=1, retain=True
         )
 
+    def publish_health(self, topic: str, health: Mapping[str, object]) -> None:
+        """Retained diagnostics (numbers and words only: node.diagnostics)."""
+        try:
+            self._publish(topic, json.dumps({**scrub(health), "at": int(time.time())}), qos=1, retain=True)
+        except Exception:
+            log.exception("MQTT: could not publish the health sample")
+
     def publish_event(self, event: Mapping[str, object]) -> None:
         """CallManager.on_event callback (and the transports' own rejections)."""
         try:
