@@ -3,7 +3,8 @@
 It keeps the contract the node relied on from pydantic, which it replaces here because
 it cost a daemon 8 MiB and every CLI command ~100 ms for ~40 scalar fields:
 - a section is a class of annotated fields `name: type = Field(default, description=...,
-  ge=, gt=, le=)`; types are str, int, float, bool, Literal[...] or another section;
+  ge=, gt=, le=)`; types are str, int, float, bool, Literal[...], list[one of those] or
+  another section;
 - unknown keys are errors; every problem is reported with its dotted location;
 - values are checked on assignment too, so code that sets a field cannot store garbage;
 - lax conversions as pydantic's lax mode does them for TOML's scalars: an integral float
@@ -188,6 +189,17 @@ def _convert(info: FieldInfo, value: Any, loc: tuple[str, ...]) -> Any:
 
 
 def _scalar(kind: Any, value: Any) -> Any:
+    if get_origin(kind) is list:
+        (item,) = get_args(kind) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("Input should be a valid list")
+        out = []
+        for i, element in enumerate(value):
+            try:
+                out.append(element if item is Any else _scalar(item, element))
+            except ValueError as e:
+                raise ValueError(f"item {i}: {e}") from None
+        return out
     if get_origin(kind) is Literal:
         choices = get_args(kind)
         if value not in choices or type(value) is bool:
