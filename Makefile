@@ -1,5 +1,6 @@
 # media-node: the two commands are `make demo` and `make test`.
-# Both install what they need on a fresh Debian 12 / Raspberry Pi OS machine as root:
+# Both install what they need, as root, on a fresh Debian 13 (Trixie) or 12 (Bookworm)
+# machine, Raspberry Pi OS included (Trixie, Python 3.13, first; Bookworm, 3.11, still):
 # missing system packages (apt), a virtual environment in .venv, and the package.
 
 PYTHON ?= python3
@@ -19,7 +20,14 @@ APT_PACKAGES := python3-venv python3-dev gcc libasound2-dev alsa-utils iproute2 
 
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint deps system-packages clean
+# `make arm64-check`: an emulated Raspberry Pi OS Trixie device (arm64, Python 3.13) built
+# with debootstrap + qemu-user-static and cached here; media-node is installed on it the
+# way the Ansible role does, then doctor and a short demo run. Slow (~15 min the first
+# time on a quiet machine), not part of `make test`. Leaves the device wheelhouse in
+# $(ARM64_CACHE)/wheelhouse.
+ARM64_CACHE ?= .cache/arm64
+
+.PHONY: demo test lint deps system-packages clean arm64-check
 
 # What `make lint` checks (settings in pyproject.toml): ruff on the code and the tests,
 # mypy (strict) on node/ and bench/.
@@ -51,6 +59,11 @@ $(STAMP): pyproject.toml | system-packages
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+arm64-check:
+	@command -v debootstrap >/dev/null && command -v qemu-aarch64-static >/dev/null || \
+	  { echo "arm64-check needs debootstrap and qemu-user-static (apt-get install debootstrap qemu-user-static)" >&2; exit 1; }
+	sh deploy/arm64/check.sh $(ARM64_CACHE)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

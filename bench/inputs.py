@@ -3,7 +3,8 @@ cached under OUT/inputs/ (OUT: `--out`, default `default_out()`).
 
 Each clip exists as raw Annex-B (`.h264`, what our file: source and aiortc's MediaPlayer
 read) and as MPEG-TS (`.ts`, what GStreamer needs: a raw .h264 through h264parse has no
-PTS in 1.22, research/anchors.md §3 gotcha 4). Both carry the same access units."""
+PTS in GStreamer 1.22, so its buffers would carry no timestamps). Both carry the same
+access units."""
 
 from __future__ import annotations
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 import click
 
@@ -68,10 +69,10 @@ def main(verbose: int) -> None:
 
     Start with `media-node init`, add peers with `media-node peers add`, then
     `media-node run` (the daemon) or `media-node demo` (two nodes on this machine)."""
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from .logs import setup_logging
+
+    # Under systemd (JOURNAL_STREAM set) no own timestamp and <N> priority prefixes.
+    setup_logging(max(logging.WARNING - 10 * verbose, logging.DEBUG))
 
 
 # --- identity -----------------------------------------------------------------------
@@ -126,6 +127,9 @@ _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h i
 @click.option(
     "--tailscale-node", default="", help="tailscale overlay: the peer's node key (nodekey:HEX) or stable id."
 )
+@click.option(
+    "--via", default="", metavar="file:DIR|mqtt", help="How view and web reach this peer (default: --via)."
+)
 @click.option("--replace", is_flag=True, help="Overwrite a peer of the same name.")
 def peers_add(
     home_dir: Path | None,
@@ -138,13 +142,13 @@ def peers_add(
     wireguard_key: str,
     nebula_cert: str,
     tailscale_node: str,
+    via: str,
     replace: bool,
 ) -> None:
     """Trust NODE_ID under NAME (docs/overlays.md: which binding each overlay needs)."""
     home = get_home(home_dir)
-    peer = make_peer(
-        name, node_id, allow, address, yggdrasil_key, staex_id, wireguard_key, nebula_cert, tailscale_node
-    )
+    bindings = (address, yggdrasil_key, staex_id, wireguard_key, nebula_cert, tailscale_node)
+    peer = make_peer(name, node_id, allow, *bindings, via=via)
     PeerStore(home.peers_file).add(peer, replace=replace)
     click.echo(f"added {peer.name} ({peer.node_id}) allow={','.join(sorted(peer.allow)) or '-'}")
 
@@ -398,6 +402,7 @@ def profile_show(home_dir: Path | None, name: str, as_json: bool, config_txt: bo
             f"[{p.video.min_bitrate}..{p.video.max_bitrate}], I-period {p.video.iperiod}"
         )
         click.echo(f"audio: {p.audio.source} ({p.audio.why})")
+        click.echo(f"speaker (talkback, set media.speaker to use it): {p.audio.speaker}")
         click.echo(f"doorbell: {p.doorbell.gpio or '(set doorbell.gpio)'} ({p.doorbell.why})")
         for key, value in p.sysctl.items():
             click.echo(f"sysctl {key} = {value}")
@@ -451,7 +456,13 @@ _AUDIO_HELP = (
 @home_option
 @click.option("--video", default=None, metavar="SOURCE", help=_VIDEO_HELP)
 @click.option("--audio", default=None, metavar="SOURCE", help=_AUDIO_HELP)
-def run(home_dir: Path | None, video: str | None, audio: str | None) -> None:
+@click.option(
+    "--speaker",
+    default=None,
+    metavar="alsa:DEVICE|none",
+    help="Where peers allowed 'talk' are heard (default: config media.speaker; none).",
+)
+def run(home_dir: Path | None, video: str | None, audio: str | None, speaker: str | None) -> None:
     """The daemon: serve view requests (and calls) arriving in the home's inbox/ (file
     drop) until SIGTERM or SIGINT, which end every call cleanly. Overlay, media and
     limits come from the home's config.toml."""
@@ -462,7 +473,7 @@ def run(home_dir: Path | None, video: str | None, audio: str | None) -> None:
 
     home = get_home(home_dir)
     config = load_config(home.config_file)
-    apply_overrides(config.media, video=video, audio=audio)
+    apply_overrides(config.media, video=video, audio=audio, speaker=speaker)
     _log_level_from(config)
     asyncio.run(run_service(home, config))
 
@@ -478,38 +489,125 @@ def run(home_dir: Path | None, video: str | None, audio: str | None) -> None:
     "peer's home or drop folder); mqtt: through the broker in this home's [mqtt] config; "
     "manual: print the request, paste the reply.",
 )
-@click.option("--seconds", type=float, default=10.0, show_default=True, help="Seconds to receive.")
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Seconds to receive (default 10; with --play or --record -: an hour, or until the player closes).",
+)
 @click.option(
     "--record",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
     default=None,
-    help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts).",
+    help="Record the video as it arrived (H.264, not re-encoded) to FILE (.mkv, .mp4, .ts); "
+    "`-`: live MPEG-TS (H.264 as it arrived + AAC audio) on stdout, e.g. `| ffplay -`.",
+)
+@click.option(
+    "--play", is_flag=True, help="Play live in the first of mpv, ffplay, gst-play-1.0 found on PATH."
+)
+@click.option(
+    "--talk",
+    default=None,
+    metavar="tone|alsa:DEVICE|file:PATH.wav",
+    help="Also send this audio to PEER's speaker (PEER must allow this node 'talk').",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON summary.")
 def view(
-    home_dir: Path | None, peer: str, via: str, seconds: float, record: Path | None, as_json: bool
+    home_dir: Path | None,
+    peer: str,
+    via: str,
+    seconds: float | None,
+    record: Path | None,
+    play: bool,
+    talk: str | None,
+    as_json: bool,
 ) -> None:
     """Watch PEER's camera and microphone: a signed view-request, its signed answer,
     then media over the overlay for --seconds. Prints a JSON summary (ttff_ms,
     video_frames, audio_frames, kbps, local_address, remote_address, record); exits 1
-    if no video arrived."""
+    if no video arrived. With `--record -` the summary goes to stderr (stdout is the
+    stream)."""
     import asyncio
 
     from .transports.base import client_transport
-    from .viewer import format_summary
+    from .viewer import format_summary, start_player
     from .viewer import view as run_view
 
     home = get_home(home_dir)
+    live = play or str(record) == "-"
+    if play and record is not None:
+        raise NodeError("--play and --record cannot be combined (pipe `--record -` into a player instead)")
+    seconds = seconds if seconds is not None else (3600.0 if live else 10.0)
+    if live and via == "manual":
+        raise NodeError("--via manual prints its request on stdout: use file:DIR or mqtt with a live pipe")
     if seconds <= 0:
         raise NodeError("--seconds must be positive")
+    if talk:
+        from .media.select import parse_talk
+
+        parse_talk(talk)
     transport = client_transport(via, home)
-    summary = asyncio.run(run_view(home, peer, transport, seconds, record))
+    player = start_player() if play else None
+    target: Path | BinaryIO | None = record
+    if player is not None:
+        target = cast(BinaryIO, player.stdin)
+    elif live:
+        target = sys.stdout.buffer
+    until = (lambda: player.poll() is not None) if player is not None else None
+    try:
+        summary = asyncio.run(run_view(home, peer, transport, seconds, target, talk=talk, until=until))
+    finally:
+        if player is not None:
+            _stop_player(player)
     summary["via"] = via if via in ("manual", "mqtt") else "file"
     if not as_json:
         click.echo(format_summary(summary), err=True)
-    click.echo(json.dumps(summary))
+    click.echo(json.dumps(summary), err=live)
     if not summary["ok"]:
         sys.exit(1)
+
+
+def _stop_player(player: subprocess.Popen[bytes]) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        if player.stdin is not None:
+            player.stdin.close()
+    try:
+        player.wait(5)
+    except subprocess.TimeoutExpired:
+        player.terminate()
+        player.wait(5)
+
+
+@main.command()
+@home_option
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: config web.port, 8765).")
+@click.option(
+    "--via",
+    default=None,
+    metavar="file:DIR|mqtt",
+    help="How to reach cameras without their own `via` in peers.toml (default: mqtt when [mqtt] is on).",
+)
+@click.option("--new-token", is_flag=True, help="Replace the access token (old bookmarks stop working).")
+def web(home_dir: Path | None, port: int | None, via: str | None, new_token: bool) -> None:
+    """The browser viewer: serve a page on 127.0.0.1 only that lists this node's peers and
+    watches one live (video, audio, push-to-talk, snapshot, stats), and rings when a camera
+    calls this node. This node relays the media between the page and the camera without
+    decoding; only the two nodes' overlay addresses ever leave the machine. Prints the URL
+    (with its access token, kept 0600 in the home) and serves until Ctrl-C."""
+    import asyncio
+
+    from .web.run import run_web
+
+    home = get_home(home_dir)
+    config = load_config(home.config_file)
+    if via is not None and not (via == "mqtt" or (via.startswith("file:") and len(via) > 5)):
+        raise NodeError(f"--via {via!r}: use file:DIR or mqtt")
+    _log_level_from(config)
+    asyncio.run(
+        run_web(home, config, port=config.web.port if port is None else port, via=via, new_token=new_token)
+    )
 
 
 @main.command()

@@ -93,7 +93,8 @@ class MediaSection(Section):
     video: str = Field(
         "",
         description="Video source: testsrc, file:PATH, rtsp://..., picamera2, v4l2:/dev/videoN "
-        "(empty = the board profile's default).",
+        "(empty = the board profile's default). A camera that is absent or fails is reported "
+        "unavailable and retried, never replaced: the test pattern only when set to testsrc.",
     )
     audio: str = Field(
         "", description="Audio source: tone, alsa:DEVICE or none (empty = the board profile's default)."
@@ -105,6 +106,32 @@ class MediaSection(Section):
     iperiod: int = Field(0, ge=0, description="Frames between IDRs (0 = the profile's).")
     audio_rate: int = Field(48000, ge=8000, le=192000, description="ALSA capture rate in Hz.")
     audio_channels: int = Field(1, ge=1, le=2, description="ALSA capture channels (1 or 2).")
+    speaker: str = Field(
+        "",
+        description="Talkback speaker: alsa:DEVICE, or empty for none (no peer can talk). "
+        "`media-node profile show` names the board's usual device.",
+    )
+    speaker_volume: float = Field(
+        1.0, ge=0.0, le=4.0, description="Talkback gain (1.0 = as sent; above 1 amplifies, clipped)."
+    )
+    talk_latency_ms: int = Field(
+        200,
+        ge=20,
+        le=2000,
+        description="Most talkback audio queued for the speaker; older audio is dropped, not delayed.",
+    )
+    talk_mutes_mic: bool = Field(
+        True,
+        description="Send silence instead of the microphone while a peer talks (else viewers "
+        "hear the talker's voice echo back from the speaker).",
+    )
+
+    @field_validator("speaker")
+    @classmethod
+    def _speaker_form(cls, value: str) -> str:
+        if value.strip() in ("", "none") or (value.startswith("alsa:") and len(value) > 5):
+            return value.strip()
+        raise ValueError(f"{value!r}: use alsa:DEVICE (e.g. alsa:plughw:CARD=Headphones) or leave it empty")
 
 
 class CallsSection(Section):
@@ -178,6 +205,22 @@ class MqttSection(Section):
                 f"{value!r} is not an IP address; the node makes no DNS lookups, "
                 "so give the broker's IP (e.g. 127.0.0.1 or its overlay address)"
             ) from None
+
+
+class WebSection(Section):
+    port: int = Field(
+        8765,
+        ge=0,
+        le=65535,
+        description="`media-node web` listens on 127.0.0.1 at this port (0 = any free port).",
+    )
+    ring_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=120,
+        description="Seconds a doorbell call rings the open pages before it is declined "
+        "(keep it below the caller's calls.answer_timeout).",
+    )
 
 
 class DoorbellSection(Section):
@@ -254,6 +297,7 @@ class Config(Section):
     links: LinksSection = Field(default_factory=LinksSection)
     filedrop: FiledropSection = Field(default_factory=FiledropSection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
+    web: WebSection = Field(default_factory=WebSection)
     doorbell: DoorbellSection = Field(default_factory=DoorbellSection)
     snapshot: SnapshotSection = Field(default_factory=SnapshotSection)
 

@@ -1,88 +1,54 @@
 """`media-node doctor`: which board profile matches this machine, and what is missing
-(camera, encoder device, ALSA device, config.txt fragment, overlay, broker, key
-permissions, UDP buffers), each with the command or setting that fixes it.
+(picamera2 in this interpreter, the cameras libcamera sees, the encoder device, the
+microphone and speaker, the config.txt fragment, the overlay, the broker, clock sync,
+key permissions, UDP buffers), each with the command or setting that fixes it.
 
-Each check is a small method returning a `Check`; the report is ok only when no
-*required* check failed, and the CLI exits non-zero otherwise."""
+Each check is a small method returning a `Check` (media ones in doctor_media.py); the
+report is ok only when no *required* check failed, and the CLI exits non-zero otherwise."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ctypes
 import ipaddress
 import os
 import socket
-import sys
-from collections.abc import Awaitable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .config import Config
+from .doctor_media import MediaChecks, Picamera2Probe, probe_picamera2
+from .doctor_report import MISSING, OK, SKIP, WARN, Check, Report
 from .errors import NodeError
 from .home import Home
 from .profiles import BoardProfile, Machine, Match, ProfileError, match_profile
 
 T = TypeVar("T")
 
-OK, MISSING, WARN, SKIP = "ok", "missing", "warn", "skip"
-BOOT_CONFIGS = ("boot/firmware/config.txt", "boot/config.txt")  # Bookworm+, then older images
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # ok | missing | warn | skip
-    detail: str
-    fix: str = ""
-    required: bool = True
-
-    @property
-    def failed(self) -> bool:
-        return self.status == MISSING and self.required
-
-
-@dataclass
-class Report:
-    profile: str
-    reason: str
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(c.failed for c in self.checks)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "profile": self.profile,
-            "reason": self.reason,
-            "checks": [asdict(c) for c in self.checks],
-        }
-
-    def render(self) -> str:
-        marks = {OK: "ok  ", MISSING: "MISS", WARN: "warn", SKIP: "-   "}
-        lines = [f"profile: {self.profile} ({self.reason})"]
-        for c in self.checks:
-            mark = marks[c.status] if c.required or c.status != MISSING else "warn"
-            lines.append(f"[{mark}] {c.name}: {c.detail}")
-            if c.fix and c.status in (MISSING, WARN):
-                lines.append(f"       fix: {c.fix}")
-        failed = [c.name for c in self.checks if c.failed]
-        lines.append("all required checks passed" if not failed else f"missing: {', '.join(failed)}")
-        return "\n".join(lines)
+BOOT_CONFIGS = ("boot/firmware/config.txt", "boot/config.txt")  # Bookworm and Trixie, then older images
 
 
 class Doctor:
     """Runs every check against one home, its config and a probed machine. `timeout`
     bounds each network check (overlay, broker, RTSP camera)."""
 
-    def __init__(self, home: Home, config: Config, machine: Machine, timeout: float = 3.0):
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        machine: Machine,
+        timeout: float = 3.0,
+        picamera2: Callable[[], Picamera2Probe] = probe_picamera2,
+        clock: Callable[[], bool | None] | None = None,
+    ):
         self.home = home
         self.config = config
         self.machine = machine
         self.timeout = timeout
+        self.picamera2 = picamera2
+        self.clock_synced = clock or kernel_clock_synced
 
     def run(self) -> Report:
         try:
@@ -97,19 +63,25 @@ class Doctor:
                     "set media.profile in config.toml to one of `media-node profile list`",
                 )
             )
-            report.checks += [self.key(), self.overlay(), self.overlay_peers(), self.broker()]
+            report.checks += [self.key(), self.overlay(), self.overlay_peers(), self.broker(), self.clock()]
             return report
         p = match.profile
         report = Report(p.name, match.reason)
+        media = MediaChecks(
+            self.config.media.video or p.video.source,
+            self.config.media.audio or p.audio.source,
+            self.machine,
+            self._reach,
+            self.picamera2,
+        )
         report.checks += [
             self.key(),
-            self.camera(p),
-            self.encoder(p),
-            self.audio(p),
+            *media.all(p),
             self.config_txt(p),
             self.overlay(),
             self.overlay_peers(),
             self.broker(),
+            self.clock(),
             self.udp_buffers(p),
         ]
         return report
@@ -128,118 +100,6 @@ class Doctor:
         except NodeError as e:
             return Check("key", MISSING, str(e), f"chown <service user> {path} && chmod 600 {path}")
         return Check("key", OK, f"{path} is private; node id {identity.node_id}")
-
-    # --- video ----------------------------------------------------------------------
-    def _video(self, p: BoardProfile) -> str:
-        return self.config.media.video or p.video.source
-
-    def camera(self, p: BoardProfile) -> Check:
-        video = self._video(p)
-        if not video:
-            return Check(
-                "camera",
-                MISSING,
-                f"profile {p.name} has no default source",
-                'set media.video = "rtsp://USER:PASS@CAMERA_IP:554/STREAM" in config.toml '
-                "(an IP address: the node makes no DNS lookups)",
-            )
-        if video == "testsrc":
-            return Check(
-                "camera",
-                WARN,
-                "media.video = testsrc: a test pattern, not a camera",
-                "set media.video to the real source when one is attached",
-                required=False,
-            )
-        if video.startswith("file:"):
-            path = Path(video[5:])
-            if path.is_file():
-                return Check("camera", OK, f"file source {path}")
-            return Check(
-                "camera",
-                MISSING,
-                f"file source {path} does not exist",
-                "point media.video = file:PATH at an MPEG-TS H.264 file",
-            )
-        if video == "picamera2":
-            found = [d for d in self.machine.cameras() if d.card.startswith(("unicam", "rp1-cfe"))]
-            if found:
-                return Check("camera", OK, f"Pi camera receiver {found[0].card} at {found[0].path}")
-            return Check(
-                "camera",
-                MISSING,
-                "no Pi camera (no unicam / rp1-cfe capture device)",
-                "seat the ribbon cable (power off), keep camera_auto_detect=1 or add "
-                "dtoverlay=<sensor> to config.txt, reboot, then `rpicam-hello --list-cameras`",
-            )
-        if video.startswith("v4l2:"):
-            device_path = video[5:]
-            dev = self.machine.device(device_path)
-            if dev and dev.capture and not dev.m2m:
-                return Check("camera", OK, f"{device_path}: {dev.card} ({dev.driver or 'v4l2'})")
-            others = ", ".join(d.path for d in self.machine.cameras()) or "none"
-            return Check(
-                "camera",
-                MISSING,
-                f"{device_path} is not a camera (cameras found: {others})",
-                "plug in the UVC camera, find it with `v4l2-ctl --list-devices` and set "
-                "media.video = v4l2:/dev/videoN",
-            )
-        if video.startswith(("rtsp://", "rtsps://")):
-            return self._reach(
-                "camera",
-                video,
-                322 if video.startswith("rtsps://") else 554,
-                "check the camera's address, port and credentials in media.video; "
-                "test with `ffprobe -rtsp_transport tcp URL`",
-            )
-        return Check("camera", WARN, f"media.video = {video!r}: not checked", required=False)
-
-    def encoder(self, p: BoardProfile) -> Check:
-        if self._video(p) != "picamera2":
-            return Check(
-                "encoder", SKIP, "the source delivers H.264 itself (no encoder device used)", required=False
-            )
-        if not p.video.hardware:
-            return Check("encoder", OK, f"software: {p.video.encoder} ({p.video.why})")
-        dev = self.machine.encoder(p.video.encoder_card, p.video.encoder_device)
-        if dev is None:
-            return Check(
-                "encoder",
-                MISSING,
-                f"no {p.video.encoder_card} encoder ({p.video.encoder_device} missing)",
-                "use Raspberry Pi OS's kernel (bcm2835-codec is built in); check "
-                f"`v4l2-ctl -d {p.video.encoder_device} --info`; on a 32-bit/legacy image, update it",
-            )
-        node = self.machine.root / dev.path.lstrip("/")
-        if node.exists() and not os.access(node, os.R_OK | os.W_OK):
-            return Check(
-                "encoder",
-                MISSING,
-                f"{dev.path} ({dev.card}) is not accessible to this user",
-                "add the service user to group video: usermod -aG video media-node",
-            )
-        return Check("encoder", OK, f"{dev.path}: {dev.card} (hardware H.264)")
-
-    # --- audio ----------------------------------------------------------------------
-    def audio(self, p: BoardProfile) -> Check:
-        audio = self.config.media.audio or p.audio.source
-        if audio in ("none", "tone", ""):
-            return Check("alsa", SKIP, f"media.audio = {audio or 'none'}", required=False)
-        if not audio.startswith("alsa:"):
-            return Check("alsa", WARN, f"media.audio = {audio!r}: not checked", required=False)
-        device = audio[5:] or "default"
-        opened, why = _open_alsa_capture(device)
-        cards = ", ".join(self.machine.alsa_cards) or "no sound cards"
-        if opened:
-            return Check("alsa", OK, f"capture device {device!r} opens ({cards})")
-        return Check(
-            "alsa",
-            MISSING,
-            f"cannot capture from {device!r}: {why} ({cards}; {len(self.machine.capture_pcms)} capture PCMs)",
-            "plug a USB microphone (`arecord -l` lists it), add the service user to group "
-            f'audio, or set media.audio = "none". {p.audio.why}',
-        )
 
     # --- firmware -------------------------------------------------------------------
     def config_txt(self, p: BoardProfile) -> Check:
@@ -384,6 +244,28 @@ class Doctor:
             "mqtt.host / mqtt.port; a firewall must let the port through",
         )
 
+    # --- time -----------------------------------------------------------------------
+    def clock(self) -> Check:
+        """Links carry issue and expiry times: a clock that is off by more than
+        links.clock_skew makes every peer refuse this node's links (and it theirs)."""
+        synced = self.clock_synced()
+        skew = self.config.links.clock_skew
+        if synced is None:
+            return Check(
+                "clock", SKIP, "cannot ask the kernel whether the clock is synchronized", required=False
+            )
+        if synced:
+            return Check("clock", OK, "the system clock is synchronized (NTP)", required=False)
+        return Check(
+            "clock",
+            WARN,
+            f"the system clock is not synchronized: signed links are refused when clocks differ by "
+            f"more than links.clock_skew ({skew} s)",
+            "enable time sync: `sudo systemctl enable --now systemd-timesyncd` (a Pi has no "
+            "battery-backed clock: it needs the network time after every boot)",
+            required=False,
+        )
+
     def _reach(self, name: str, url: str, default_port: int, fix: str) -> Check:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -410,33 +292,21 @@ class Doctor:
         return Check(name, OK, f"{host}:{port} accepts connections")
 
 
-def _open_alsa_capture(device: str) -> tuple[bool, str]:
-    try:
-        import alsaaudio
-    except ImportError:
-        return False, "pyalsaaudio is not installed"
-    try:
-        with _quiet_stderr():  # libasound prints its own lines to fd 2; the check reports instead
-            pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NONBLOCK, device=device)
-    except alsaaudio.ALSAAudioError as e:
-        if "busy" in str(e).lower():
-            return True, "busy (in use, probably by the running daemon)"
-        return False, str(e)
-    pcm.close()
-    return True, ""
+TIME_ERROR = 5  # adjtimex(2): the clock is not synchronized
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    sys.stderr.flush()
-    saved = os.dup(2)
+def kernel_clock_synced() -> bool | None:
+    """The kernel's own answer (what timedatectl's NTPSynchronized reads): adjtimex with
+    no modes returns the clock state; None when it cannot be asked."""
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        libc = ctypes.CDLL(None, use_errno=True)
+        timex = ctypes.create_string_buffer(512)  # struct timex, zeroed: modes = 0 reads only
+        state = libc.adjtimex(timex)
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return bool(state != TIME_ERROR)
 
 
 def _read_int(path: Path) -> int | None:
@@ -457,4 +327,4 @@ def diagnose(home: Home, config: Config, machine: Machine | None = None, timeout
     return Doctor(home, config, machine or Machine.probe(), timeout).run()
 
 
-__all__ = ["Check", "Doctor", "Match", "Report", "diagnose"]
+__all__ = ["MISSING", "OK", "SKIP", "WARN", "Check", "Doctor", "Match", "Report", "diagnose"]

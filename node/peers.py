@@ -16,9 +16,10 @@ import tomli_w
 from .errors import NodeError
 from .identity import InvalidNodeId, normalize_node_id
 
-PERMISSIONS = ("view", "call", "trigger")
+PERMISSIONS = ("view", "talk", "call", "trigger")
 PERMISSION_HELP = {
     "view": "may ask to watch this node's camera and microphone",
+    "talk": "while viewing, may send one audio track to this node's speaker",
     "call": "may call this node, and this node may call it",
     "trigger": "may trigger this node's outgoing calls (MQTT cmd/call)",
 }
@@ -29,9 +30,10 @@ _TAILSCALE_NODE = re.compile(r"^(nodekey:[0-9a-f]{64}|[A-Za-z0-9]{4,64})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HEADER = (
     "# media-node allowlist: one [peers.NAME] table per trusted peer.\n"
-    "# node_id: the peer's node id; allow: any of view, call, trigger;\n"
+    "# node_id: the peer's node id; allow: any of view, talk, call, trigger;\n"
     "# address / yggdrasil_key / staex_id / wireguard_key / nebula_cert / tailscale_node:\n"
-    "# how the overlay provider finds the peer (docs/overlays.md).\n\n"
+    "# how the overlay provider finds the peer (docs/overlays.md);\n"
+    "# via: how this node reaches the peer (file:DIR or mqtt) for view and web.\n\n"
 )
 
 
@@ -46,13 +48,14 @@ class Peer:
     wireguard_key: str = ""  # wireguard provider: the peer's WireGuard public key (base64)
     nebula_cert: str = ""  # nebula provider: the peer's certificate name or fingerprint
     tailscale_node: str = ""  # tailscale provider: the peer's node key (nodekey:HEX) or stable id
+    via: str = ""  # how `view`/`web` reach the peer: file:DIR or mqtt ("" = the default)
 
     def may(self, permission: str) -> bool:
         return permission in self.allow
 
     def to_toml(self) -> dict[str, object]:
         data: dict[str, object] = {"node_id": self.node_id, "allow": sorted(self.allow)}
-        for key in BINDINGS:
+        for key in (*BINDINGS, "via"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
         return data
@@ -109,6 +112,7 @@ def make_peer(
     wireguard_key: str = "",
     nebula_cert: str = "",
     tailscale_node: str = "",
+    via: str = "",
 ) -> Peer:
     if not _NAME.match(name):
         raise NodeError(f"peer name {name!r}: use letters, digits, '.', '_' or '-' (max 63)")
@@ -136,6 +140,8 @@ def make_peer(
         nebula_cert = _check_nebula_cert(name, nebula_cert)
     if tailscale_node:
         tailscale_node = _check_tailscale_node(name, tailscale_node)
+    if via and not (via == "mqtt" or (via.startswith("file:") and len(via) > 5)):
+        raise NodeError(f"peer {name}: via {via!r}: use file:DIR or mqtt")
     return Peer(
         name,
         node_id,
@@ -146,6 +152,7 @@ def make_peer(
         wireguard_key,
         nebula_cert,
         tailscale_node,
+        via,
     )
 
 
@@ -166,11 +173,13 @@ class PeerStore:
         for name, entry in (data.get("peers") or {}).items():
             if not isinstance(entry, dict) or "node_id" not in entry:
                 raise NodeError(f"{self.path}: [peers.{name}] needs a node_id")
-            unknown = set(entry) - {"node_id", "allow", *BINDINGS}
+            unknown = set(entry) - {"node_id", "allow", "via", *BINDINGS}
             if unknown:
                 raise NodeError(f"{self.path}: [peers.{name}] has unknown keys {sorted(unknown)}")
             bindings = {key: entry.get(key, "") for key in BINDINGS}
-            peers[name] = make_peer(name, entry["node_id"], entry.get("allow", ["view"]), **bindings)
+            peers[name] = make_peer(
+                name, entry["node_id"], entry.get("allow", ["view"]), via=entry.get("via", ""), **bindings
+            )
         return peers
 
     def save(self, peers: dict[str, Peer]) -> None:

@@ -71,6 +71,7 @@ class VideoProfile:
 class AudioProfile:
     source: str
     why: str
+    speaker: str  # the board's usual talkback device (media.speaker stays off until set)
 
 
 @dataclass(frozen=True)

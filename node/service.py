@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .calls import CallManager, Publisher
@@ -78,6 +79,8 @@ class Service:
         self._own_publisher = publisher is None
         self._stop = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._source_watch: asyncio.Task[None] | None = None
+        self._source_listeners: list[Callable[[dict[str, object]], None]] = []
         self.notifier = make_notifier()
         self.memory = MemoryTrimmer()
         self.doorbell: DoorbellAssembly | None = None
@@ -130,7 +133,13 @@ class Service:
         doorbell.doorbell.on_event(self._log_event)
         # Composed here, once: MQTT (if on) is built first so the file drop's rejections
         # become MQTT events too; each starts only when everything is wired.
-        mqtt = _make_mqtt(config, identity, manager, peers, doorbell) if config.mqtt.enabled else None
+        mqtt = (
+            _make_mqtt(config, identity, manager, peers, doorbell, self.source_state)
+            if config.mqtt.enabled
+            else None
+        )
+        if mqtt is not None:
+            self._source_listeners.append(mqtt.publish_event)
         if config.filedrop.enabled:
             from .transports.filedrop import FileDropWatcher
 
@@ -158,7 +167,36 @@ class Service:
         self._heartbeat = asyncio.create_task(
             self.notifier.run_watchdog(self.healthy), name="service-watchdog"
         )
-        self.notifier.ready(f"serving {len(known)} peer(s), 0 calls")
+        self._source_watch = asyncio.create_task(self._watch_source(), name="service-source-state")
+        self.notifier.ready(f"serving {len(known)} peer(s), 0 calls{self._source_note()}")
+
+    def source_state(self) -> str:
+        """The camera's state for status and events: available, unavailable or none."""
+        state = getattr(self.publisher, "source_state", None)
+        return str(state()) if callable(state) else "available"
+
+    def _source_note(self) -> str:
+        return "; camera unavailable" if self.source_state() == "unavailable" else ""
+
+    async def _watch_source(self, every: float = 1.0) -> None:
+        """A camera that goes away or comes back is an event (and a status change), so a
+        broken camera never looks healthy; the reason is in the log, not in the event
+        (it may name a device path or a camera's URL)."""
+        last = self.source_state()
+        while True:
+            await asyncio.sleep(every)
+            state = self.source_state()
+            if state == last:
+                continue
+            last = state
+            event: dict[str, object] = {"event": "source", "source": state}
+            for listener in self._source_listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("a source-state listener failed")
+            calls = len(self.manager.active()) if self.manager is not None else 0
+            self.notifier.status(f"serving, {calls} call(s){self._source_note()}")
 
     def healthy(self) -> bool:
         """Fed to the systemd watchdog: called at all means the event loop runs; a
@@ -189,7 +227,7 @@ class Service:
                 st.get("packets_lost", 0),
             )
         if self.manager is not None and event["event"] in ("call-started", "call-ended"):
-            self.notifier.status(f"serving, {len(self.manager.active())} call(s)")
+            self.notifier.status(f"serving, {len(self.manager.active())} call(s){self._source_note()}")
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -201,9 +239,10 @@ class Service:
         """Stop taking links, end every call (sockets closed), stop the media."""
         self.notifier.stopping()
         started = time.monotonic()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        for task in (self._heartbeat, self._source_watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.doorbell is not None:
             await self.doorbell.stop()
         for transport in self.transports:
@@ -230,7 +269,12 @@ class Service:
 
 
 def _make_mqtt(
-    config: Config, identity: Identity, manager: CallManager, peers: PeerStore, doorbell: DoorbellAssembly
+    config: Config,
+    identity: Identity,
+    manager: CallManager,
+    peers: PeerStore,
+    doorbell: DoorbellAssembly,
+    source_state: Callable[[], str],
 ) -> MqttTransport:
     """Links, cmd/call, cmd/ring, cmd/snapshot, status, health and events over MQTT;
     outgoing calls go through the broker too (the transport hands itself to `manager.call`)."""
@@ -242,9 +286,11 @@ def _make_mqtt(
         manager.handle_link,
         peers=peers,
         on_call=manager.call,
+        on_call_first=manager.call_first,
         name=config.node.name,
         active_calls=lambda: len(manager.active()),
         parts=doorbell.parts(),
+        source_state=source_state,
     )
     manager.on_event(mqtt.publish_event)
     return mqtt

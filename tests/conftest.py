@@ -83,3 +83,30 @@ def fake_gpiod(monkeypatch, tmp_path):
     yield gpiod
     for name in [m for m in sys.modules if m == "gpiod" or m.startswith("gpiod.")]:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def fake_speaker(tmp_path_factory):
+    """pcm.media_node_test_speaker: ALSA playback into speaker.raw (s16le mono 48 kHz),
+    through the `file` plugin (no sound card needed). Yields the file's path."""
+    import alsaaudio  # noqa: F401  (a dependency: missing it is a failure, not a skip)
+
+    d = tmp_path_factory.mktemp("speaker")
+    out = d / "speaker.raw"
+    conf = d / "speaker.conf"
+    conf.write_text(
+        "pcm.media_node_test_speaker {\n"
+        "    type file\n"
+        '    slave.pcm "null"\n'
+        f'    file "{out}"\n'
+        '    format "raw"\n'
+        "}\n"
+    )
+    old = os.environ.get("ALSA_CONFIG_PATH")
+    # after any other test device (the fake microphone), read at the next PCM open
+    os.environ["ALSA_CONFIG_PATH"] = f"{old or '/usr/share/alsa/alsa.conf'}:{conf}"
+    yield out
+    if old is None:
+        os.environ.pop("ALSA_CONFIG_PATH", None)
+    else:
+        os.environ["ALSA_CONFIG_PATH"] = old

@@ -3,7 +3,7 @@ system Python (/usr/bin/python3 has python3-gi; the venv does not).
 
     /usr/bin/python3 -m bench.senders.gst_webrtcbin CLIP.ts --pem EC.pem [--au-log F]
 
-Pipeline (research/anchors.md §3): filesrc ! tsdemux ! h264parse ! identity sync=true
+Pipeline: filesrc ! tsdemux ! h264parse ! identity sync=true
 (real-time pacing) ! rtph264pay ! webrtcbin, transceiver send-only, one ICE candidate on
 127.0.0.1, no STUN, no TCP. Workarounds for GStreamer 1.22 + python3-gi 3.42:
 - reading `ice-agent` drops a reference webrtcbin still owns: take one extra ref;

@@ -70,8 +70,11 @@ class Call:
         on_ended: Callable[[Call], None],
         attachment: Attachment | None = None,
         receiver: Receiver | None = None,
+        call_id: str = "",
+        talk: bool = False,
     ):
-        self.id = new_call_id()
+        self.id = call_id or new_call_id()
+        self.talk = talk  # talkback: the peer's audio plays on this node's speaker (or this node talks)
         self.kind = kind
         self.peer = peer
         self.pc = pc
@@ -121,6 +124,7 @@ class Call:
             "peer": self.peer.name,
             "peer_id": self.peer.node_id,
             "state": self.state,
+            "talk": self.talk,
         }
 
     # --- life cycle --------------------------------------------------------------------

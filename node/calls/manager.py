@@ -2,8 +2,9 @@
 life cycle behind every signed link.
 
 - A peer's view-request carries its recvonly offer; the node answers send-only with the
-  publisher's tracks (`handle_link`). A view-request whose m-lines are not all recvonly
-  (or inactive) gets a signed `bad-offer` error: a viewer never sends media in.
+  publisher's tracks (`handle_link`). The one exception is talkback: a peer allowed
+  `talk` may send one audio track, played on the speaker (one talker at a time). Any
+  other sending m-line gets a signed `bad-offer` error: a viewer never sends video.
 - An incoming offer (a peer calls this node, permission `call`) is the only two-way
   kind: whatever the peer sends is consumed by a receiver (without one, send-only).
 - The node offers itself (`call`), or asks to view a peer (`view`, the viewer's side):
@@ -19,6 +20,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
 
 from ..config import Config
 from ..errors import NodeError
@@ -38,11 +40,12 @@ from ..overlay import OverlayProvider
 from ..peers import Peer, PeerStore
 from ..transports.base import ClientTransport
 from .answer import apply_offer, no_candidate_message, plan_for
-from .call import CLOSE_TIMEOUT, Call, CallKind, release
-from .directions import not_receive_only, set_directions
+from .call import CLOSE_TIMEOUT, Call, CallKind, new_call_id, release
+from .directions import set_directions, view_request_media
 from .errors import CallError, within
 from .events import CallEvents, EventCallback
 from .media import Attachment, Publisher, Receiver, ReceiverFactory
+from .talk import check_talk, offer_talkback, open_talkback
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,7 @@ class CallManager:
         self.events = CallEvents()
         self._setups: set[asyncio.Future[Any]] = set()  # calls being set up: close() cancels them
         self._closed = False
+        self._cancels: set[asyncio.Future[None]] = set()  # `cancelled` notices on their way
 
     # --- events & state ----------------------------------------------------------------
 
@@ -224,6 +228,14 @@ class CallManager:
             return self._error_reply(
                 opened, peer, "no-media", "this node has no camera or microphone to share"
             )
+        unavailable = getattr(publisher, "unavailable_reason", None)
+        if callable(unavailable) and unavailable():  # the reason (paths, a camera's URL) stays in the log
+            return self._error_reply(
+                opened,
+                peer,
+                "unavailable",
+                "this node's camera is not available right now; it keeps retrying",
+            )
         self._pending += 1
         try:
             return await self._set_up(self._answer(opened, peer, publisher))
@@ -267,27 +279,36 @@ class CallManager:
             log.error("%s's offer: %s", peer.name, e)
             raise CallError("no-candidate", no_candidate_message(claims.sdp)) from None
         # Only an `offer` (permission `call`) may be two-way; a view-request asks to
-        # receive and nothing else, so the camera never takes media from a viewer.
+        # receive, plus at most one audio track from a peer allowed `talk` (talkback).
+        # The camera never takes video from a viewer.
         two_way = claims.kind == "offer"
+        talk = False
         if not two_way:
-            problem = not_receive_only(offer_sdp)
+            problem, talk = view_request_media(offer_sdp)
             if problem:
                 log.error("%s's view-request: %s", peer.name, problem)
                 raise CallError(
                     "bad-offer",
-                    "a view-request must only ask to receive audio and video (recvonly m-lines)",
+                    "a view-request must only ask to receive audio and video (recvonly "
+                    "m-lines), plus at most one audio track to talk",
                 )
+            if talk:
+                check_talk(peer, publisher)
         plan = await plan_for(publisher, offer_sdp, peer.name)
+        call_id = new_call_id()
         pc = self.api.peer_connection(policy, answering=True)
         attachment: Attachment | None = None
         receiver: Receiver | None = None
         try:
+            if talk:  # claims the speaker before any media flows (busy: told, not queued)
+                receiver = open_talkback(publisher, pc, call_id)
             await apply_offer(pc, plan, peer.name, SETUP_TIMEOUT)
             if two_way:  # whatever the peer sends is consumed (never left to pile up)
                 receiver = self._receiver(pc)
             attachment = publisher.attach(pc)
             plan.state_codecs(pc)
-            set_directions(pc, receive=receiver is not None)
+            receive = {"audio"} if talk else ({"audio", "video"} if receiver is not None else set())
+            set_directions(pc, receive=receive)
             answer = await within(SETUP_TIMEOUT, "creating the answer", pc.createAnswer())
             shaped = RTCSessionDescription(sdp=plan.shape(answer.sdp), type="answer")
             await within(
@@ -315,6 +336,8 @@ class CallManager:
             policy,
             attachment,
             receiver,
+            call_id=call_id,
+            talk=talk,
         )
         await self._register(call)
         return reply.text
@@ -327,6 +350,9 @@ class CallManager:
         policy: IcePolicy,
         attachment: Attachment | None,
         receiver: Receiver | None,
+        *,
+        call_id: str = "",
+        talk: bool = False,
     ) -> Call:
         return Call(
             kind,
@@ -338,6 +364,8 @@ class CallManager:
             on_ended=self._forget,
             attachment=attachment,
             receiver=receiver,
+            call_id=call_id,
+            talk=talk,
         )
 
     async def _register(self, call: Call) -> None:
@@ -362,19 +390,32 @@ class CallManager:
             raise CallError("no-media", "this node has no publisher to call with")
         return await self._offer(peer, transport, "offer", "outgoing")
 
-    async def view(self, peer: Peer, transport: ClientTransport) -> Call:
-        """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer)."""
-        return await self._offer(peer, transport, "view-request", "viewing")
+    async def view(
+        self, peer: Peer, transport: ClientTransport, talk: MediaStreamTrack | None = None
+    ) -> Call:
+        """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer).
+        `talk`: an audio track to send to the peer's speaker (it needs `talk` there)."""
+        return await self._offer(peer, transport, "view-request", "viewing", talk)
 
     async def _offer(
-        self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: CallKind
+        self,
+        peer: Peer,
+        transport: ClientTransport,
+        link_kind: str,
+        call_kind: CallKind,
+        talk: MediaStreamTrack | None = None,
     ) -> Call:
         if self._closed:
             raise CallError("stopping", "this node is shutting down")
-        return await self._set_up(self._make_offer(peer, transport, link_kind, call_kind))
+        return await self._set_up(self._make_offer(peer, transport, link_kind, call_kind, talk))
 
     async def _make_offer(
-        self, peer: Peer, transport: ClientTransport, link_kind: str, call_kind: CallKind
+        self,
+        peer: Peer,
+        transport: ClientTransport,
+        link_kind: str,
+        call_kind: CallKind,
+        talk: MediaStreamTrack | None = None,
     ) -> Call:
         publisher = self.publisher
         if link_kind == "offer" and publisher is None:  # checked by call(); narrowed here
@@ -388,11 +429,18 @@ class CallManager:
         try:
             policy, local = await self._policy(peer)
             pc = self.api.peer_connection(policy)
+            call_id = new_call_id()
             if publisher is not None and link_kind == "offer":
                 attachment = publisher.attach(pc)
+                receiver = offer_talkback(peer, publisher, pc, call_id)  # a doorbell: talk back
+                talks = receiver is not None
             else:
                 # Audio first, then video: the order of link format v1's SDP template.
-                pc.addTransceiver("audio", direction="recvonly")
+                talks = talk is not None
+                if talk is not None:
+                    pc.addTransceiver(talk, direction="sendrecv")
+                else:
+                    pc.addTransceiver("audio", direction="recvonly")
                 video = pc.addTransceiver("video", direction="recvonly")
                 from ..media.hooks import prefer_h264_receive  # cameras send H.264 as encoded
 
@@ -408,11 +456,15 @@ class CallManager:
             check_outgoing_sdp(sdp, policy)
             link = self._sign(link_kind, peer, sdp=sdp, addr=local)
             wait = self.config.calls.answer_timeout
-            reply_text = await within(
-                wait + 1,
-                f"waiting for {peer.name}'s answer",
-                transport.request(peer, link.text, wait),
-            )
+            try:
+                reply_text = await within(
+                    wait + 1,
+                    f"waiting for {peer.name}'s answer",
+                    transport.request(peer, link.text, wait),
+                )
+            except asyncio.CancelledError:  # e.g. another callee answered first: tell this one
+                self._tell_cancelled(peer, transport, link.digest)
+                raise
             opened = self.opener.open(reply_text, expect_offer=link.digest)
             if opened.peer is None or opened.peer.node_id != peer.node_id:
                 raise CallError("wrong-peer", "the reply was not signed by the peer that was asked")
@@ -436,9 +488,47 @@ class CallManager:
             raise
         finally:
             self._pending -= 1
-        call = self._new_call(call_kind, peer, pc, policy, attachment, receiver)
+        call = self._new_call(call_kind, peer, pc, policy, attachment, receiver, call_id=call_id, talk=talks)
         await self._register(call)
         return call
+
+    def _tell_cancelled(self, peer: Peer, transport: ClientTransport, offer_digest: str) -> None:
+        """A signed `cancelled` error for an offer this node no longer waits on, sent
+        without waiting (the peer may be ringing someone)."""
+        text = self._sign(
+            "error",
+            peer,
+            ofh=offer_digest,
+            err={"code": "cancelled", "message": "the caller stopped calling (answered elsewhere)"},
+        ).text
+
+        async def send() -> None:
+            try:
+                await transport.request(peer, text, 5)
+            except Exception:  # nothing to answer to a cancel: a timeout is expected
+                pass
+
+        task = asyncio.ensure_future(send())
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
+
+    async def call_first(self, peers: list[Peer], transport: ClientTransport) -> Call:
+        """Call several peers at once (a doorbell ringing a household): the first to
+        answer wins; the others are cancelled and told so (a signed `cancelled`)."""
+        tasks = [asyncio.ensure_future(self.call(p, transport)) for p in peers]
+        errors: list[BaseException] = []
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                try:
+                    return await next_done
+                except CallError as e:
+                    errors.append(e)
+            raise errors[0] if errors else CallError("no-answer", "nobody answered")
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 __all__ = ["CallManager"]

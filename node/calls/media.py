@@ -32,6 +32,16 @@ class Publisher(Protocol):
         a publisher whose video is encoded by aiortc)."""
 
 
+class TalkingPublisher(Publisher, Protocol):
+    """A publisher with a speaker: a peer allowed `talk` is heard through it."""
+
+    speaker: object | None
+
+    def talkback(self, pc: RTCPeerConnection, owner: str) -> Receiver:
+        """Play `pc`'s incoming audio on the speaker until closed; raises
+        node.media.speaker.TalkBusy while another call `owner` holds it."""
+
+
 class Receiver(Protocol):
     """Consumes whatever a peer sends on one connection."""
 
@@ -44,4 +54,4 @@ class Receiver(Protocol):
 
 ReceiverFactory = Callable[[RTCPeerConnection], Receiver]
 
-__all__ = ["Attachment", "Publisher", "Receiver", "ReceiverFactory"]
+__all__ = ["Attachment", "Publisher", "Receiver", "ReceiverFactory", "TalkingPublisher"]

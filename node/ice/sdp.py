@@ -225,10 +225,13 @@ def sdp_addresses(sdp: str) -> dict[str, list[str]]:
     return found
 
 
+split_lines = _split_lines  # for other SDP rewriters (the web viewer's browser leg)
+
 __all__ = [
     "MalformedSdpError",
     "SdpCandidate",
     "check_outgoing_sdp",
     "filter_incoming_sdp",
     "sdp_addresses",
+    "split_lines",
 ]

@@ -186,6 +186,10 @@ class Fanout:
         backoff = stall
         while True:
             await asyncio.sleep(min(1.0, stall / 4))
+            retrying = getattr(self.source, "retrying", None)
+            if callable(retrying) and retrying():  # the source retries its own start
+                self._last_push = time.monotonic()
+                continue
             if time.monotonic() - self._last_push < backoff:
                 if time.monotonic() - self._last_push < stall:
                     backoff = stall  # delivering again: reset the backoff

@@ -268,17 +268,19 @@ class MarkerJitterBuffer(JitterBuffer):
 
 class PassthroughDecoder(Decoder):
     """Returns the Annex-B access unit as an av.Packet (90 kHz pts) instead of decoding;
-    with `count_decoded`, it also decodes a copy to count displayable frames."""
+    with `count_decoded`, it also decodes a copy to count displayable frames. With
+    `clock` 1/48000 it passes Opus packets through the same way (the web relay)."""
 
-    def __init__(self, inner: Decoder | None = None):
+    def __init__(self, inner: Decoder | None = None, clock: fractions.Fraction = VIDEO_CLOCK):
         self.inner = inner
+        self.clock = clock
         self.decoded = 0
         self.decode_errors = 0
 
     def decode(self, encoded_frame: JitterFrame) -> list[Frame]:
         packet = av.Packet(encoded_frame.data)
         packet.pts = encoded_frame.timestamp
-        packet.time_base = VIDEO_CLOCK
+        packet.time_base = self.clock
         if self.inner is not None:
             try:
                 self.decoded += len(self.inner.decode(encoded_frame))
@@ -341,17 +343,22 @@ def _install_get_decoder() -> None:
 
 
 def hook_receiver(
-    receiver: RTCRtpReceiver, passthrough: Callable[[RTCRtpCodecParameters], Decoder] | None
+    receiver: RTCRtpReceiver,
+    passthrough: Callable[[RTCRtpCodecParameters], Decoder] | None,
+    *,
+    video: bool = True,
 ) -> None:
     """Video receiver: marker-bit frame release, and (with `passthrough`, a factory
     codec -> Decoder) encoded access units out of track.recv() instead of decoded frames.
-    Must run before the receiver starts (the `track` event is early enough)."""
+    With `video=False` (an audio receiver), only the passthrough: each audio packet is a
+    frame already. Must run before the receiver starts (the `track` event is early enough)."""
     for name in _RECEIVER_ATTRS:
         if not hasattr(receiver, name):
             raise MediaError(f"aiortc RTCRtpReceiver has no {name}: the receive hook cannot work")
-    old: JitterBuffer = getattr(receiver, _JITTER_BUFFER)
-    marker = MarkerJitterBuffer(capacity=old.capacity, prefetch=old._prefetch, is_video=old._is_video)
-    setattr(receiver, _JITTER_BUFFER, marker)
+    if video:
+        old: JitterBuffer = getattr(receiver, _JITTER_BUFFER)
+        marker = MarkerJitterBuffer(capacity=old.capacity, prefetch=old._prefetch, is_video=old._is_video)
+        setattr(receiver, _JITTER_BUFFER, marker)
     if passthrough is not None:
         if getattr(receiver, _DECODER_THREAD) is not None:
             raise MediaError(

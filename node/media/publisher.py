@@ -20,6 +20,7 @@ from .audio import AudioHub, AudioSource
 from .fanout import Fanout, Viewer
 from .h264profile import H264Profile
 from .source import EncodedVideoSource, MediaError
+from .speaker import Speaker, Talkback
 from .track import EncodedVideoTrack
 
 log = logging.getLogger(__name__)
@@ -156,10 +157,17 @@ class MediaPublisher:
         audio: AudioSource | None,
         policy: MediaPolicy | None = None,
         audio_optional: bool = False,
+        speaker: Speaker | None = None,
+        talk_mutes_mic: bool = True,
     ):
         """`audio_optional`: the audio source is a board default, not asked for; if it
-        cannot open (no microphone) the node goes on without audio instead of failing."""
+        cannot open (no microphone) the node goes on without audio instead of failing.
+        `speaker`: where a viewer allowed `talk` is heard; `talk_mutes_mic`: the
+        microphone sends silence meanwhile (no echo of the talker's own voice)."""
         hooks.check_internals()
+        self.speaker = speaker
+        if speaker is not None and talk_mutes_mic:
+            speaker.on_change(self._mute_mic)
         self.audio_optional = audio_optional
         self.policy = policy or MediaPolicy()
         self.video = video
@@ -175,6 +183,17 @@ class MediaPublisher:
         self.started = False
         self._started_at = 0.0
         self.unhealthy_reason = ""
+
+    def _mute_mic(self, talking: bool) -> None:
+        if self.audio_hub is not None:
+            self.audio_hub.muted = talking
+
+    def talkback(self, pc: RTCPeerConnection, owner: str) -> Talkback:
+        """Play `pc`'s incoming audio on the speaker (create before setRemoteDescription).
+        MediaError without a speaker, TalkBusy while another call talks."""
+        if self.speaker is None:
+            raise MediaError("this node has no speaker (media.speaker is not set)")
+        return Talkback(pc, self.speaker, owner)
 
     async def start(self) -> None:
         if self.started:
@@ -195,6 +214,20 @@ class MediaPublisher:
         self.started = True
         self._started_at = time.monotonic()
 
+    def unavailable_reason(self) -> str:
+        """Why the camera cannot be watched right now (empty: it can). A source that is
+        absent or failing is retried in the background; calls are refused meanwhile."""
+        if self.video is None:
+            return ""
+        reason = getattr(self.video, "unavailable_reason", None)
+        return reason() if callable(reason) else ""
+
+    def source_state(self) -> str:
+        """`available` or `unavailable` (status and events), `none` without video."""
+        if self.video is None:
+            return "none"
+        return "unavailable" if self.unavailable_reason() else "available"
+
     def healthy(self) -> bool:
         """Liveness for the service watchdog: False when a source thread died and
         nothing will restart it, or no video came for `policy.dead_after` seconds (then
@@ -214,6 +247,9 @@ class MediaPublisher:
                 return "the video stall watchdog ended"
             if fanout.stall_timeout is None and not self.video.alive():
                 return f"the {self.video.kind} video source thread died"
+            retrying = getattr(self.video, "retrying", None)
+            if callable(retrying) and retrying():
+                return ""  # an absent camera is a state the node reports, not an illness
             dead_after = self.policy.dead_after
             last = max(self.video.last_au_at or 0.0, self._started_at)
             if dead_after and time.monotonic() - last > dead_after:
@@ -299,7 +335,9 @@ class MediaPublisher:
             video["bitrate"] = self.bitrate.current
             video["viewers"] = len(self.fanout.viewers)
             video["restarts"] = self.fanout.restarts
+            video["state"] = self.source_state()
         return {
             "video": video,
             "audio": self.audio.info().as_dict() if self.audio else None,
+            "speaker": self.speaker.describe() if self.speaker else None,
         }

@@ -1,7 +1,8 @@
 """The receive side (viewer): consume a peer connection's remote tracks, count what
 arrives, and record H.264 without decoding — the access units come out of aiortc's
 receiver as they arrived (hooks.hook_receiver) and are remuxed by PyAV into
-Matroska (.mkv), MP4 (.mp4) or MPEG-TS (.ts)."""
+Matroska (.mkv), MP4 (.mp4) or MPEG-TS (.ts). A live pipe (`view --record -`, `--play`)
+is MPEG-TS on a stream, with the audio (decoded by aiortc from Opus) as AAC."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import av
 from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpReceiver
@@ -35,18 +37,33 @@ class BadAccessUnit(ValueError):
 
 class Recorder:
     """Annex-B access units → a container file, packets copied, nothing decoded or
-    encoded. Recording starts at the first IDR (it carries SPS/PPS)."""
+    encoded. Recording starts at the first IDR (it carries SPS/PPS).
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        fmt = FORMATS.get(self.path.suffix.lower())
-        if fmt is None:
-            raise MediaError(f"record to .mkv, .mp4 or .ts, not {self.path.name}")
+    `path` may instead be a binary stream (a pipe to a player, stdout): MPEG-TS is
+    written to it, flushed in small blocks. With `audio`, decoded audio frames given to
+    `write_audio` are encoded to AAC beside the video (both timed from their arrival
+    after the first IDR, so they stay in step)."""
+
+    def __init__(self, path: str | Path | BinaryIO, audio: bool = False):
+        self.stream_out: BinaryIO | None = None
+        if isinstance(path, (str, Path)):
+            self.path = Path(path)
+            fmt = FORMATS.get(self.path.suffix.lower())
+            if fmt is None:
+                raise MediaError(f"record to .mkv, .mp4 or .ts, not {self.path.name}")
+        else:
+            self.stream_out, self.path, fmt = path, Path("-"), "mpegts"
         self._format = fmt
         self._container: OutputContainer | None = None
         self._stream: Stream | None = None
+        self._audio_wanted = audio
+        self._audio: Any = None  # the AAC stream (PyAV's AudioStream)
+        self._audio_base: int | None = None  # RTP-clock pts mapped to the recording's 0
+        self._opened_at = 0.0
+        self._video_base: int | None = None
         self._last_pts: int | None = None
         self.frames = 0
+        self.audio_frames = 0
         self.skipped = 0
 
     def _open(self, first_idr: bytes) -> None:
@@ -61,10 +78,18 @@ class Recorder:
             # a broken IDR from the peer: wait for the next one rather than give up
             raise BadAccessUnit(f"the first IDR cannot be parsed ({e})") from None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._container = container = av.open(str(self.path), "w", format=self._format)
+            if self.stream_out is not None:  # small blocks: a player sees frames at once
+                container = av.open(self.stream_out, "w", format=self._format, buffer_size=4096)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                container = av.open(str(self.path), "w", format=self._format)
+            self._container = container
             self._stream = stream = container.add_stream_from_template(template.streams.video[0], opaque=True)
             stream.time_base = hooks.VIDEO_CLOCK
+            if self._audio_wanted:
+                self._audio = container.add_stream("aac", rate=48000)
+                self._audio.bit_rate = 96_000
+            self._opened_at = time.monotonic()
         finally:
             template.close()
 
@@ -82,6 +107,9 @@ class Recorder:
             except BadAccessUnit:
                 self.skipped += 1
                 return
+        if self._video_base is None:
+            self._video_base = pts_90k
+        pts_90k -= self._video_base  # RTP timestamps start anywhere; audio is timed from 0 too
         if self._last_pts is not None and pts_90k <= self._last_pts:
             pts_90k = self._last_pts + 1  # containers need increasing timestamps
         self._last_pts = pts_90k
@@ -96,9 +124,32 @@ class Recorder:
         container.mux(packet)
         self.frames += 1
 
+    def write_audio(self, frame: av.AudioFrame) -> None:
+        """One decoded audio frame (aiortc's Opus decoder output), encoded to AAC."""
+        if self._audio is None or self._container is None or frame.pts is None:
+            return  # before the first IDR, or no audio wanted
+        rate = frame.sample_rate or 48000
+        if self._audio_base is None:  # place the first frame at its arrival time
+            self._audio_base = frame.pts - int((time.monotonic() - self._opened_at) * rate)
+        frame.pts -= self._audio_base
+        if frame.pts < 0:
+            return
+        for packet in self._audio.encode(frame):
+            self._container.mux(packet)
+        self.audio_frames += 1
+
     def close(self) -> None:
         if self._container is not None:
-            self._container.close()
+            try:
+                if self._audio is not None:
+                    for packet in self._audio.encode(None):
+                        self._container.mux(packet)
+            except (av.FFmpegError, OSError, ValueError):
+                pass
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError):  # a reader that went away (player closed)
+                pass
             self._container = None
 
 
@@ -133,13 +184,14 @@ class MediaReceiver:
     def __init__(
         self,
         pc: RTCPeerConnection,
-        record_path: str | Path | None = None,
+        record_path: str | Path | BinaryIO | None = None,
         decode: bool = False,
         keep_access_units: bool = False,
+        record_audio: bool = False,
     ):
         hooks.check_internals()
         self.pc = pc
-        self.recorder = Recorder(record_path) if record_path else None
+        self.recorder = Recorder(record_path, audio=record_audio) if record_path is not None else None
         self.decode = decode
         self.keep_access_units = keep_access_units
         self.access_units: list[bytes] = []
@@ -253,6 +305,13 @@ class MediaReceiver:
                 continue
             self.audio_frames += 1
             self.audio_samples += frame.samples
+            if self.recorder is not None:
+                try:
+                    self.recorder.write_audio(frame)
+                except (OSError, av.FFmpegError, ValueError) as e:
+                    log.warning("recording audio to %s failed, recording stopped: %s", self.recorder.path, e)
+                    self.recorder.close()
+                    self.recorder = None
             if self.audio_frames % 10 == 1:  # cheap level meter: proves audio is not silence
                 samples = memoryview(bytes(frame.planes[0])).cast("h")
                 peak = max((abs(s) for s in samples), default=0) / 32768

@@ -3,14 +3,15 @@ config.media plus the board profile's defaults and bounds."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .audio import AlsaSource, AudioSource, ToneSource
+from .audio import AlsaSource, AudioSource, ToneSource, WavSource
+from .availability import GuardedSource, UnconfiguredSource
 from .publisher import MediaPolicy, MediaPublisher
 from .source import EncodedVideoSource, MediaError
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 VIDEO_FORMS = "testsrc, file:PATH, rtsp://..., picamera2, v4l2:/dev/videoN"
 AUDIO_FORMS = "tone, alsa:DEVICE, none"
+TALK_FORMS = "tone, alsa:DEVICE, file:PATH.wav"
+SPEAKER_FORMS = "alsa:DEVICE or none"
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def parse_video(text: str) -> VideoSpec:
 
 def check_rtsp_url(url: str) -> None:
     """An rtsp(s):// URL must name its camera by IP address: a host name would make
-    FFmpeg resolve it, and the node makes no DNS lookups (DESIGN privacy rule 1)."""
+    FFmpeg resolve it, and the node makes no DNS lookups (it sends no DNS, STUN or mDNS packet, ever)."""
     from .rtsp import redact_urls  # error messages never show the camera's password
 
     shown = redact_urls(url)
@@ -89,6 +92,27 @@ def parse_audio(text: str) -> AudioSpec:
     raise MediaError(f"audio source {text!r} not understood; use one of: {AUDIO_FORMS}")
 
 
+def parse_talk(text: str) -> AudioSpec:
+    """`view --talk`: what the viewer sends to the camera's speaker."""
+    t = text.strip()
+    if t.startswith("file:") and len(t) > 5:
+        return AudioSpec("file", t[5:])
+    if t != "none":
+        with contextlib.suppress(MediaError):
+            return parse_audio(t)
+    raise MediaError(f"talk source {text!r} not understood; use one of: {TALK_FORMS}")
+
+
+def parse_speaker(text: str) -> str:
+    """`media.speaker` / `run --speaker`: the ALSA playback device, or "" for none."""
+    t = text.strip()
+    if t in ("", "none"):
+        return ""
+    if t.startswith("alsa:") and len(t) > 5:
+        return t[5:]
+    raise MediaError(f"speaker {text!r} not understood; use {SPEAKER_FORMS}")
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     width: int = 1280
@@ -98,9 +122,17 @@ class VideoSettings:
     iperiod: int = 30
 
 
-def apply_overrides(media_config: MediaSection, video: str | None = None, audio: str | None = None) -> None:
-    """`--video` / `--audio` from the command line onto config.media, validated first so
-    a typo is an error naming the accepted forms."""
+def apply_overrides(
+    media_config: MediaSection,
+    video: str | None = None,
+    audio: str | None = None,
+    speaker: str | None = None,
+) -> None:
+    """`--video` / `--audio` / `--speaker` from the command line onto config.media,
+    validated first so a typo is an error naming the accepted forms."""
+    if speaker:
+        parse_speaker(speaker)
+        media_config.speaker = speaker
     if video:
         parse_video(video)
         media_config.video = video
@@ -136,11 +168,30 @@ def make_video_source(spec: VideoSpec, s: VideoSettings) -> EncodedVideoSource:
     raise MediaError(f"unknown video source kind {spec.kind}")
 
 
+def make_guarded_video(
+    configured: str, profile_default: str, settings: VideoSettings, profile: BoardProfile | None = None
+) -> GuardedSource:
+    """The video source, wrapped so that one that is absent or fails is an error state
+    (retried with backoff), never replaced: the test pattern only when configured."""
+    text = configured or profile_default
+    if not text:
+        name = profile.name if profile is not None else "(none)"
+        inner: EncodedVideoSource = UnconfiguredSource(
+            f"no video source: board profile {name} has none by default; set media.video "
+            f"in config.toml ({VIDEO_FORMS})"
+        )
+    else:
+        inner = make_video_source(parse_video(text), settings)
+    return GuardedSource(inner)
+
+
 def make_audio_source(spec: AudioSpec, rate: int = 48000, channels: int = 1) -> AudioSource | None:
     if spec.kind == "none":
         return None
     if spec.kind == "tone":
         return ToneSource(rate, channels)
+    if spec.kind == "file":
+        return WavSource(spec.device, rate, channels)
     return AlsaSource(spec.device, rate, channels)
 
 
@@ -159,7 +210,8 @@ def _board_profile(media_config: MediaSection) -> BoardProfile | None:
 
 def make_publisher(media_config: MediaSection, *, profile: BoardProfile | None = None) -> MediaPublisher:
     """config.media (+ the board profile: defaults for empty/0 fields, bitrate bounds)
-    -> an unstarted MediaPublisher. Without a usable profile default: testsrc + tone."""
+    -> an unstarted MediaPublisher. Without a video source (none configured, none in the
+    profile) the video is unavailable, never a test pattern; audio falls back to a tone."""
     profile = profile if profile is not None else _board_profile(media_config)
     pv = profile.video if profile is not None else None
     settings = VideoSettings(
@@ -174,24 +226,25 @@ def make_publisher(media_config: MediaSection, *, profile: BoardProfile | None =
         min_bitrate=pv.min_bitrate if pv else 250_000,
         max_bitrate=pv.max_bitrate if pv else max(4_000_000, settings.bitrate),
     )
-    note = ""
-    video_text = media_config.video
-    if not video_text:
-        video_text = (pv.source if pv else "") or "testsrc"
-        spec = parse_video(video_text)
-        if spec.kind == "v4l2" and not os.path.exists(spec.target):
-            note = f"the board profile's {video_text} is absent; showing the test pattern"
-            log.warning("%s (set media.video to choose a source)", note)
-            spec = VideoSpec("testsrc")
-    else:
-        spec = parse_video(video_text)
-    video = make_video_source(spec, settings)
-    if note:
-        video.info().note = f"{note}; {video.info().note}"
-
+    video = make_guarded_video(media_config.video, pv.source if pv else "", settings, profile)
     audio_text = media_config.audio
     optional = not audio_text
     if not audio_text:
         audio_text = (profile.audio.source if profile is not None else "") or "tone"
     audio = make_audio_source(parse_audio(audio_text), media_config.audio_rate, media_config.audio_channels)
-    return MediaPublisher(video, audio, policy, audio_optional=optional)
+    speaker = None
+    device = parse_speaker(media_config.speaker)
+    if device:
+        from .speaker import Speaker
+
+        speaker = Speaker(
+            device, volume=media_config.speaker_volume, max_latency_ms=media_config.talk_latency_ms
+        )
+    return MediaPublisher(
+        video,
+        audio,
+        policy,
+        audio_optional=optional,
+        speaker=speaker,
+        talk_mutes_mic=media_config.talk_mutes_mic,
+    )

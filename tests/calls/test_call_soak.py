@@ -1,4 +1,4 @@
-"""Calls in a row leave nothing behind (DESIGN.md reliability: "every call, when it ends,
+"""Calls in a row leave nothing behind (reliability: "every call, when it ends,
 releases its sockets, tasks and threads"). Two CallManagers in one process on loopback,
 the real MediaPublisher (test pattern + tone, fan-out, hooks) on the camera and the real
 MediaReceiver on the viewer: after a warm-up, N view calls in a row (each until its first

@@ -55,7 +55,9 @@ def defined_names() -> set[str]:
     for role in ROLES:
         names |= set(yaml.safe_load((role / "defaults/main.yml").read_text()))
         for f in list((role / "tasks").glob("*.yml")) + list((role / "handlers").glob("*.yml")):
-            for task in yaml.safe_load(f.read_text()) or []:
+            tasks = list(yaml.safe_load(f.read_text()) or [])
+            for task in tasks:
+                tasks.extend(task.get("block", []))  # tasks inside a block count too
                 if "register" in task:
                     names.add(task["register"])
                 names |= set(task.get("ansible.builtin.set_fact", {}) or {})
@@ -69,7 +71,7 @@ def test_every_role_variable_is_defined():
     pattern = re.compile(r"(?<![.\w])((?:media_node|mqtt_broker|yggdrasil)_[a-z0-9_]+)\b(?!\.py)")
     for role in ROLES:
         for f in role.rglob("*"):
-            if f.suffix not in (".yml", ".j2"):
+            if f.suffix not in (".yml", ".j2") or f.name == "argument_specs.yml":  # that one is prose
                 continue
             text = f.read_text()
             if f.suffix == ".j2":  # only what Jinja evaluates, not literal TOML keys
@@ -78,3 +80,20 @@ def test_every_role_variable_is_defined():
                 text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
             for name in pattern.findall(text):
                 assert name in defined, f"{f.relative_to(ANSIBLE)}: {name} is used but never defined"
+
+
+def test_every_role_has_argument_specs_and_a_readme_for_its_defaults():
+    """The Galaxy convention: meta/argument_specs.yml names every variable of
+    defaults/main.yml (Ansible checks their types before the role runs), with the same
+    description, and README.md documents the role."""
+    for role in ROLES:
+        defaults = yaml.safe_load((role / "defaults/main.yml").read_text())
+        spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text())
+        options = spec["argument_specs"]["main"]["options"]
+        assert set(options) == set(defaults), (role.name, set(options) ^ set(defaults))
+        for name, option in options.items():
+            assert option["description"] and option["type"], (role.name, name)
+            first = option["description"].split()[0]
+            assert first in (role / "defaults/main.yml").read_text(), (role.name, name)
+        readme = (role / "README.md").read_text()
+        assert "defaults/main.yml" in readme and "Trixie" in readme, role.name

@@ -14,6 +14,7 @@ import pytest
 
 from node.config import Config
 from node.doctor import Doctor
+from node.doctor_media import Picamera2Probe
 from node.home import Home
 from node.profiles import Machine, ProfileError, load_profile, load_profiles, match_profile, parse_profile
 
@@ -183,6 +184,11 @@ def checks(report) -> dict:
     return {c.name: c for c in report.checks}
 
 
+def PICAMERA2_WITH(cameras: list[dict]) -> Picamera2Probe:
+    """What probe_picamera2() returns where picamera2 imports and libcamera sees `cameras`."""
+    return Picamera2Probe(True, "picamera2 0.3.38 imports from /usr/lib/python3/dist-packages", cameras)
+
+
 def test_doctor_on_a_complete_pi4(tmp_path):
     fragment = load_profile("pi4").config_txt
     root = fake_root(
@@ -193,10 +199,14 @@ def test_doctor_on_a_complete_pi4(tmp_path):
         config_txt="dtparam=audio=on\n" + fragment + "\n",
     )
     config = Config.model_validate({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
-    report = Doctor(home_with_key(tmp_path), config, Machine.probe(root)).run()
+    camera = {"Model": "imx708", "Num": 0, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"}
+    report = Doctor(
+        home_with_key(tmp_path), config, Machine.probe(root), picamera2=lambda: PICAMERA2_WITH([camera])
+    ).run()
     c = checks(report)
     assert report.profile == "pi4"
-    assert c["camera"].status == "ok" and "unicam" in c["camera"].detail
+    assert c["picamera2"].status == "ok"
+    assert c["camera"].status == "ok" and "imx708" in c["camera"].detail
     assert c["encoder"].status == "ok" and "video11" in c["encoder"].detail
     assert c["config.txt"].status == "ok"
     assert c["key"].status == "ok" and c["overlay"].status == "ok"
@@ -216,7 +226,7 @@ def test_doctor_names_what_is_missing_with_a_fix(tmp_path):
             "mqtt": {"enabled": True, "host": "127.0.0.1", "port": free_tcp_port(), "tls": False},
         }
     )
-    report = Doctor(home, config, Machine.probe(root), timeout=2).run()
+    report = Doctor(home, config, Machine.probe(root), timeout=2, picamera2=lambda: PICAMERA2_WITH([])).run()
     c = checks(report)
     assert not report.ok
     for name, fix_word in [

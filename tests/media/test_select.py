@@ -23,14 +23,27 @@ def test_profile_defaults_and_bounds_with_explicit_sources(clip_dir):
     assert described["audio"]["kind"] == "tone"
 
 
-def test_absent_camera_default_falls_back_to_labelled_testsrc():
+async def test_absent_profile_camera_is_unavailable_never_a_test_pattern():
     publisher = make_publisher(MediaSection(), profile=load_profile("generic-uvc"))
-    video = publisher.describe()["video"]
-    if video["kind"] == "v4l2":
+    if publisher.video.inner.kind == "v4l2" and __import__("os").path.exists("/dev/video0"):
         pytest.skip("this machine has /dev/video0")
-    assert video["kind"] == "testsrc" and video["label"] == "software-fallback"
-    assert "/dev/video0 is absent" in video["note"]
+    assert publisher.video.kind == "v4l2"  # the profile's own source, not a substitute
     assert publisher.audio_optional  # alsa:default is a profile default, not asked for
+    publisher.audio = publisher.audio_hub = None
+    await publisher.start()
+    try:
+        assert publisher.source_state() == "unavailable"
+        assert "/dev/video0" in publisher.unavailable_reason()
+        assert publisher.video.retrying() and publisher.healthy()  # a state, not an illness
+        assert publisher.describe()["video"]["state"] == "unavailable"
+    finally:
+        await publisher.stop()
+
+
+def test_no_video_source_at_all_is_unavailable_with_the_setting_to_fix():
+    publisher = make_publisher(MediaSection(), profile=load_profile("rtsp-camera"))
+    assert publisher.video.kind == "none"
+    assert "set media.video" in publisher.video.inner.why
 
 
 async def test_missing_default_microphone_means_no_audio_not_a_crash(clip_dir):

@@ -227,11 +227,16 @@ class CallRig:
     other. With `unprivileged`, the camera's daemon runs as the service user with no
     capabilities (homes then live where that user can reach)."""
 
-    def __init__(self, lab: Lab, workdir: Path, provider: str, unprivileged: bool = False):
-        self.lab, self.provider, self.unprivileged = lab, provider, unprivileged
+    def __init__(
+        self, lab: Lab, workdir: Path, provider: str, unprivileged: bool = False, talk: bool = False
+    ):
+        """`talk`: the viewer also sends a tone (`view --talk tone`) to the camera's
+        speaker, an ALSA `file` device writing `speaker.raw` in `workdir`."""
+        self.lab, self.provider, self.unprivileged, self.talk = lab, provider, unprivileged, talk
         if unprivileged:
             workdir = Path(tempfile.mkdtemp(dir=lab.public))
             workdir.chmod(0o755)
+        self.speaker = workdir / "speaker.raw"
         self.homes = {"a": Home(workdir / "camera"), "b": Home(workdir / "viewer")}
         self.workdir = workdir
         # Homes and allowlists through the API the CLI's init/peers add use (cheaper than
@@ -249,7 +254,7 @@ class CallRig:
         self.overlay_interface = OVERLAY_INTERFACES[provider]
         for side in "ab":
             self.configure(side)
-        self.trust("a", "b", "viewer", "view")
+        self.trust("a", "b", "viewer", "view,talk" if talk else "view")
         self.trust("b", "a", "camera", "view")
         # Loaded now: once the camera's key belongs to the service user, Identity.load
         # refuses it to root (as it should).
@@ -287,6 +292,8 @@ class CallRig:
             config["overlay"].update(provider="static", interface="ovl0", cidr=STATIC_CIDR)
         config["overlay"].update(overlay)
         config["media"].update(video="testsrc", audio="tone", width=320, height=240, fps=15)
+        if self.talk and side == "a":
+            config["media"]["speaker"] = "alsa:media_node_privacy_speaker"
         home.config_file.write_text(tomli_w.dumps(config))
 
     def binding(self, other: str) -> dict[str, str]:
@@ -325,6 +332,8 @@ class CallRig:
         """`media-node view camera` in namespace B, through A's file drop."""
         argv = [*media_node(), "view", "camera", "--home", str(self.homes["b"].path)]
         argv += ["--via", f"file:{self.homes['a'].path}", "--seconds", str(seconds), "--json"]
+        if self.talk:
+            argv += ["--talk", "tone"]
         return subprocess.run(
             self.lab.ns["b"].argv(*argv), capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -338,6 +347,13 @@ class CallRig:
         daemon_log = self.workdir / "daemon.log"
         env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
         env.pop("WATCHDOG_USEC", None)
+        if self.talk:
+            conf = self.workdir / "speaker.conf"
+            conf.write_text(
+                'pcm.media_node_privacy_speaker {\n type file\n slave.pcm "null"\n'
+                f' file "{self.speaker}"\n format "raw"\n}}\n'
+            )
+            env["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{conf}"
         run = [*media_node(), "-v", "run", "--home", str(self.homes["a"].path)]
         if self.unprivileged:
             notify_dir.chmod(0o711)

@@ -13,7 +13,8 @@ veth (10.99.0.0/24 on ovl0), real WireGuard (wireguard-go, wg0; the camera's dae
 as the service user with no capabilities and reads the peer table root exported) and
 real Nebula 1.6 (nebula1, a lighthouse on the LAN); the other overlays are up meanwhile,
 so gathering on the wrong interface would show. On the LAN the only UDP is WireGuard's
-and Nebula's own, between LAN addresses."""
+and Nebula's own, between LAN addresses. The Yggdrasil run is repeated with talkback (`view --talk
+tone`): the viewer's audio to the camera's speaker follows the same rules."""
 
 from __future__ import annotations
 
@@ -62,14 +63,17 @@ def overlay_addresses(lab) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("provider", ["yggdrasil", "static", "wireguard", "nebula"])
-def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
+@pytest.mark.parametrize(
+    ("provider", "talk"),
+    [("yggdrasil", False), ("static", False), ("wireguard", False), ("nebula", False), ("yggdrasil", True)],
+)
+def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider, talk):
     if provider == "wireguard":
         # What the unit's ExecStartPre=+ does as root; the daemon then runs unprivileged.
         for side in "ab":
             exported = lab.wg[side].export(media_node())
             assert exported.returncode == 0, exported.stderr
-    rig = CallRig(lab, tmp_path, provider, unprivileged=provider == "wireguard")
+    rig = CallRig(lab, tmp_path, provider, unprivileged=provider == "wireguard", talk=talk)
     a, b = (ipaddress.ip_address(rig.overlay[s]) for s in "ab")
     captures = {side: Capture(lab.ns[side], tmp_path / f"{side}.pcap").start() for side in "ab"}
     try:
@@ -88,6 +92,9 @@ def test_view_call_uses_only_overlay_addresses(lab, tmp_path, provider):
     assert result.returncode == 0, f"media-node view failed ({result.returncode}){context}"
     summary = result.summary
     assert summary.get("video_frames", 0) > 0, f"no video frames arrived{context}"
+    if talk:  # the tone reached the camera's speaker
+        assert summary.get("talk_frames", 0) > 0, f"no talk frames sent{context}"
+        assert rig.speaker.exists() and rig.speaker.stat().st_size > 48000, f"nothing played{context}"
     assert result.daemon_returncode == 0, (
         f"media-node run exited {result.daemon_returncode} on SIGTERM{context}"
     )

@@ -44,8 +44,8 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_tls(folder: Path) -> tuple[Path, Path, Path]:
-    """A throw-away CA and a server certificate for 127.0.0.1 / localhost."""
+def make_tls(folder: Path, ip: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for `ip` (127.0.0.1) / localhost."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -84,7 +84,7 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(ip))]
             ),
             critical=False,
         )
@@ -108,15 +108,28 @@ class Broker:
     `controllers` (plain names). Each user's password is in its own file, as a node keeps it."""
 
     def __init__(
-        self, folder: Path, nodes=(), controllers=(), home_assistant: bool = False, prefix: str = "media-node"
+        self,
+        folder: Path,
+        nodes=(),
+        controllers=(),
+        home_assistant: bool = False,
+        prefix: str = "media-node",
+        views: dict[str, list[str]] | None = None,
+        listen: str = "127.0.0.1",
+        argv_prefix: tuple[str, ...] = (),
     ):
+        """`views`: node id -> the node ids whose status it may read (a web viewer).
+        `listen` and `argv_prefix` (e.g. `ip netns exec NS`): a broker on an overlay
+        address inside a namespace."""
+        self.listen = listen
+        self.argv_prefix = argv_prefix
         if not shutil.which("mosquitto") or not shutil.which("mosquitto_passwd"):
             raise RuntimeError("mosquitto and mosquitto_passwd are needed (apt-get install mosquitto)")
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.prefix = prefix
-        self.ca_file, cert, key = make_tls(folder)
+        self.ca_file, cert, key = make_tls(folder, listen)
         self.passwd = folder / "passwd"
         self.acl = folder / "acl"
         self.data = folder / "data"
@@ -131,7 +144,10 @@ class Broker:
                 "acl.j2",
                 mqtt_prefix=prefix,
                 mqtt_home_assistant=home_assistant,
-                mqtt_nodes=[{"node_id": n.node_id, "name": n.name} for n in nodes],
+                mqtt_nodes=[
+                    {"node_id": n.node_id, "name": n.name, "views": (views or {}).get(n.node_id, [])}
+                    for n in nodes
+                ],
                 mqtt_controllers=[{"username": c} for c in controllers],
             )
         )
@@ -146,7 +162,7 @@ class Broker:
                 mqtt_acl_file=str(self.acl),
                 mqtt_persistence_dir=str(self.data),
                 mqtt_autosave_interval=1,
-                mqtt_listen_address="127.0.0.1",
+                mqtt_listen_address=listen,
                 mqtt_port=self.port,
                 mqtt_max_queued_messages=5000,
                 mqtt_tls_ca_file=str(self.ca_file),
@@ -171,9 +187,17 @@ class Broker:
 
     def start(self, timeout: float = 15.0) -> None:
         self.proc = subprocess.Popen(
-            ["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [*self.argv_prefix, "mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + timeout
+        while self.argv_prefix:  # in another namespace: its log says when it listens
+            if "running" in self.log_text():
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not start: {self.log_text()}")
+            time.sleep(0.05)
         while True:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace")
@@ -215,7 +239,7 @@ class Broker:
         """The [mqtt] config section a node (or the viewer) would use for this broker."""
         values = dict(
             enabled=True,
-            host="127.0.0.1",
+            host=self.listen,
             port=self.port,
             prefix=self.prefix,
             tls=True,

@@ -12,7 +12,7 @@ from node.identity import (
     normalize_node_id,
 )
 
-# Real Staex node ids (research/overlay-privacy.md §1.2): our encoding must read them.
+# Real Staex node ids (as Staex's own tools print them): our encoding must read them.
 STAEX_IDS = [
     "gbkjnr7ydpj13bwjf8wcpwkemrnpfch0cfdtsvvgwpedjaa3we70",
     "h8syf1xcv3rveegh00p89ew8sqbzkr4ckpjz3zs4xxr5tvf4hs4g",

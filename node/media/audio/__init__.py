@@ -7,5 +7,15 @@ from __future__ import annotations
 from .hub import AudioHub
 from .source import AlsaSource, AudioInfo, AudioSource, PcmSink, ToneSource
 from .track import AudioTrack
+from .wavfile import WavSource
 
-__all__ = ["AlsaSource", "AudioHub", "AudioInfo", "AudioSource", "AudioTrack", "PcmSink", "ToneSource"]
+__all__ = [
+    "AlsaSource",
+    "AudioHub",
+    "AudioInfo",
+    "AudioSource",
+    "AudioTrack",
+    "PcmSink",
+    "ToneSource",
+    "WavSource",
+]

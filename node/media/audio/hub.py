@@ -17,6 +17,9 @@ class AudioHub:
         self.rate, self.channels = source.rate, source.channels
         self._tracks: set[AudioTrack] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # while talkback plays on the speaker (node.media.speaker): silence, same timing
+        self.muted = False
+        self.muted_chunks = 0
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -36,6 +39,9 @@ class AudioHub:
                 pass
 
     def _push(self, data: bytes, pts: int) -> None:
+        if self.muted:
+            data = bytes(len(data))
+            self.muted_chunks += 1
         for track in list(self._tracks):
             track.offer(data, pts)
 

@@ -5,7 +5,9 @@ Topics, all under `<prefix>/<node id>/` (docs/operations.md has payload examples
                  (clean_start=False + session expiry), so links published while it is
                  offline are delivered when it comes back.
   reply/<id>     replies to this node's own requests (response topic of its requests).
-  cmd/call       a peer name or node id: this node calls that allowlisted peer.
+  cmd/call       a peer name or node id: this node calls that allowlisted peer;
+                 {"peers": [A, B]}: it calls them all, the first to answer wins and
+                 the others get a signed `cancelled`.
   status         retained JSON {"state": "online"|"offline", ...}; the last will is offline.
   events         JSON: call-started, call-ended, rejected. Never an underlay address.
 

@@ -41,6 +41,7 @@ class MqttRequests:
         peers: PeerStore | None,
         on_call: Callable[[Peer], Awaitable[object]] | None,
         publish: Callable[..., object],
+        on_call_first: Callable[[list[Peer]], Awaitable[object]] | None = None,
         publish_event: Callable[[Mapping[str, object]], None],
         take_inbox_answer: Callable[[str, str], bool],
     ):
@@ -50,6 +51,7 @@ class MqttRequests:
         self.handle_timeout = handle_timeout
         self.peers = peers
         self.on_call = on_call
+        self.on_call_first = on_call_first  # {"peers": [...]}: the first to answer wins
         self.publish = publish
         self.publish_event = publish_event
         self.take_inbox_answer = take_inbox_answer
@@ -155,37 +157,55 @@ class MqttRequests:
         text = self._payload_text(message, "command")
         if text is None:
             return
-        target = text
+        targets: list[object] = [text]
         if text.startswith("{"):
-            named: object = None
             try:
                 data = json.loads(text)
-                named = data["peer"] if isinstance(data, dict) else None
-            except (ValueError, KeyError):
-                named = None
-            if not isinstance(named, str) or not named:
-                self.refuse(message, "bad-request", 'cmd/call takes a peer name or id, or {"peer": "NAME"}')
+                targets = data["peers"] if "peers" in data else [data["peer"]]
+            except (ValueError, KeyError, TypeError):
+                targets = []
+            if not isinstance(targets, list) or not targets or len(targets) > 16:
+                targets = []
+            if not targets or not all(isinstance(t, str) and t for t in targets):
+                self.refuse(
+                    message,
+                    "bad-request",
+                    'cmd/call takes a peer name or id, {"peer": "NAME"} or {"peers": ["A", "B"]} '
+                    "(at most 16)",
+                )
                 return
-            target = named
-        if self.peers is None or self.on_call is None:
+        if self.peers is None or self.on_call is None or (len(targets) > 1 and self.on_call_first is None):
             self.refuse(message, "bad-request", "this node does not make calls")
             return
+        callees: list[Peer] = []
+        for target in targets:
+            assert isinstance(target, str)
+            try:
+                peer = self.peers.find(target.strip())
+            except NodeError as e:
+                log.error("MQTT: cmd/call: cannot read the allowlist: %s", e)
+                self.refuse(
+                    message, "allowlist-unreadable", "this node's allowlist cannot be read; see its log"
+                )
+                return
+            if peer is None:
+                self.refuse(
+                    message, "unknown-peer", f"{target[:80]!r} is not a peer in this node's allowlist"
+                )
+                return
+            if not peer.may("call"):
+                self.refuse(
+                    message, "no-permission", f"peer {peer.name!r} is not allowed 'call' in the allowlist"
+                )
+                return
+            callees.append(peer)
+        peer = callees[0]
         try:
-            peer = self.peers.find(target.strip())
-        except NodeError as e:
-            log.error("MQTT: cmd/call: cannot read the allowlist: %s", e)
-            self.refuse(message, "allowlist-unreadable", "this node's allowlist cannot be read; see its log")
-            return
-        if peer is None:
-            self.refuse(message, "unknown-peer", f"{target[:80]!r} is not a peer in this node's allowlist")
-            return
-        if not peer.may("call"):
-            self.refuse(
-                message, "no-permission", f"peer {peer.name!r} is not allowed 'call' in the allowlist"
-            )
-            return
-        try:
-            call = await self.on_call(peer)
+            if len(callees) > 1 and self.on_call_first is not None:
+                call = await self.on_call_first(callees)
+                peer = getattr(call, "peer", peer)  # the one who answered
+            else:
+                call = await self.on_call(peer)
         except Exception as e:
             # The exception's text may name underlay addresses (an OverlayError, a
             # PrivacyError): it goes to this log only; MQTT gets a fixed text per reason.

@@ -84,8 +84,10 @@ class MqttTransport:
         *,
         peers: PeerStore | None = None,
         on_call: CallStarter | None = None,
+        on_call_first: Callable[[list[Peer], MqttTransport], Awaitable[object]] | None = None,
         name: str = "media-node",
         active_calls: Callable[[], int] | None = None,
+        source_state: Callable[[], str] | None = None,
         workers: int = 4,
         handle_timeout: float = HANDLE_TIMEOUT,
         parts: NodeParts | None = None,
@@ -112,6 +114,7 @@ class MqttTransport:
             status_topic=self.topic("status"),
             events_topic=self.topic("events"),
             active_calls=active_calls or (lambda: 0),
+            source_state=source_state,
         )
         self.health_topic = self.topic("health")
         self.snapshot_topic = self.topic("snapshot")
@@ -142,6 +145,7 @@ class MqttTransport:
             peers=peers,
             # "call this peer, through me": outgoing calls go through the broker too
             on_call=(lambda peer: on_call(peer, self)) if on_call is not None else None,
+            on_call_first=(lambda peers: on_call_first(peers, self)) if on_call_first is not None else None,
             publish=self.publish,
             publish_event=self.publish_event,
             take_inbox_answer=self.client.take_inbox_answer,

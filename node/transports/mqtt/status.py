@@ -39,17 +39,19 @@ def scrub(event: Mapping[str, object]) -> dict[str, object]:
     return out
 
 
-def status_payload(state: str, node_id: str, name: str, calls: int) -> bytes:
-    return json.dumps(
-        {
-            "state": state,
-            "node_id": node_id,
-            "name": name,
-            "calls": calls,
-            "version": __version__,
-            "at": int(time.time()),
-        }
-    ).encode()
+def status_payload(state: str, node_id: str, name: str, calls: int, source: str = "") -> bytes:
+    """`source`: the camera's state (available | unavailable | none), when known."""
+    status: dict[str, object] = {
+        "state": state,
+        "node_id": node_id,
+        "name": name,
+        "calls": calls,
+        "version": __version__,
+        "at": int(time.time()),
+    }
+    if source:
+        status["source"] = source
+    return json.dumps(status).encode()
 
 
 class NodeStatus:
@@ -64,6 +66,7 @@ class NodeStatus:
         status_topic: str,
         events_topic: str,
         active_calls: Callable[[], int],
+        source_state: Callable[[], str] | None = None,
     ):
         self._publish = publish
         self.node_id = node_id
@@ -71,6 +74,7 @@ class NodeStatus:
         self.status_topic = status_topic
         self.events_topic = events_topic
         self.active_calls = active_calls
+        self.source_state = source_state  # the camera: available | unavailable | none
 
     def will(self) -> tuple[str, bytes]:
         """The last will: offline, retained."""
@@ -82,8 +86,15 @@ class NodeStatus:
             calls = int(self.active_calls())
         except Exception:
             calls = 0
+        try:
+            source = self.source_state() if self.source_state is not None else ""
+        except Exception:
+            source = ""
         self._publish(
-            self.status_topic, status_payload("online", self.node_id, self.name, calls), qos=1, retain=True
+            self.status_topic,
+            status_payload("online", self.node_id, self.name, calls, source),
+            qos=1,
+            retain=True,
         )
 
     def publish_health(self, topic: str, health: Mapping[str, object]) -> None:
@@ -98,7 +109,7 @@ class NodeStatus:
         try:
             payload = json.dumps({"node_id": self.node_id, **scrub(event)}, default=str)
             self._publish(self.events_topic, payload, qos=1)
-            if event.get("event") in ("call-started", "call-ended"):
+            if event.get("event") in ("call-started", "call-ended", "source"):
                 self.publish_status()
         except Exception:
             log.exception("MQTT: could not publish an event")

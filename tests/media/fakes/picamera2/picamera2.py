@@ -20,6 +20,22 @@ class Picamera2:
         self._t0 = None
         Picamera2.instances.append(self)
 
+    @staticmethod
+    def global_camera_info():
+        """0.3.38: one dict per camera libcamera sees (Model, Location, Rotation, Id, Num),
+        without opening any; none when the fake has no clip (no camera attached)."""
+        if Picamera2.clip is None:
+            return []
+        return [
+            {
+                "Model": "imx708",
+                "Location": 2,
+                "Rotation": 180,
+                "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a",
+                "Num": 0,
+            }
+        ]
+
     def create_video_configuration(self, main=None, controls=None, **kwargs):
         main = dict(main or {})
         main.setdefault("size", (1280, 720))
