@@ -1,5 +1,5 @@
 """Benchmark inputs: constrained-baseline H.264 clips made once with ffmpeg/libx264 and
-cached under bench/out/inputs/.
+cached under OUT/inputs/ (OUT: `--out`, default `default_out()`).
 
 Each clip exists as raw Annex-B (`.h264`, what our file: source and aiortc's MediaPlayer
 read) and as MPEG-TS (`.ts`, what GStreamer needs: a raw .h264 through h264parse has no
@@ -13,7 +13,21 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+
+def default_out() -> Path:
+    """Where a run writes when no --out is given: ./media-node-bench under the current
+    directory if it can be written, else one in the temp dir; never inside the
+    installed package."""
+    import os
+    import tempfile
+
+    here = Path.cwd()
+    if os.access(here, os.W_OK):
+        return here / "media-node-bench"
+    return Path(tempfile.gettempdir()) / "media-node-bench"
+
+
+OUT = default_out()  # the default at import time; run() resolves it again
 
 
 @dataclass(frozen=True)

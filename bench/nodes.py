@@ -29,6 +29,7 @@ class NodeRig:
         audio: str = "none",
         mqtt: dict | None = None,
         max_calls: int = 0,
+        video: str = "",
     ):
         if root.exists():
             shutil.rmtree(root)
@@ -37,7 +38,7 @@ class NodeRig:
         self.cam, self.viewers = make_nodes(root, viewers)
         calls = {"max_calls": max(4, max_calls or viewers + 2)}
         cam_sections = {
-            "media": {"video": f"file:{clip.h264}", "audio": audio},
+            "media": {"video": video or f"file:{clip.h264}", "audio": audio},
             "calls": calls,
             "filedrop": {"enabled": True},
         }
@@ -117,11 +118,12 @@ def streaming(
     warmup: float,
     window: float,
     profile_seconds: float = 0.0,
+    video: str = "",
 ) -> dict:
     """Daemon CPU/RSS with `viewers` viewers receiving (figures 1, 4 and 5a); then,
     with `profile_seconds`, a py-spy profile of the daemon (after the CPU window, so the
     sampler never counts against it)."""
-    rig = NodeRig(root, clip, viewers, logdir)
+    rig = NodeRig(root, clip, viewers, logdir, video=video)
     try:
         daemon = rig.start()
         span = warmup + window + profile_seconds + 60
@@ -160,6 +162,7 @@ def streaming(
             "frames_max": max(frames),
             "mbit_received": round(sum(mbit) / max(1, len(mbit)), 2),
             "failed": sum(1 for r in results if "error" in r),
+            "source": (video or "file:").split(":", 1)[0],
         }
         if prof is not None:
             out["profile"] = prof

@@ -175,19 +175,7 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
             prof = prof or ((data.get("senders") or {}).get("node_daemon") or {}).get("profile")
     if prof:
         out += ["### Where the daemon's CPU goes (py-spy)", ""]
-        if prof.get("skipped"):
-            out += [f"Profile skipped: {prof['skipped']}", ""]
-        else:
-            out += [
-                f"{prof['samples']} samples; {prof['note']}.",
-                "",
-                "| part | share of samples |",
-                "|---|---|",
-            ]
-            out += [f"| {k} | {v} % |" for k, v in prof["groups"].items()]
-            out += ["", "Top functions (self):", "", "| function | share |", "|---|---|"]
-            out += [f"| `{f['function']}` | {f['share']} % |" for f in prof["top_functions"][:8]]
-            out.append("")
+        out += _profile_tables(prof)
 
     tt = results.get("ttff") or {}
     out += [
@@ -239,6 +227,16 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
             f"{r['frames_min']}-{r['frames_max']} | {r['failed']} |"
         )
     out.append("")
+    if fan.get("per_viewer_marginal_cpu_percent") is not None:
+        out += [
+            f"Each extra viewer: {fan['per_viewer_marginal_cpu_percent']} % of one core (least-squares "
+            f"slope over the rows; first to last row: {fan.get('per_viewer_first_to_last_cpu_percent')} %).",
+            "",
+        ]
+    for r in fan.get("rows", []):
+        if (r.get("profile") or {}).get("groups"):
+            out += [f"Where the daemon's CPU goes with {r['viewers']} viewers (py-spy):", ""]
+            out += _profile_tables(r["profile"])
 
     mem = results.get("memory") or {}
     out += ["## 5. Memory", ""]
@@ -249,6 +247,12 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
             "- By viewers: "
             + ", ".join(f"{k}: {v} MiB" for k, v in mem["streaming_rss_by_viewers"].items())
             + "."
+        )
+    if mem.get("streaming_rss_no_clip_mib") is not None:
+        src = (mem.get("streaming_rss_no_clip") or {}).get("source", "rtsp")
+        out.append(
+            f"- Daemon RSS while streaming to one viewer from a source that holds no clip in memory "
+            f"({src}: a loopback RTSP camera): {mem['streaming_rss_no_clip_mib']} MiB."
         )
     c = mem.get("calls_in_a_row")
     if c:
@@ -261,6 +265,8 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
             "|---|---|---|---|",
             f"| before | {c['before']['rss_mib']} | {c['before']['fds']} | {c['before']['threads']} |",
             f"| after | {c['after']['rss_mib']} | {c['after']['fds']} | {c['after']['threads']} |",
+            "",
+            f"Growth: RSS {c['rss_growth_mib']} MiB, fds {c['fd_growth']}, threads {c['thread_growth']}.",
         ]
     out.append("")
 
@@ -304,7 +310,45 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
                 f"{r['quantiser_median']} |"
             )
     out.append("")
+
+    cli = results.get("cli_startup") or {}
+    if cli:
+        out += [
+            "## 8. CLI start-up",
+            "",
+            cli.get("method", ""),
+            "",
+            "| command | over `python -c pass`, ms | wall, fastest ms | wall, median ms "
+            "| CPU over pass, ms |",
+            "|---|---|---|---|---|",
+        ]
+        for name, label in (
+            ("id", "`media-node id`"),
+            ("link_make", "`link make`"),
+            ("link_inspect", "`link inspect`"),
+        ):
+            out.append(
+                f"| {label} | {_fmt(cli['over_python_ms'].get(name))} "
+                f"| {_fmt(cli['wall_min_ms'].get(name))} | {_fmt(cli['wall_median_ms'].get(name))} "
+                f"| {_fmt(cli['cpu_over_python_ms'].get(name))} |"
+            )
+        out += [
+            f"| `python -c pass` | | {_fmt(cli['wall_min_ms'].get('pass'))} | "
+            f"{_fmt(cli['wall_median_ms'].get('pass'))} | |",
+            "",
+        ]
     return "\n".join(out)
+
+
+def _profile_tables(prof: dict) -> list[str]:
+    if prof.get("skipped"):
+        return [f"Profile skipped: {prof['skipped']}", ""]
+    out = [f"{prof['samples']} samples; {prof['note']}.", "", "| part | share of samples |", "|---|---|"]
+    out += [f"| {k} | {v} % |" for k, v in prof["groups"].items()]
+    out += ["", "Top functions (self):", "", "| function | share |", "|---|---|"]
+    out += [f"| `{f['function']}` | {f['share']} % |" for f in prof["top_functions"][:8]]
+    out.append("")
+    return out
 
 
 MARKER = "<!-- analysis: kept when the report is regenerated -->"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import baselines, machine
-from .inputs import CLIPS, OUT, ClipSpec, ensure_clip
+from .inputs import CLIPS, ClipSpec, default_out, ensure_clip
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Plan:
     churn_calls: int
     profile_seconds: float
     notes: list[str] = field(default_factory=list)
+    cli_runs: int = 15
     senders: list[str] = field(default_factory=lambda: list(baselines.SENDERS))
     specs: dict[str, ClipSpec] = field(default_factory=lambda: dict(CLIPS))
     churn_warmup: int = 5
@@ -55,6 +56,7 @@ QUICK = Plan(
         "quick: 720p30 only, 10 s clip, 4 s CPU windows, fan-out 1/2/4, 5 calls per TTFF "
         "transport, 30 calls in a row: for a smoke check, not for quoting"
     ],
+    cli_runs=5,
 )
 FULL = Plan(
     "full",
@@ -67,7 +69,7 @@ FULL = Plan(
     [1, 2, 4, 8, 16],
     10.0,
     20,
-    300,
+    1000,
     20.0,
 )
 
@@ -112,7 +114,7 @@ class Runner:
             clip = self.attempt(
                 f"inputs.{name}",
                 f"input {name} ({p.clip_seconds} s)",
-                functools.partial(ensure_clip, p.specs[name], p.clip_seconds),
+                functools.partial(ensure_clip, p.specs[name], p.clip_seconds, out=self.out),
             )
             if clip:
                 clips[name] = clip
@@ -126,6 +128,7 @@ class Runner:
             self.fanout(first)
             self.memory(first)
             self.links(first)
+        self.cli_startup()
         self.results["elapsed_s"] = round(time.monotonic() - started, 1)
         self.results["loadavg_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
         return self.results
@@ -233,16 +236,27 @@ class Runner:
 
         p = self.plan
         rows = []
+        top = max(p.fanout) if len(p.fanout) > 1 else 0  # profiled, like the 1-viewer daemon
         for n in p.fanout:
             r = self.attempt(
                 f"fanout.{n}",
                 f"fig 4: fan-out, {n} viewer(s)",
-                functools.partial(nodes.streaming, self.rig, clip, self.logdir, n, 2.0, p.fanout_window),
+                functools.partial(
+                    nodes.streaming,
+                    self.rig,
+                    clip,
+                    self.logdir,
+                    n,
+                    2.0,
+                    p.fanout_window,
+                    p.profile_seconds / 2 if n == top else 0.0,
+                ),
             )
             if r:
                 rows.append(r)
         self.results["fanout"] = {
             "rows": rows,
+            **marginal(rows),
             "method": (
                 "daemon CPU with N viewer nodes (one process each, recording without decoding) over a "
                 f"{p.fanout_window:.0f} s window; the viewers share the same 2 cores"
@@ -266,6 +280,15 @@ class Runner:
         fan = (self.results.get("fanout") or {}).get("rows") or []
         if fan:
             fig["streaming_rss_by_viewers"] = {r["viewers"]: r["rss_max_mib"] for r in fan}
+        fig["streaming_rss_no_clip"] = self.attempt(
+            "memory.streaming_rss_no_clip",
+            "fig 5: daemon memory with an RTSP camera (no clip in memory), 1 viewer",
+            lambda: self._no_clip(clip),
+        )
+        if fig["streaming_rss_no_clip"]:
+            fig["streaming_rss_no_clip_mib"] = fig["streaming_rss_no_clip"]["rss_max_mib"]
+        else:
+            fig.pop("streaming_rss_no_clip")
         fig["calls_in_a_row"] = self.attempt(
             "memory.calls_in_a_row",
             f"fig 5: {p.churn_calls} calls in a row",
@@ -287,6 +310,29 @@ class Runner:
         fig["method"] = snapshot.METHOD
         self.results["snapshots"] = fig
 
+    def _no_clip(self, clip) -> dict:
+        from . import nodes
+        from .rtspcam import RtspCamera
+
+        camera = RtspCamera(clip, self.out / "rtsp")
+        try:
+            return nodes.streaming(
+                self.rig, clip, self.logdir, 1, 3.0, self.plan.fanout_window, video=camera.url
+            )
+        finally:
+            camera.stop()
+
+    def cli_startup(self) -> None:
+        from . import clistart
+
+        r = self.attempt(
+            "cli_startup",
+            f"fig 8: CLI start-up ({self.plan.cli_runs} cold runs per command)",
+            lambda: clistart.measure(self.rig / "cli", self.plan.cli_runs),
+        )
+        if r:
+            self.results["cli_startup"] = r
+
     def links(self, clip) -> None:
         from . import linksizes
 
@@ -295,9 +341,26 @@ class Runner:
             self.results["link_sizes"] = r
 
 
+def marginal(rows: list[dict]) -> dict:
+    """What one more viewer costs: the least-squares slope of daemon CPU over viewers,
+    and the same from the first to the last row."""
+    pts = [(r["viewers"], r["cpu_percent"]) for r in rows if r.get("cpu_percent") is not None]
+    if len(pts) < 2:
+        return {}
+    n = len(pts)
+    mx, my = sum(x for x, _ in pts) / n, sum(y for _, y in pts) / n
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else 0.0
+    (x0, y0), (x1, y1) = pts[0], pts[-1]
+    return {
+        "per_viewer_marginal_cpu_percent": round(slope, 3),
+        "per_viewer_first_to_last_cpu_percent": round((y1 - y0) / (x1 - x0), 3) if x1 != x0 else None,
+    }
+
+
 def run(quick: bool, out: Path | None = None, plan: Plan | None = None) -> dict:
     plan = plan or (QUICK if quick else FULL)
-    out = Path(out) if out else OUT
+    out = Path(out) if out else default_out()
     out.mkdir(parents=True, exist_ok=True)
     results = Runner(plan, out).run()
     (out / f"results-{plan.mode}.json").write_text(json.dumps(results, indent=2))

@@ -2,3 +2,7 @@
 on overlay-network addresses only, with Ed25519-signed handshake links."""
 
 __version__ = "0.1.0"
+
+from . import lazyimports as _lazyimports
+
+_lazyimports.install()

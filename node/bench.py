@@ -40,7 +40,7 @@ def run_bench(quick: bool, out: Path | None, docs: Path | None) -> dict[str, Any
     PNGs; with `docs`, also that Markdown file (images beside it in bench/)."""
     suite, report = _import_suite()
     results: dict[str, Any] = suite.run(quick, out)
-    folder = Path(out) if out else suite.OUT
+    folder = Path(out) if out else suite.default_out()
     images, note = report.plots(results, folder, prefix=f"bench-{results['mode']}")
     (folder / f"benchmarks-{results['mode']}.md").write_text(report.markdown(results, images, note))
     if docs is not None:

@@ -20,10 +20,12 @@ from .config import Config, load_config
 from .errors import NodeError
 from .home import Home, default_home
 from .identity import Identity
-from .links import LinkError, LinkOpener, ReplayCache, make_link
 from .peers import PERMISSION_HELP, PeerStore, make_peer
 
 F = TypeVar("F", bound=Callable[..., object])
+
+# Start-up time matters for the short commands (id, link make, link inspect): modules
+# only some commands use (links, media, aiortc) are imported inside those commands.
 
 
 class NodeGroup(click.Group):
@@ -250,6 +252,8 @@ def link_inspect(
     oversized, malformed, unseal-failed, tampered, bad-signature, wrong-audience,
     not-yet-valid, expired, unknown-sender, no-permission, wrong-offer, replayed
     (and allowlist-unreadable when this home's peers.toml is broken)."""
+    from .links import LinkError, LinkOpener, ReplayCache
+
     home = get_home(home_dir)
     identity = load_identity(home)
     config = load_config(home.config_file)
@@ -318,6 +322,8 @@ def link_make(
     show_digest: bool,
 ) -> None:
     """Print a signed link from this node (for scripts and for checking a setup)."""
+    from .links import make_link
+
     home = get_home(home_dir)
     identity = load_identity(home)
     config = load_config(home.config_file)
@@ -643,7 +649,7 @@ def demo(seconds: float, workdir: Path | None, as_json: bool, video: str, audio:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where inputs, logs, results and plots go (default: bench/out).",
+    help="Where inputs, logs, results and plots go (default: ./media-node-bench, else one in the temp dir).",
 )
 @click.option(
     "--docs",

@@ -1,8 +1,13 @@
-"""Typed node configuration: config.toml in the home, validated with pydantic.
+"""Typed node configuration: config.toml in the home, validated on load.
 
 The model is the single source of truth: `render_default_config()` writes config.toml
 from the fields' defaults and descriptions, so every field is documented in the file
-the user edits, and docs/configuration.md is generated the same way."""
+the user edits, and docs/configuration.md is generated the same way.
+
+The sections are plain dataclasses checked by the small validator in
+node/settings.py rather than pydantic: a daemon on a 512 MB board carried 8 MiB of
+pydantic for these ~40 scalar fields, and every short CLI command paid ~100 ms to
+import it."""
 
 from __future__ import annotations
 
@@ -11,14 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from .errors import NodeError
-
-
-class Section(BaseModel):
-    # Unknown keys are errors: a typo in config.toml must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from .settings import Field, Section, ValidationError, field_validator
 
 
 class NodeSection(Section):
@@ -350,7 +349,7 @@ def load_config(path: Path) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(f"{'.'.join(loc)}: {msg}" for loc, msg in e.problems)
         raise NodeError(f"{path}: {problems}") from None
 
 
@@ -373,7 +372,7 @@ def render_default_config(config: Config | None = None) -> str:
         "# Unknown keys are rejected, so a typo is an error rather than a silent default.",
         "",
     ]
-    for section_name, _section_field in Config.model_fields.items():
+    for section_name in Config.model_fields:
         section = getattr(config, section_name)
         doc = (type(section).__doc__ or "").strip()
         lines.append(f"[{section_name}]")

@@ -3,7 +3,9 @@ that fails loudly (naming what moved) when an upgrade changes any of them.
 
 aiortc and aioice are pinned to exact versions (pyproject.toml). The hooks themselves
 live beside what they serve: node/media/hooks.py (keyframe and bitrate feedback from
-the sender, encoded frames out of the receiver, H.264 preferences) and
+the sender, payloads packetized once for every viewer with node/media/rtploop.py,
+encoded frames out of the receiver, H.264 preferences), node/lazyimports.py (aioice's
+mDNS module loaded only on use) and
 node/ice/confine.py (ICE confined to the overlay). Each checks its part before it is
 used: media when a publisher or receiver is built, ICE when a node's IceApi is built.
 The tests (tests/media/test_hooks.py, tests/ice/) also run every hook for real."""
@@ -103,6 +105,29 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("media", _JITTER, "_packets", "instance", "marker-bit release"),
     Internal("media", _JITTER, "_prefetch", "instance", "the replacement keeps its settings"),
     Internal("media", _JITTER, "_is_video", "instance", "the replacement keeps its settings"),
+    # the shared-payload RTP loop (node/media/rtploop.py) replaces _run_rtp per sender
+    Internal("media", _SENDER, "_run_rtp", "class", "replaced per sender: payloads shared"),
+    Internal("media", _SENDER, "_retransmit", "class", "NACK/RTX from the loop's history"),
+    *(
+        Internal("media", _SENDER, f"_RTCRtpSender__{name}", "instance", "the RTP loop's own state")
+        for name in (  # (__track is set by replaceTrack: hook_sender_payloads checks it live)
+            "mid",
+            "rtp_header_extensions_map",
+            "rtp_history",
+            "rtp_started",
+            "rtp_exited",
+            "ntp_timestamp",
+            "rtp_timestamp",
+            "octet_count",
+            "packet_count",
+        )
+    ),
+    Internal("media", _SENDER, "_enabled", "instance", "a disabled sender drops frames"),
+    Internal("media", "aiortc.rtcrtpsender", "random_sequence_number", "module", "per-viewer origin"),
+    Internal("media", "aiortc.rtp", "RTP_HISTORY_SIZE", "module", "NACK history size"),
+    Internal("media", "aiortc.codecs.h264:H264Encoder", "_split_bitstream", "class", "packetize once"),
+    Internal("media", "aiortc.codecs.h264:H264Encoder", "_packetize", "class", "packetize once"),
+    Internal("media", "aiortc.codecs.h264", "PACKET_MAX", "module", "the payload size it packs to"),
     Internal(
         "media",
         "aiortc.rtcrtptransceiver:RTCRtpTransceiver",
@@ -127,6 +152,10 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("ice", _CONNECTION, "ice_controlling", "instance", "no role flip after nomination"),
     Internal("ice", "aioice.ice:CandidatePair", "remote_addr", "class", "checks after nomination"),
     Internal("ice", "aioice.ice:CandidatePair", "local_candidate", "class", "the selected pair"),
+    Internal("ice", _CONNECTION, "_check_periodic", "class", "every check starts at once"),
+    Internal("ice", _CONNECTION, "check_start_task", "class", "every check starts at once"),
+    Internal("ice", _CONNECTION, "_check_list_done", "instance", "every check starts at once"),
+    Internal("ice", _CONNECTION, "_remote_candidates_expected", "class", "trickle keeps polling"),
 )
 
 

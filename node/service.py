@@ -22,6 +22,7 @@ from .errors import NodeError
 from .home import Home
 from .identity import Identity
 from .links import LinkOpener, ReplayCache
+from .memory import MemoryTrimmer
 from .overlay import OverlayProvider
 from .peers import PeerStore
 from .systemd import Notifier
@@ -81,6 +82,7 @@ class Service:
         self._source_watch: asyncio.Task[None] | None = None
         self._source_listeners: list[Callable[[dict[str, object]], None]] = []
         self.notifier = make_notifier()
+        self.memory = MemoryTrimmer()
         self.doorbell: DoorbellAssembly | None = None
 
     async def start(self) -> None:
@@ -221,6 +223,7 @@ class Service:
         elif event["event"] == "call-started":
             log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
         elif event["event"] == "call-ended":
+            self.memory.call_ended()
             stats = event.get("stats")
             st = stats if isinstance(stats, dict) else {}
             log.info(
@@ -267,6 +270,7 @@ class Service:
                 await asyncio.wait_for(self.publisher.stop(), 10)
             except Exception:
                 log.exception("stopping the media failed")
+        self.memory.cancel()
         if self.replay is not None:
             self.replay.close()
             self.replay = None

@@ -53,6 +53,7 @@ from .policy import IcePolicy
 from .sdp import check_outgoing_sdp, filter_incoming_sdp
 
 log = logging.getLogger(__name__)
+_PENDING = (aioice.ice.CandidatePair.State.WAITING, aioice.ice.CandidatePair.State.FROZEN)
 
 
 def overlay_configuration(*, answering: bool = False) -> RTCConfiguration:
@@ -173,6 +174,19 @@ class OverlayConnection(aioice.ice.Connection):
             log.info("ICE: refused a role conflict after nomination")
             return True
         return False
+
+    def _check_periodic(self) -> bool:
+        """Start every pending connectivity check at once. aioice starts one per call and
+        connect() sleeps 20 ms between calls (RFC 8445's Ta pacing, meant for hosts with
+        dozens of candidate pairs), so even a single pair waited 20 ms before connect()
+        looked at its result: a fifth of a view's time to first frame. A confined call
+        has one pair per overlay address, so there is nothing to pace."""
+        if self._check_list_done:
+            return False
+        for pair in self._check_list:  # highest priority first, as aioice orders them
+            if pair.state in _PENDING:
+                self.check_start_task(pair)  # a no-op for a pair already started
+        return self._remote_candidates_expected()  # trickled candidates: come back in 20 ms
 
     def selected_pair(self) -> tuple[str, str] | None:
         """(local, remote) address of the nominated pair of component 1, if any."""

@@ -1,4 +1,5 @@
-"""Every place this package reaches into aiortc 1.16.0's private internals, in one file.
+"""Every place this package reaches into aiortc 1.16.0's private internals, in one file
+(and rtploop.py: payloads packetized once and shared by every viewer's sender).
 
 aiortc has no public API for: forwarding PLI/FIR to a passthrough source, reading REMB,
 getting encoded frames out of a receiver, or releasing a video frame on its marker bit.

@@ -15,7 +15,7 @@ from typing import cast
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
-from . import hooks
+from . import hooks, rtploop
 from .audio import AudioHub, AudioSource
 from .fanout import Fanout, Viewer
 from .h264profile import H264Profile
@@ -286,6 +286,7 @@ class MediaPublisher:
                 transceiver = _send_transceiver(pc, att.video_track)
                 assert transceiver is not None  # _wants() found its m-line
                 hooks.prefer_h264(transceiver)
+                rtploop.hook_sender_payloads(transceiver.sender, att.video_track.next_payloads)
                 att._unhooks.append(
                     hooks.hook_sender_feedback(
                         transceiver.sender,

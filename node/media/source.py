@@ -9,6 +9,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 from ..errors import NodeError
 from .annexb import find_sps, is_idr
@@ -33,6 +34,14 @@ class AccessUnit:
     data: bytes
     pts_us: int
     keyframe: bool
+
+    @cached_property
+    def rtp_payloads(self) -> list[bytes]:
+        """Its RTP payloads, packetized on first use and then shared by every viewer's
+        sender (each adds only its own RTP header, SRTP and send)."""
+        from .rtploop import packetize  # aiortc is needed only once something sends
+
+        return packetize(self.data)
 
 
 @dataclass

@@ -1,16 +1,18 @@
-"""The encoded video track: aiortc's sender calls recv() and gets an av.Packet holding
-one Annex-B access unit, which it only packetizes (RTCRtpSender._next_encoded_frame →
-H264Encoder.pack); no frame is ever encoded."""
+"""The encoded video track. The publisher's senders take next_payloads(): the AU's RTP
+payloads, packetized once for all viewers. Any other consumer calls recv() and gets an
+av.Packet holding one Annex-B access unit, which aiortc's sender only packetizes
+(RTCRtpSender._next_encoded_frame → H264Encoder.pack); no frame is ever encoded."""
 
 from __future__ import annotations
 
 import fractions
 
 import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack, convert_timebase
 from av.stream import Stream
 
 from .fanout import Viewer
+from .source import AccessUnit
 
 MICROSECONDS = fractions.Fraction(1, 1_000_000)
 
@@ -38,13 +40,24 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._last_pts = pts
         return pts
 
-    async def recv(self) -> av.Packet[Stream]:  # encoded, passed through
+    async def _next(self) -> AccessUnit:
         if self.readyState != "live":
             raise MediaStreamError
         au = await self.viewer.get()
         if au is None:
             self.stop()
             raise MediaStreamError
+        return au
+
+    async def next_payloads(self) -> tuple[list[bytes], int]:
+        """The next AU as RTP payloads shared with the other viewers, and this viewer's
+        own 90 kHz timestamp for it (what the shared-payload sender hook sends)."""
+        au = await self._next()
+        self.sent += 1
+        return au.rtp_payloads, convert_timebase(self._pts(au.pts_us), MICROSECONDS, VIDEO_TIME_BASE)
+
+    async def recv(self) -> av.Packet[Stream]:  # encoded, passed through
+        au = await self._next()
         packet = av.Packet(au.data)
         packet.pts = self._pts(au.pts_us)
         packet.time_base = MICROSECONDS

@@ -49,6 +49,7 @@ def test_tiny_run_produces_every_figure(tmp_path):
         senders=["aiortc_passthrough"],
         specs={"tiny": ClipSpec("tiny", 320, 240, 30, 400_000, 4)},
         churn_warmup=1,
+        cli_runs=2,
     )
     results = suite.run(False, tmp_path, plan=tiny)
     assert results["not_measured"] == {}, results["not_measured"]
@@ -78,6 +79,10 @@ def test_tiny_run_produces_every_figure(tmp_path):
     assert results["fanout"]["rows"][0]["viewers"] == 2 and results["fanout"]["rows"][0]["frames_min"] > 0
     churn = results["memory"]["calls_in_a_row"]
     assert churn["calls"] == 2 and churn["failed"] == 0 and churn["after"]["fds"] > 0
+    assert results["memory"]["streaming_rss_no_clip_mib"] > 0  # the RTSP camera figure
+    assert results["memory"]["streaming_rss_no_clip"]["frames_min"] > 0
+    startup = results["cli_startup"]["over_python_ms"]
+    assert set(startup) == {"id", "link_make", "link_inspect"}
     sizes = results["link_sizes"]
     assert sizes["plain"]["view_request_chars"] < sizes["sealed"]["view_request_chars"]
     json.dumps(results)  # all of it is JSON
@@ -85,4 +90,9 @@ def test_tiny_run_produces_every_figure(tmp_path):
     text = report.markdown(results, images, note)
     snap = results["snapshots"]["tiny"]
     assert snap["size"] == "320x240" and snap["jpeg_bytes_median"] > 0
-    assert "## 6. Link sizes" in text and "## 7. Snapshot cost" in text and "Not measured" not in text
+    assert (
+        "## 6. Link sizes" in text
+        and "## 7. Snapshot cost" in text
+        and "## 8. CLI start-up" in text
+        and "Not measured" not in text
+    )
