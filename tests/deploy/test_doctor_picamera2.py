@@ -101,9 +101,18 @@ def test_doctor_cli_exits_non_zero_without_picamera2(tmp_path):
     assert pc["status"] == "missing" and "python3-picamera2" in pc["fix"]
 
 
-def test_doctor_checks_the_configured_speaker(tmp_path, fake_speaker):
+def test_doctor_checks_the_configured_speaker(tmp_path, monkeypatch):
     """The speaker check opens `media.speaker` itself (a real ALSA `file` plugin device
-    here), says talkback is off when none is set, and warns for one that cannot open."""
+    here), says talkback is off when none is set, and warns for one that cannot open.
+    Its own device and ALSA_CONFIG_PATH, restored after: the session's fake speaker and
+    microphone fixtures set theirs in an order other tests rely on."""
+    conf = tmp_path / "doctor-speaker.conf"
+    conf.write_text(
+        'pcm.media_node_doctor_speaker {\n    type file\n    slave.pcm "null"\n'
+        f'    file "{tmp_path / "doctor-speaker.raw"}"\n    format "raw"\n}}\n'
+    )
+    old = os.environ.get("ALSA_CONFIG_PATH")
+    monkeypatch.setenv("ALSA_CONFIG_PATH", f"{old or '/usr/share/alsa/alsa.conf'}:{conf}")
     root = fake_root(tmp_path, PI4, PI4_DEVICES, 0, config_txt="")
     home = home_with_key(tmp_path)
 
@@ -113,8 +122,8 @@ def test_doctor_checks_the_configured_speaker(tmp_path, fake_speaker):
         )
         return checks(Doctor(home, cfg, Machine.probe(root)).run())["speaker"]
 
-    good = speaker("alsa:media_node_test_speaker")
-    assert good.status == "ok" and "media_node_test_speaker" in good.detail
+    good = speaker("alsa:media_node_doctor_speaker")
+    assert good.status == "ok" and "media_node_doctor_speaker" in good.detail
     off = speaker("")
     assert off.status == "skip" and "talkback is off" in off.detail and not off.required
     bad = speaker("alsa:no_such_speaker_device")
