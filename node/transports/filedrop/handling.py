@@ -52,6 +52,11 @@ class FileHandling:
         """inbox/NAME -> work/NAME; False if it is gone or its name is still in hand."""
         if self.in_hand(name):
             return False
+        if not os.path.lexists(self.home.inbox / name):
+            # Already taken (a name queued twice: the rescan, then a late "moved" event):
+            # the reply in outbox/ is that file's, not an earlier one's, so it stays.
+            # Claims run one at a time on the watcher's loop, so nothing slips in between.
+            return False
         try:
             os.unlink(self.home.outbox / name)  # an unread reply of an earlier file of this name
         except FileNotFoundError:
