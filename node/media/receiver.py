@@ -18,12 +18,13 @@ from typing import Any, BinaryIO
 import av
 from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpReceiver
 from aiortc.codecs.base import Decoder
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 from av.container import OutputContainer
 from av.stream import Stream
 
 from . import hooks
 from .annexb import find_sps, is_annexb, is_idr, normalize
+from .incoming import each_track, received
 from .source import MediaError
 
 log = logging.getLogger(__name__)
@@ -209,13 +210,7 @@ class MediaReceiver:
         self._video_receivers: list[RTCRtpReceiver] = []
         self._first_video = asyncio.Event()
         self._frame_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._seen: set[int] = set()
-        pc.on("track", self._on_track)
-        # Answering an offer, the `track` events already fired in setRemoteDescription;
-        # the receivers only start after ICE/DTLS, so hooking them now is still in time.
-        for transceiver in pc.getTransceivers():
-            if transceiver.receiver.track is not None:
-                self._on_track(transceiver.receiver.track)
+        each_track(pc, self._on_track)
 
     def _decoder_factory(self, codec: RTCRtpCodecParameters) -> Decoder:
         if codec.mimeType.lower() != "video/h264":
@@ -227,11 +222,7 @@ class MediaReceiver:
         self._decoders.append(decoder)
         return decoder
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if id(track) in self._seen:
-            return
-        self._seen.add(id(track))
-        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
+    def _on_track(self, track: MediaStreamTrack, receiver: RTCRtpReceiver | None) -> None:
         if track.kind == "video" and receiver is not None:
             try:
                 hooks.hook_receiver(receiver, self._decoder_factory)
@@ -253,11 +244,7 @@ class MediaReceiver:
 
     async def _consume_video(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         asked = False
-        while True:
-            try:
-                packet = await track.recv()
-            except MediaStreamError:
-                return
+        async for packet in received(track):
             if not isinstance(packet, av.Packet):  # decoded frame (receiver not hooked)
                 self.video_frames += 1
                 if self.ttff is None:
@@ -296,11 +283,7 @@ class MediaReceiver:
             self._wake_waiters()
 
     async def _consume_audio(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in received(track):
             if not isinstance(frame, av.AudioFrame):
                 continue
             self.audio_frames += 1

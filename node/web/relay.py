@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..media import hooks
 from ..media.annexb import is_idr
+from ..media.incoming import each_track, received
 
 log = logging.getLogger(__name__)
 
@@ -126,17 +127,9 @@ class PacketReceiver:
         self.audio_frames = 0
         self._receivers: list[RTCRtpReceiver] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seen: set[int] = set()
-        pc.on("track", self._on_track)
-        for transceiver in pc.getTransceivers():
-            if transceiver.receiver.track is not None:
-                self._on_track(transceiver.receiver.track)
+        each_track(pc, self._on_track)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if id(track) in self._seen:
-            return
-        self._seen.add(id(track))
-        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
+    def _on_track(self, track: MediaStreamTrack, receiver: RTCRtpReceiver | None) -> None:
         if receiver is None or track.kind not in ("audio", "video"):
             return
         video = track.kind == "video"
@@ -149,11 +142,7 @@ class PacketReceiver:
         task.add_done_callback(self._tasks.discard)
 
     async def _pump(self, track: MediaStreamTrack, video: bool) -> None:
-        while True:
-            try:
-                packet = await track.recv()
-            except MediaStreamError:
-                return
+        async for packet in received(track):
             if not isinstance(packet, av.Packet):
                 continue  # not hooked in time: a decoded frame cannot be relayed
             if video:
