@@ -30,6 +30,14 @@ def home_option(f: F) -> F:
     )(f)
 
 
+def path_option(
+    flag: str, dest: str, help: str, *, folder: bool = False, required: bool = False
+) -> Callable[[F], F]:
+    """An option naming a file (or, `folder`, a directory) as a Path; None when not given."""
+    kind = click.Path(dir_okay=folder, file_okay=not folder, path_type=Path)
+    return click.option(flag, dest, type=kind, default=None, required=required, help=help)
+
+
 def get_home(home_dir: Path | None) -> Home:
     return Home((home_dir or default_home()).expanduser())
 

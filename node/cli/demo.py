@@ -10,17 +10,16 @@ from pathlib import Path
 import click
 
 from ..errors import NodeError
-from .common import AUDIO_HELP, VIDEO_HELP
+from .common import AUDIO_HELP, VIDEO_HELP, path_option
 
 
 @click.command()
 @click.option("--seconds", type=float, default=5.0, show_default=True, help="Seconds of streaming.")
-@click.option(
+@path_option(
     "--dir",
     "workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the two demo homes and the recording go (default: a new temp dir, kept).",
+    "Where the two demo homes and the recording go (default: a new temp dir, kept).",
+    folder=True,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the viewer's JSON summary instead.")
 @click.option("--video", default="testsrc", show_default=True, metavar="SOURCE", help=VIDEO_HELP)
@@ -47,20 +46,13 @@ def demo(seconds: float, workdir: Path | None, as_json: bool, video: str, audio:
 @click.command()
 @click.option("--quick", is_flag=True, help="A smoke run (under 3 minutes): 720p only, short windows.")
 @click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON on stdout.")
-@click.option(
+@path_option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where inputs, logs, results and plots go (default: ./media-node-bench, else one in the temp dir).",
+    "Where inputs, logs, results and plots go (default: ./media-node-bench, else one in the temp dir).",
+    folder=True,
 )
-@click.option(
-    "--docs",
-    "docs_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the report there (e.g. docs/benchmarks.md).",
-)
+@path_option("--docs", "docs_file", "Also write the report there (e.g. docs/benchmarks.md).")
 def bench(quick: bool, as_json: bool, out_dir: Path | None, docs_file: Path | None) -> None:
     """Measure the node side by side with aiortc's own paths and GStreamer webrtcbin:
     sender CPU, time to first frame, latency, fan-out, memory, link sizes.

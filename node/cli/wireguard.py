@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import NodeError
+from .common import path_option
 
 
 @click.group()
@@ -16,13 +17,7 @@ def wireguard() -> None:
 
 @wireguard.command("export")
 @click.argument("interface")
-@click.option(
-    "--to",
-    "to",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Where to write the table.",
-)
+@path_option("--to", "to", "Where to write the table.", required=True)
 @click.option("--group", default="", help="Group that may read it (the service user's group).")
 @click.option("--wg", default="wg", show_default=True, help="The wg program.")
 def wireguard_export(interface: str, to: Path, group: str, wg: str) -> None:

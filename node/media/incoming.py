@@ -4,7 +4,9 @@ frames (or packets) until it ends."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -32,6 +34,36 @@ def each_track(pc: RTCPeerConnection, callback: TrackCallback) -> None:
             on_track(transceiver.receiver.track)
 
 
+class Pumps:
+    """The tasks that consume one peer connection's tracks: started by `spawn`, all
+    cancelled and awaited by `close`."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def request_keyframe(receivers: list[RTCRtpReceiver]) -> bool:
+    """Send a PLI to each video sender behind `receivers`; True if any was sent."""
+    from . import hooks
+
+    sent = False
+    for receiver in receivers:
+        sent = await hooks.send_pli(receiver) or sent
+    return sent
+
+
 async def received(track: MediaStreamTrack) -> AsyncIterator[object]:
     """What `track.recv()` returns (a decoded frame, or an av.Packet when the receiver is
     hooked for passthrough), until the track ends."""
@@ -43,4 +75,4 @@ async def received(track: MediaStreamTrack) -> AsyncIterator[object]:
         yield item
 
 
-__all__ = ["TrackCallback", "each_track", "received"]
+__all__ = ["Pumps", "TrackCallback", "each_track", "received", "request_keyframe"]

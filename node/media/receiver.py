@@ -7,11 +7,9 @@ is MPEG-TS on a stream, with the audio (decoded by aiortc from Opus) as AAC."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,7 +22,7 @@ from av.stream import Stream
 
 from . import hooks
 from .annexb import find_sps, is_annexb, is_idr, normalize
-from .incoming import each_track, received
+from .incoming import Pumps, each_track, received, request_keyframe
 from .source import MediaError
 
 log = logging.getLogger(__name__)
@@ -206,7 +204,7 @@ class MediaReceiver:
         self.ttff: float | None = None
         self._t0 = time.monotonic()
         self._decoders: list[hooks.PassthroughDecoder] = []
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._pumps = Pumps()
         self._video_receivers: list[RTCRtpReceiver] = []
         self._first_video = asyncio.Event()
         self._frame_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -233,14 +231,9 @@ class MediaReceiver:
                     self.recorder.close()
                     self.recorder = None
             self._video_receivers.append(receiver)
-            self._spawn(self._consume_video(track, receiver))
+            self._pumps.spawn(self._consume_video(track, receiver))
         elif track.kind == "audio":
-            self._spawn(self._consume_audio(track))
-
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._pumps.spawn(self._consume_audio(track))
 
     async def _consume_video(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         asked = False
@@ -316,10 +309,7 @@ class MediaReceiver:
 
     async def request_keyframe(self) -> bool:
         """Send a PLI to the video sender(s)."""
-        sent = False
-        for receiver in self._video_receivers:
-            sent = await hooks.send_pli(receiver) or sent
-        return sent
+        return await request_keyframe(self._video_receivers)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -336,10 +326,6 @@ class MediaReceiver:
         }
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._pumps.close()
         if self.recorder is not None:
             self.recorder.close()
