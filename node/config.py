@@ -11,7 +11,6 @@ pass (pydantic cost a daemon 8 MiB and every short CLI command ~100 ms to import
 Values are checked where they are read (load_config, parse_config); a field assigned
 in code is not re-checked, so code sets only values it has validated itself."""
 
-
 import re
 import tomllib
 from pathlib import Path

@@ -1,7 +1,6 @@
 """config.toml's sections for what the node captures and does: media, calls, the doorbell
 and snapshots (node/config.py composes them with node/config_network.py's)."""
 
-
 from typing import Annotated
 
 from msgspec import Meta, Struct

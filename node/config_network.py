@@ -1,7 +1,6 @@
 """config.toml's sections for how the node is reached: overlay, links, file drop, MQTT and
 the web viewer (node/config.py composes them with node/config_media.py's)."""
 
-
 import ipaddress
 from typing import Annotated, Literal
 
