@@ -9,7 +9,10 @@ field's type, bounds and description are its `Annotated[..., Meta(...)]`, a sect
 own checks are its `__post_init__`, and `msgspec.convert` validates a whole file in one
 pass (pydantic cost a daemon 8 MiB and every short CLI command ~100 ms to import).
 Values are checked where they are read (load_config, parse_config); a field assigned
-in code is not re-checked, so code sets only values it has validated itself."""
+in code is not re-checked, so code sets only values it has validated itself.
+
+The three modules have no `from __future__ import annotations`: msgspec would then
+evaluate every annotation's text on the first conversion (~3 ms of each CLI command)."""
 
 import re
 import tomllib
