@@ -2,8 +2,9 @@
 CallManager) on a real mosquitto with the broker role's ACL: a link asking for its reply
 in another node's reply tree is refused before any call is set up (no confused deputy);
 a sealed link without a response topic sets up its call and is answered on the verified
-sender's inbox (the answer is not thrown away); the `rejected` events repeat nothing
-the sender sent."""
+sender's inbox (the answer is not thrown away); a command from a controller the
+broker knows but the node's config does not is refused; the `rejected` events repeat
+nothing the sender sent."""
 
 from __future__ import annotations
 
@@ -28,9 +29,13 @@ def nodes(make_node, tmp_path):
     camera, viewer, victim = (make_node(n) for n in ("camera", "viewer", "victim"))
     camera.trust(viewer, "view", address="127.0.0.2")
     viewer.trust(camera, "view", address="127.0.0.1")
-    broker = Broker(tmp_path / "broker", nodes=[camera, viewer, victim], controllers=["controller"])
+    broker = Broker(
+        tmp_path / "broker", nodes=[camera, viewer, victim], controllers=["controller", "intruder"]
+    )
     broker.start()
-    configure(camera, mqtt=broker.config_for(camera.node_id))
+    # the broker knows two controllers; this node's config names only one
+    mqtt = broker.config_for(camera.node_id, controllers=["controller"], home_assistant_user="")
+    configure(camera, mqtt=mqtt)
     yield camera, viewer, victim, broker
     broker.stop()
 
@@ -78,13 +83,26 @@ async def test_the_daemon_answers_only_the_verified_sender_and_reflects_nothing(
             me.publish(topic(camera, "inbox"), sealed.text)
             await wait_for(lambda: me.on(topic(viewer, "inbox")), what="the answer in the sender's inbox")
             check_answer(viewer, sealed, me.on(topic(viewer, "inbox"))[0].payload.decode())
-            assert len(service.manager.active()) == 1
+            [call] = service.manager.active()
             # 7: a response topic outside the sender's tree, holding a secret, is refused
             # (before the link, expired too, is even looked at) and repeated nowhere
             expired = make_link(viewer.identity, "view-request", camera.node_id, sdp=SDP, now=0)
             me.publish(topic(camera, "inbox"), expired.text, response_topic=f"media-node/{secret}/reply/x")
             await wait_for(lambda: len(rejected(events)) == 2, what="the second refusal")
-        assert [r["reason"] for r in rejected(events)] == ["bad-request", "bad-request"]
+            # 8: a command from a controller the ACL knows but this node's config does not
+            intruder = await watcher(broker, "intruder", topic("intruder", "reply", "#"))
+            try:
+                intruder.publish(
+                    topic(camera, "cmd", "call", "intruder"),
+                    b"viewer",
+                    response_topic=topic("intruder", "reply", camera.node_id, "1"),
+                )
+                await wait_for(lambda: len(rejected(events)) == 3, what="the intruder's command refused")
+                await wait_for(lambda: intruder.on(topic("intruder", "reply")), what="the intruder told why")
+            finally:
+                intruder.close()
+            assert service.manager.active() == [call], "the intruder's command set up nothing"
+        assert [r["reason"] for r in rejected(events)] == ["bad-request"] * 3
         assert len({r["message"] for r in rejected(events)}) == 1  # the fixed text, not the topic
         texts = [m.payload.decode(errors="replace") for w in (events, me, spy) for m in w.messages]
         assert not [t for t in texts if secret in t], texts
