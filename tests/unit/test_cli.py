@@ -8,18 +8,16 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from node.cli import main
 from node.identity import Identity
 from node.links import make_link
 
+from .clirun import invoke
 from .linkhelpers import SDP, resign, swap_payload
 
 
 def run(*args, input=None):
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(*args, input=input)
 
 
 @pytest.fixture
@@ -176,7 +174,7 @@ def test_rejection_reasons_through_cli(homes, reason):
 
 
 def test_console_script_runs(tmp_path):
-    """The installed entry point, not just the click object."""
+    """The installed entry point, not just main() in this process."""
     proc = subprocess.run(
         [sys.executable, "-m", "node.cli", "--help"], capture_output=True, text=True, timeout=60
     )
@@ -210,7 +208,7 @@ def test_peers_add_takes_each_overlay_binding(homes):
 LOADED = """
 import sys
 from node.cli import main
-main(sys.argv[1:], standalone_mode=False)
+main(sys.argv[1:])
 print(" ".join(sorted(sys.modules)), file=sys.stderr)
 """
 
@@ -242,6 +240,7 @@ def test_the_short_commands_load_only_what_they_use(homes, tmp_path):
     loaded, out = _modules("id", "--home", cam)
     assert out.strip() == ids["cam"]
     assert not loaded & {"node.config", "node.peers", "node.links", "logging", "json", *heavy}, loaded
+    assert "click" not in loaded  # argparse (the standard library) parses the command line
     assert not {m for m in loaded if m.startswith("node.cli.")} - {"node.cli.common", "node.cli.identity"}
     sdp = tmp_path / "offer.sdp"
     sdp.write_text(SDP)
