@@ -79,11 +79,18 @@ def parse_config(data: object) -> Config:
 
 
 def load_config(path: Path) -> Config:
-    """config.toml -> Config; a missing file means all defaults; errors name the field."""
-    if not path.exists():
-        return Config()
+    """config.toml -> Config; a missing file means all defaults; every error is a NodeError
+    naming the file (and the field, when one is wrong)."""
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")  # an editor's byte-order mark is not TOML's concern
+    except (FileNotFoundError, NotADirectoryError):
+        return Config()
+    except OSError as e:
+        raise NodeError(f"{path}: cannot read it: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise NodeError(f"{path}: not UTF-8 text (byte {e.start}); TOML files are UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise NodeError(f"{path}: not valid TOML: {e}") from None
     try:

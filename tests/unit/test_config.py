@@ -94,6 +94,26 @@ def test_bad_toml(tmp_path):
         load_config(path)
 
 
+def test_an_unreadable_file_is_a_clear_error_naming_it(tmp_path):
+    """Not UTF-8, a directory, no read permission: one NodeError naming the file, never a
+    UnicodeDecodeError or OSError traceback out of the daemon."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xff\xfe[calls]\n")
+    with pytest.raises(NodeError, match=f"^{path}: not UTF-8 text"):
+        load_config(path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(NodeError, match=f"^{path}: cannot read it: Is a directory"):
+        load_config(path)
+
+
+def test_a_byte_order_mark_is_not_a_toml_error(tmp_path):
+    """Editors on Windows write a UTF-8 BOM; tomllib calls it an invalid statement."""
+    path = tmp_path / "config.toml"
+    path.write_bytes("\ufeff[calls]\nmax_calls = 2\n".encode())
+    assert load_config(path).calls.max_calls == 2
+
+
 def test_values_round_trip(tmp_path):
     config = Config()
     config.node.name = 'door "front"'
