@@ -1,0 +1,66 @@
+"""What a user who gets things wrong sees: every mistake is one `error: ...` line on stderr
+and a non-zero exit, never a traceback; `--help` tells what each command does."""
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from node.cli import COMMANDS, main
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def daemon(home):
+    """`media-node run` as the service starts it: its own process, the real entry point."""
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", "run", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    assert run("init", "--home", home)[0] == 0
+    return home
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('[calls]\nmax_calls = "many"\n', "calls.max_calls: expected `int`, got `str`"),
+        ("[calls]\nmax_calls = 0\n", "calls.max_calls: expected `int` >= 1"),
+        ("[calls]\nmax_callz = 2\n", "calls.max_callz: unknown key"),
+        ("[calls.extra]\nx = 1\n", "calls.extra: unknown key"),
+        ("[callz]\n", "callz: unknown key"),
+        ('[overlay]\nprovider = "tor"\n', "overlay.provider: invalid enum value 'tor'; use one of: static,"),
+        ("[calls\n", "not valid TOML: "),
+        ("calls = 3\n", "calls: expected a table ([section]), got `int`"),
+        ('[mqtt]\ncontrollers = ["a", 1]\n', "mqtt.controllers[1]: expected `str`, got `int`"),
+        (b"\xff[calls]\n", "not UTF-8 text"),
+    ],
+)
+def test_the_daemon_refuses_a_wrong_config_naming_the_file_and_field(home, text, problem):
+    config = home / "config.toml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    proc = daemon(home)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"error: {config}: {problem}"), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr  # one line
+
+
+def test_the_daemon_refuses_a_config_it_cannot_read(home):
+    (home / "config.toml").unlink()
+    (home / "config.toml").mkdir()
+    proc = daemon(home)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == f"error: {home / 'config.toml'}: cannot read it: Is a directory\n"
