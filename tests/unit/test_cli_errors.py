@@ -64,3 +64,17 @@ def test_the_daemon_refuses_a_config_it_cannot_read(home):
     proc = daemon(home)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr == f"error: {home / 'config.toml'}: cannot read it: Is a directory\n"
+
+
+def test_a_file_system_refusal_is_one_line_not_a_traceback(tmp_path):
+    """`init --home` naming a file: the OSError from mkdir becomes `error: ...`, exit 1."""
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "node.cli", "init", "--home", str(not_a_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == f"error: File exists: {not_a_dir}\n"
