@@ -26,7 +26,7 @@ def _read_arg(value: str) -> str:
     return sys.stdin.read() if value == "-" else value
 
 
-@link.command("inspect")
+@link.command("inspect", short_help="Verify a link addressed to this node; print its claims (JSON).")
 @home_option
 @click.argument("link_text", metavar="LINK|-")
 @click.option(
@@ -86,7 +86,7 @@ def link_inspect(
     click.echo(json.dumps(out, indent=2))
 
 
-@link.command("make")
+@link.command("make", short_help="Print a signed link from this node (scripts, checking a setup).")
 @home_option
 @click.argument("kind", type=click.Choice(["view-request", "offer", "answer", "error"]))
 @click.option("--to", "to", required=True, help="Recipient node id (or a peer name).")

@@ -11,7 +11,7 @@ from ..peers import PERMISSION_HELP, PeerStore, make_peer
 from .common import get_home, home_option
 
 
-@click.group()
+@click.group(short_help="The allowlist: which nodes this node trusts, to do what.")
 def peers() -> None:
     """The allowlist: which nodes this node trusts and what each may do."""
 
@@ -19,7 +19,7 @@ def peers() -> None:
 _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h in PERMISSION_HELP.items())
 
 
-@peers.command("add")
+@peers.command("add", short_help="Trust NODE_ID under NAME, with its permissions and binding.")
 @home_option
 @click.argument("name")
 @click.argument("node_id")

@@ -78,3 +78,34 @@ def test_a_file_system_refusal_is_one_line_not_a_traceback(tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr == f"error: File exists: {not_a_dir}\n"
+
+
+def _groups(group=main, path=()):
+    yield path, group
+    ctx = click.Context(group, info_name=path[-1] if path else "media-node")
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from _groups(command, (*path, name))
+
+
+@pytest.mark.parametrize(
+    ("path", "group"), [pytest.param(p, g, id=" ".join(("media-node", *p))) for p, g in _groups()]
+)
+def test_help_lists_every_command_with_its_whole_summary(path, group):
+    """`media-node --help` (and each group's): every command on one line, its summary
+    whole, not cut off with "..." at the terminal's 80 columns."""
+    # 78: the width click formats for on an 80-column terminal (or none at all)
+    result = CliRunner().invoke(main, [*path, "--help"], terminal_width=78)
+    assert result.exit_code == 0
+    out = result.stdout
+    listing = out.split("Commands:\n", 1)[1].splitlines()
+    ctx = click.Context(group)
+    names = group.list_commands(ctx)
+    if not path:
+        assert set(names) == set(COMMANDS)
+    assert len(listing) == len(names), listing  # one line each: no summary wraps
+    for name, line in zip(names, listing, strict=True):
+        summary = line.split(None, 1)[1]
+        assert line.split()[0] == name and not summary.endswith("..."), line
+        assert len(summary) > 10, line  # says something
