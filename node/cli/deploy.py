@@ -66,7 +66,7 @@ def profile_show(home_dir: Path | None, name: str, as_json: bool, config_txt: bo
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
     "--timeout",
-    type=float,
+    type=click.FloatRange(0, min_open=True),
     default=3.0,
     show_default=True,
     help="Seconds each network check (overlay, broker, RTSP camera) may take.",

@@ -99,7 +99,10 @@ def link_inspect(
 @click.option("--answers", default="", help="answer/error: the digest of the link it answers.")
 @click.option("--error-code", default="", help="error: the error code (e.g. busy).")
 @click.option(
-    "--ttl", type=int, default=None, help="Seconds the link stays valid (default: config links.ttl)."
+    "--ttl",
+    type=click.IntRange(1, 86400),
+    default=None,
+    help="Seconds the link stays valid (default: config links.ttl).",
 )
 @click.option(
     "--digest",
@@ -138,7 +141,7 @@ def link_make(
         identity,
         kind,
         to_id,
-        ttl=ttl or config.links.ttl,
+        ttl=config.links.ttl if ttl is None else ttl,
         sdp=sdp,
         ofh=answers,
         err=err,

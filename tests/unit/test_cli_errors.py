@@ -109,3 +109,22 @@ def test_help_lists_every_command_with_its_whole_summary(path, group):
         summary = line.split(None, 1)[1]
         assert line.split()[0] == name and not summary.endswith("..."), line
         assert len(summary) > 10, line  # says something
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("web", "--port", "99999"),  # was an OverflowError traceback from bind()
+        ("web", "--port", "-1"),
+        ("doctor", "--timeout", "0"),
+        ("doctor", "--timeout", "-1"),
+        ("link", "make", "error", "--to", "x", "--ttl", "0"),  # was silently config links.ttl
+        ("link", "make", "error", "--to", "x", "--ttl", "-5"),
+        ("link", "make", "error", "--to", "x", "--ttl", "86401"),
+    ],
+    ids=" ".join,
+)
+def test_a_number_option_out_of_range_is_a_usage_error(home, args):
+    code, out, err = run(*args, "--home", home)
+    assert code == 2, (out, err)
+    assert f"Invalid value for '{args[-2]}'" in err and "Traceback" not in err, err
