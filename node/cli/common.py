@@ -4,11 +4,12 @@ the argparse pieces (file and number checks, output) the commands are built from
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..home import ENV_VAR, Home, default_home
 
@@ -16,9 +17,47 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..identity import Identity
 
-Parser = argparse.ArgumentParser
 # what a command's parser calls: set with parser.set_defaults(run=...)
 Handler = Callable[[argparse.Namespace], None]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but an option's value may start with '-' (`--answers -Xb...`, a digest
+    is base64url), as a shell user expects and as click took it: the word after an option
+    that takes a value is its value unless it is itself one of this command's options."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.option_strings and action.nargs is None:  # one value
+            self._value_options = getattr(self, "_value_options", set()) | set(action.option_strings)
+        return action
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        takes: set[str] = getattr(self, "_value_options", set())
+        glued: list[str] = []
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if word == "--":
+                glued += words[i:]
+                break
+            value = words[i + 1] if i + 1 < len(words) else None
+            if (
+                word in takes
+                and word.startswith("--")
+                and value is not None
+                and value.startswith("-")
+                and value not in self._option_string_actions
+            ):
+                glued.append(f"{word}={value}")
+                i += 2
+                continue
+            glued.append(word)
+            i += 1
+        return super().parse_known_args(glued, namespace)
 
 
 def echo(text: str, err: bool = False) -> None:
@@ -36,7 +75,21 @@ def doc(text: str) -> str:
 
 class Formatter(argparse.HelpFormatter):
     """Help text as written: each paragraph of a description re-wrapped to the terminal,
-    blank lines between paragraphs kept, and an indented block (a command list) verbatim."""
+    blank lines between paragraphs kept, and an indented block (a command list) verbatim.
+    The width is found as shutil.get_terminal_size finds it (COLUMNS, else the terminal,
+    else 80) without importing shutil, which argparse would do for every command run."""
+
+    def __init__(self, prog: str) -> None:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            width = int(columns)
+        else:
+            stream = sys.__stdout__
+            try:
+                width = (os.get_terminal_size(stream.fileno()).columns if stream else 0) or 80
+            except (ValueError, OSError):
+                width = 80
+        super().__init__(prog, width=width - 2)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = []
@@ -53,7 +106,7 @@ class Formatter(argparse.HelpFormatter):
 
 
 def new_parser(prog: str, description: str | None, epilog: str | None = None) -> Parser:
-    return argparse.ArgumentParser(
+    return Parser(
         prog=prog, description=description, epilog=epilog, formatter_class=Formatter, allow_abbrev=False
     )
 
