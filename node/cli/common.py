@@ -99,10 +99,18 @@ class Formatter(argparse.HelpFormatter):
             else:
                 paragraphs.append(
                     textwrap.fill(
-                        " ".join(block.split()), width, initial_indent=indent, subsequent_indent=indent
+                        " ".join(block.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
                     )
                 )
         return "\n\n".join(paragraphs)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # an option's help: `~/.local/share/media-node` is not split at its dash
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 def new_parser(prog: str, description: str | None, epilog: str | None = None) -> Parser:
