@@ -134,6 +134,9 @@ async def run_node(args) -> None:
     trace = install("node")
     if trace is not None:
         install_source_trace(trace)
+    from .memprobe import install_daemon
+
+    install_daemon()
     service = Service(Home(Path(args.home)))
     await service.start()
 
