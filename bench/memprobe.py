@@ -109,7 +109,7 @@ def _native() -> dict:
                 "# bytes in allocated blocks"
             ):
                 out["pymalloc " + line[2:].split("=")[0].strip()] = int(line.split("=")[1].replace(",", ""))
-    kinds: dict = collections.Counter()
+    kinds: collections.Counter[str] = collections.Counter()
     name = ""
     with open("/proc/self/smaps") as f:
         for line in f:
@@ -133,7 +133,8 @@ def _wait_snap(folder: Path, k: int, timeout: float = 60.0) -> dict:
             raise TimeoutError(path)
         time.sleep(0.1)
     time.sleep(0.5)
-    return json.loads(path.read_text())
+    info: dict = json.loads(path.read_text())
+    return info
 
 
 def main() -> None:
@@ -188,9 +189,8 @@ def main() -> None:
             broker.stop()
     a, b = snaps
     n = args.calls
-    print(
-        f"RSS growth over {n} calls: {b['rss_kib'] - a['rss_kib']} KiB ({(b['rss_kib'] - a['rss_kib']) / n:.2f} KiB/call)"
-    )
+    growth = b["rss_kib"] - a["rss_kib"]
+    print(f"RSS growth over {n} calls: {growth} KiB ({growth / n:.2f} KiB/call)")
     print(
         f"threads {a['os_threads']} -> {b['os_threads']}; gc objects {a['gc_objects']} -> {b['gc_objects']}"
     )

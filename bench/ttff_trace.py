@@ -20,14 +20,14 @@ from .trace import read
 POINTS = [
     ("daemon: link in hand (transport)", "d", "MqttRequests.serve|FileHandling.process", "start"),
     ("daemon: link opened (verify)", "d", "LinkOpener.open", "end"),
-    ("daemon: overlay policy", "d", "CallManager._policy", "end"),
+    ("daemon: overlay policy", "d", "CallManager.policy", "end"),
     ("daemon: offer filtered", "d", "filter_incoming_sdp", "end"),
     ("daemon: answer planned", "d", "plan_for", "end"),
     ("daemon: offer applied (setRemoteDescription)", "d", "apply_offer", "end"),
     ("daemon: publisher attached", "d", "MediaPublisher.attach", "end"),
     ("daemon: answer created", "d", "RTCPeerConnection.createAnswer", "end"),
     ("daemon: gathered (setLocalDescription)", "d", "RTCPeerConnection.setLocalDescription", "end"),
-    ("daemon: answer signed", "d", "CallManager._sign", "end"),
+    ("daemon: answer signed", "d", "CallManager.sign", "end"),
     ("daemon: handle_link returned", "d", "CallManager.handle_link", "end"),
     ("daemon: reply published (MQTT)", "d", "MqttClient.publish", "end"),
     ("daemon: reply written (file drop)", "d", "ReplySlot.commit", "end"),
@@ -47,7 +47,7 @@ POINTS = [
 ]
 DURATIONS = [
     ("daemon verify (LinkOpener.open)", "d", "LinkOpener.open"),
-    ("daemon sign (make_link)", "d", "CallManager._sign"),
+    ("daemon sign (make_link)", "d", "CallManager.sign"),
     ("daemon setRemoteDescription", "d", "apply_offer"),
     ("daemon createAnswer", "d", "RTCPeerConnection.createAnswer"),
     ("daemon setLocalDescription", "d", "RTCPeerConnection.setLocalDescription"),
@@ -74,7 +74,7 @@ def calls(lines: list[tuple[str, str, int, int]]) -> list[list[tuple[str, str, i
 def _first(call, tag: str, names: str, end: str) -> float | None:
     for t, n, s, e in sorted(call, key=lambda x: x[2]):
         if t == tag and n in names.split("|") and s >= -1_000_000:
-            return (e if end == "end" else s) / 1e6
+            return float(e if end == "end" else s) / 1e6
     return None
 
 
