@@ -63,10 +63,17 @@ def install_daemon() -> None:
 def _native() -> dict:
     """glibc's own counts (mallinfo2), pymalloc's arenas, and RSS per kind of mapping."""
     import ctypes
+    import ctypes.util
     import sys
     import tempfile
 
     out: dict = {}
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        out["sqlite_in_use_kib"] = lib.sqlite3_memory_used() // 1024
+    except (OSError, AttributeError):
+        pass
     try:
 
         class MallInfo2(ctypes.Structure):
@@ -141,6 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--more", type=int, default=0, help="then this many more calls, a third snapshot")
     ap.add_argument("--via", default="mqtt", choices=["mqtt", "file"])
     ap.add_argument("--frames", type=int, default=0, help="tracemalloc frames (0: off)")
     ap.add_argument("--trim", action="store_true", help="malloc_trim(0) before each snapshot")
@@ -174,7 +182,7 @@ def main() -> None:
     try:
         daemon = rig.start()
         snaps = []
-        for i, n in enumerate([args.warmup, args.calls]):
+        for i, n in enumerate([args.warmup, args.calls] + ([args.more] if args.more else [])):
             c = rig.viewer(0, target, calls=n, tag=f"-mem{i}")
             got = _calls(c, n, 60)
             c.expect("result", 30)
@@ -187,7 +195,14 @@ def main() -> None:
         rig.close()
         if broker:
             broker.stop()
-    a, b = snaps
+    if len(snaps) == 3:
+        c = snaps[2]
+        more = c["rss_kib"] - snaps[1]["rss_kib"]
+        print(f"then {args.more} more calls: RSS {more:+d} KiB ({more / args.more:.2f} KiB/call)")
+        for key in c:
+            if key.startswith(("malloc_", "pymalloc", "sqlite")):
+                print(f"  {key}: {snaps[1][key]} -> {c[key]} ({c[key] - snaps[1][key]:+d})")
+    a, b = snaps[:2]
     n = args.calls
     growth = b["rss_kib"] - a["rss_kib"]
     print(f"RSS growth over {n} calls: {growth} KiB ({growth / n:.2f} KiB/call)")
@@ -197,7 +212,7 @@ def main() -> None:
     if a["traced_kib"] is not None:
         print(f"tracemalloc traced {a['traced_kib']} -> {b['traced_kib']} KiB")
     for key in a:
-        if key.startswith(("malloc_", "pymalloc")):
+        if key.startswith(("malloc_", "pymalloc", "sqlite")):
             print(f"  {key}: {a[key]} -> {b[key]} ({b[key] - a[key]:+d})")
     maps = set(a["rss_by_mapping_kib"]) | set(b["rss_by_mapping_kib"])
     for m in sorted(
