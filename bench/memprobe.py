@@ -196,12 +196,12 @@ def main() -> None:
         if broker:
             broker.stop()
     if len(snaps) == 3:
-        c = snaps[2]
-        more = c["rss_kib"] - snaps[1]["rss_kib"]
+        last = snaps[2]
+        more = last["rss_kib"] - snaps[1]["rss_kib"]
         print(f"then {args.more} more calls: RSS {more:+d} KiB ({more / args.more:.2f} KiB/call)")
-        for key in c:
+        for key in last:
             if key.startswith(("malloc_", "pymalloc", "sqlite")):
-                print(f"  {key}: {snaps[1][key]} -> {c[key]} ({c[key] - snaps[1][key]:+d})")
+                print(f"  {key}: {snaps[1][key]} -> {last[key]} ({last[key] - snaps[1][key]:+d})")
     a, b = snaps[:2]
     n = args.calls
     growth = b["rss_kib"] - a["rss_kib"]
