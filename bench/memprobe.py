@@ -39,7 +39,15 @@ def install_daemon() -> None:
             import ctypes
 
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+        objects = gc.get_objects()
+        types = collections.Counter(type(o).__qualname__ for o in objects)
+        import weakref
+
+        refs = collections.Counter(
+            "weakref->" + type(o()).__qualname__ for o in objects if type(o) is weakref.ReferenceType
+        )
+        types.update(refs)
+        del objects
         if tracemalloc.is_tracing():
             tracemalloc.take_snapshot().dump(str(out / f"snap-{k}.pickle"))
         with open("/proc/self/status") as f:
