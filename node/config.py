@@ -111,8 +111,10 @@ def _problem(error: str) -> str:
     assert at is not None  # the pattern matches any text
     msg, where = at["msg"], [at["path"]] if at["path"] else []
     if unknown := _UNKNOWN.fullmatch(msg):
+        guess = _closest(unknown["key"], ".".join(where))
         where.append(unknown["key"])
-        msg = "unknown key (docs/configuration.md lists the fields; a typo is never ignored)"
+        msg = "unknown key" + (f"; did you mean `{guess}`?" if guess else "")
+        msg += " (docs/configuration.md lists the fields; a typo is never ignored)"
     elif own := _OWN.fullmatch(msg):
         where.append(own["key"])
         msg = own["msg"]
@@ -122,6 +124,17 @@ def _problem(error: str) -> str:
         msg = msg.replace("`object`", "a table ([section])", 1)
     path = ".".join(where) or "config"
     return f"{path}: {msg[:1].lower()}{msg[1:]}"
+
+
+def _closest(key: str, section: str = "") -> str:
+    """The field (or, with no section, the section) of Config that `key` is a likely typo of."""
+    import difflib
+
+    kinds = {f.name: f.type for f in msgspec.structs.fields(Config)}
+    if section and section not in kinds:
+        return ""
+    names = [f.name for f in msgspec.structs.fields(kinds[section])] if section else list(kinds)
+    return next(iter(difflib.get_close_matches(key, names, n=1, cutoff=0.75)), "")
 
 
 def _choices(path: str) -> list[str]:

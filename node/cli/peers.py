@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..peers import PERMISSION_HELP, PeerStore, make_peer
-from .common import Parser, default_text, echo, get_home, group, home_option
+from .common import Parser, default_text, echo, existing_home, group, home_option
 
 _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h in PERMISSION_HELP.items())
 
@@ -56,7 +56,7 @@ def peers(parser: Parser) -> None:
 
 def run_add(args: argparse.Namespace) -> None:
     """Trust NODE_ID under NAME (docs/overlays.md: which binding each overlay needs)."""
-    home = get_home(args.home_dir)
+    home = existing_home(args.home_dir)
     bindings = (
         args.address,
         args.yggdrasil_key,
@@ -72,7 +72,7 @@ def run_add(args: argparse.Namespace) -> None:
 
 def run_list(args: argparse.Namespace) -> None:
     """List trusted peers."""
-    found = PeerStore(get_home(args.home_dir).peers_file).load()
+    found = PeerStore(existing_home(args.home_dir).peers_file).load()
     if args.as_json:
         echo(json.dumps({n: p.to_toml() for n, p in found.items()}, indent=2))
         return
@@ -91,5 +91,5 @@ def run_list(args: argparse.Namespace) -> None:
 
 def run_remove(args: argparse.Namespace) -> None:
     """Stop trusting a peer (by name or node id)."""
-    peer = PeerStore(get_home(args.home_dir).peers_file).remove(args.name_or_id)
+    peer = PeerStore(existing_home(args.home_dir).peers_file).remove(args.name_or_id)
     echo(f"removed {peer.name} ({peer.node_id})")

@@ -141,3 +141,22 @@ def test_a_number_option_out_of_range_is_a_usage_error(home, args):
     assert code == 2, (out, err)
     assert f"error: argument {args[-2]}: {args[-1]} is not in the range" in err, err
     assert "Traceback" not in err and out == "", err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("peers", "list"),
+        ("peers", "remove", "cam"),
+        ("peers", "add", "cam", "C" * 52, "--address", "10.0.0.2"),
+    ],
+    ids=" ".join,
+)
+def test_the_peer_commands_refuse_a_home_that_was_never_made(tmp_path, args):
+    """A mistyped --home: `peers list` printed nothing and exited 0; `peers add` was a
+    FileNotFoundError traceback (peers.tmp in a missing folder)."""
+    home = tmp_path / "typo"
+    code, out, err = run(*args, "--home", home)
+    assert code == 1 and out == "", (out, err)
+    assert err == f"error: {home} has no identity: run `media-node init --home {home}` first\n"
+    assert not home.exists()

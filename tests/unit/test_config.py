@@ -54,6 +54,19 @@ def test_bounds_and_choices_are_named_with_their_location():
         assert str(e.value).startswith(message), e.value
 
 
+def test_an_unknown_key_suggests_the_field_it_is_likely_a_typo_of():
+    for bad, message in (
+        ({"calls": {"max_call": 3}}, "calls.max_call: unknown key; did you mean `max_calls`? ("),
+        ({"mqtt": {"controler": []}}, "mqtt.controler: unknown key; did you mean `controllers`? ("),
+        ({"callz": {}}, "callz: unknown key; did you mean `calls`? ("),
+        ({"calls": {"zzz": 1}}, "calls.zzz: unknown key (docs/configuration.md lists the fields"),
+        ({"nonsense": {}}, "nonsense: unknown key (docs/configuration.md lists the fields"),
+    ):
+        with pytest.raises(NodeError) as e:
+            parse_config(bad)
+        assert str(e.value).startswith(message), e.value
+
+
 def test_sections_own_checks_normalise_and_run_when_built_in_code_too():
     assert parse_config({"doorbell": {"gpio": " GPIO17 "}}).doorbell.gpio == "GPIO17"
     assert parse_config({"mqtt": {"host": "[::1]"}}).mqtt.host == "::1"
