@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import click
+import argparse
 
 from ..errors import NodeError
-from .common import get_home, home_option, load_identity
+from .common import Parser, command, echo, get_home, home_option, load_identity
 
 
-@click.command(short_help="Create the home: config.toml, identity key, drop folders.")
-@home_option
-@click.option("--name", default=None, help="Human name for this node (status, logs).")
-@click.option("--force", is_flag=True, help="Keep an existing key but rewrite a missing config.")
-def init(home_dir: Path | None, name: str | None, force: bool) -> None:
+def init(parser: Parser) -> None:
+    command(parser, run_init)
+    home_option(parser)
+    parser.add_argument("--name", default=None, help="Human name for this node (status, logs).")
+    parser.add_argument(
+        "--force", action="store_true", help="Keep an existing key but rewrite a missing config."
+    )
+
+
+def run_init(args: argparse.Namespace) -> None:
     """Create the home: config.toml (every field commented), an Ed25519 identity key
     (mode 0600) and the drop folders. Prints the node id as the last line."""
-    home = get_home(home_dir)
-    if home.key_file.exists() and not force:
+    home = get_home(args.home_dir)
+    if home.key_file.exists() and not args.force:
         raise NodeError(f"{home.path} already has an identity ({home.key_file}); nothing changed")
-    home.create(name)
+    home.create(args.name)
     identity = load_identity(home)
-    click.echo(f"home: {home.path}", err=True)
-    click.echo(identity.node_id)
+    echo(f"home: {home.path}", err=True)
+    echo(identity.node_id)
 
 
-@click.command("id", short_help="Print this node's id (its Ed25519 public key, base32).")
-@home_option
-def show_id(home_dir: Path | None) -> None:
+def show_id(parser: Parser) -> None:
+    command(parser, run_id)
+    home_option(parser)
+
+
+def run_id(args: argparse.Namespace) -> None:
     """Print this node's id (Crockford base32 of its Ed25519 public key)."""
-    click.echo(load_identity(get_home(home_dir)).node_id)
+    echo(load_identity(get_home(args.home_dir)).node_id)

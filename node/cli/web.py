@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import click
+import argparse
 
 from ..config import load_config
 from ..errors import NodeError
-from .common import get_home, home_option, log_level_from
+from .common import Parser, command, get_home, home_option, int_range, log_level_from
 
 
-@click.command(short_help="The browser viewer on 127.0.0.1: watch peers, answer rings.")
-@home_option
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Port on 127.0.0.1, 0 = any free one (default: config web.port, 8765).",
-)
-@click.option(
-    "--via",
-    default=None,
-    metavar="file:DIR|mqtt",
-    help="How to reach cameras without their own `via` in peers.toml (default: mqtt when [mqtt] is on).",
-)
-@click.option("--new-token", is_flag=True, help="Replace the access token (old bookmarks stop working).")
-def web(home_dir: Path | None, port: int | None, via: str | None, new_token: bool) -> None:
+def web(parser: Parser) -> None:
+    command(parser, run_web_command)
+    home_option(parser)
+    parser.add_argument(
+        "--port",
+        type=int_range(0, 65535),
+        default=None,
+        metavar="PORT",
+        help="Port on 127.0.0.1, 0 to 65535, 0 = any free one (default: config web.port, 8765).",
+    )
+    parser.add_argument(
+        "--via",
+        default=None,
+        metavar="file:DIR|mqtt",
+        help="How to reach cameras without their own `via` in peers.toml (default: mqtt when [mqtt] is on).",
+    )
+    parser.add_argument(
+        "--new-token", action="store_true", help="Replace the access token (old bookmarks stop working)."
+    )
+
+
+def run_web_command(args: argparse.Namespace) -> None:
     """The browser viewer: serve a page on 127.0.0.1 only that lists this node's peers and
     watches one live (video, audio, push-to-talk, snapshot, stats), and rings when a camera
     calls this node. This node relays the media between the page and the camera without
@@ -36,11 +40,11 @@ def web(home_dir: Path | None, port: int | None, via: str | None, new_token: boo
 
     from ..web.run import run_web
 
-    home = get_home(home_dir)
+    home = get_home(args.home_dir)
     config = load_config(home.config_file)
+    via: str | None = args.via
     if via is not None and not (via == "mqtt" or (via.startswith("file:") and len(via) > 5)):
         raise NodeError(f"--via {via!r}: use file:DIR or mqtt")
-    log_level_from(config)
-    asyncio.run(
-        run_web(home, config, port=config.web.port if port is None else port, via=via, new_token=new_token)
-    )
+    log_level_from(config, args.verbose)
+    port = config.web.port if args.port is None else args.port
+    asyncio.run(run_web(home, config, port=port, via=via, new_token=args.new_token))

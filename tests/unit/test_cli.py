@@ -8,18 +8,16 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from node.cli import main
 from node.identity import Identity
 from node.links import make_link
 
+from .clirun import invoke
 from .linkhelpers import SDP, resign, swap_payload
 
 
 def run(*args, input=None):
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(*args, input=input)
 
 
 @pytest.fixture
@@ -111,7 +109,8 @@ def test_make_and_inspect(homes, tmp_path):
         "--answers",
         shown["digest"],
     )
-    assert run("link", "inspect", "--home", viewer, answer.strip(), "--offer", link.strip())[0] == 0
+    code, out, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", link.strip())
+    assert code == 0, err
     code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", shown["digest"])
     assert code == 0
     other = json.loads(run("link", "inspect", "--home", cam, "-", input=sealed)[1])["digest"]
@@ -176,7 +175,7 @@ def test_rejection_reasons_through_cli(homes, reason):
 
 
 def test_console_script_runs(tmp_path):
-    """The installed entry point, not just the click object."""
+    """The installed entry point, not just main() in this process."""
     proc = subprocess.run(
         [sys.executable, "-m", "node.cli", "--help"], capture_output=True, text=True, timeout=60
     )
@@ -210,7 +209,7 @@ def test_peers_add_takes_each_overlay_binding(homes):
 LOADED = """
 import sys
 from node.cli import main
-main(sys.argv[1:], standalone_mode=False)
+main(sys.argv[1:])
 print(" ".join(sorted(sys.modules)), file=sys.stderr)
 """
 
@@ -242,6 +241,7 @@ def test_the_short_commands_load_only_what_they_use(homes, tmp_path):
     loaded, out = _modules("id", "--home", cam)
     assert out.strip() == ids["cam"]
     assert not loaded & {"node.config", "node.peers", "node.links", "logging", "json", *heavy}, loaded
+    assert "click" not in loaded  # argparse (the standard library) parses the command line
     assert not {m for m in loaded if m.startswith("node.cli.")} - {"node.cli.common", "node.cli.identity"}
     sdp = tmp_path / "offer.sdp"
     sdp.write_text(SDP)
@@ -249,3 +249,60 @@ def test_the_short_commands_load_only_what_they_use(homes, tmp_path):
     assert out.startswith("mnode:") and not loaded & heavy, loaded & heavy
     loaded, out = _modules("link", "inspect", out.strip(), "--home", cam)
     assert json.loads(out)["valid"] and not loaded & heavy, loaded & heavy
+
+
+def test_usage_errors_exit_2_and_name_the_problem(tmp_path):
+    """No command, a group without its subcommand, an unknown command or choice, a
+    missing argument, an option that does not exist: exit 2 on stderr, nothing on stdout."""
+    home = tmp_path / "h"
+    cases = [
+        ((), "commands:\n  bench"),
+        (("link",), "commands:\n  inspect"),
+        (("nope",), "invalid choice: 'nope'"),
+        (("link", "make", "bogus", "--to", "x", "--home", home), "invalid choice: 'bogus'"),
+        (("link", "make", "error", "--home", home), "the following arguments are required: --to"),
+        (("link", "make", "error", "--to", "x", "--sdp-file", tmp_path / "none"), "does not exist"),
+        (("id", "--hom", home), "unrecognized arguments: --hom"),
+        (("demo", "--dir", __file__), "is a file"),
+        (("peers", "add", "--home", home), "required: NAME, NODE_ID"),
+    ]
+    for args, message in cases:
+        code, out, err = run(*args)
+        assert (code, out) == (2, ""), (args, out, err)
+        assert message in err and "Traceback" not in err, (args, err)
+    assert not home.exists()  # nothing ran
+
+
+def test_version_and_help(capsys):
+    code, out, _ = run("--version")
+    assert code == 0 and out.startswith("media-node, version ")
+    code, out, _ = run("link", "inspect", "--help")
+    assert code == 0 and "LINK|-" in out and "rejected: REASON: message" in out
+    assert "--replay, --no-replay" in out and "[default: no-replay]" in out
+
+
+def test_verbose_is_counted_before_the_command(homes):
+    cam, *_ = homes
+    code, out, _ = run("-vv", "id", "--home", cam)
+    assert code == 0 and len(out.strip()) == 52
+    code, _, err = run("id", "-v", "--home", cam)  # a top-level flag, as with click
+    assert code == 2 and "unrecognized arguments: -v" in err
+
+
+def test_an_option_value_may_start_with_a_dash(homes, tmp_path):
+    """A digest is base64url: one in 64 starts with '-'. `--answers -...` and `--offer
+    -...` take it as the value (as click did), and an option name after an option is still
+    a missing value, not taken as one."""
+    cam, viewer, _, ids = homes
+    digest = "-" + "A" * 42
+    code, answer, err = run(
+        "link", "make", "--home", cam, "error", "--to", "viewer", "--error-code", "busy", "--answers", digest
+    )
+    assert code == 0, err
+    code, out, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", digest)
+    assert code == 0, err
+    assert json.loads(out)["claims"]["ofh"] == digest
+    code, _, err = run("link", "inspect", "--home", viewer, answer.strip(), "--offer", "-" + "B" * 42)
+    assert code == 3 and err.startswith("rejected: wrong-offer: "), err
+    code, _, err = run("link", "make", "--home", cam, "error", "--to", "--seal")
+    assert code == 2 and "argument --to: expected one argument" in err, err

@@ -1,19 +1,21 @@
 """What a user who gets things wrong sees: every mistake is one `error: ...` line on stderr
 and a non-zero exit, never a traceback; `--help` tells what each command does."""
 
+import argparse
+import importlib
 import subprocess
 import sys
 
-import click
 import pytest
-from click.testing import CliRunner
 
-from node.cli import COMMANDS, main
+from node.cli import COMMANDS
+from node.cli.common import new_parser
+
+from .clirun import invoke
 
 
 def run(*args, input=None):
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(*args, input=input)
 
 
 def daemon(home):
@@ -80,35 +82,45 @@ def test_a_file_system_refusal_is_one_line_not_a_traceback(tmp_path):
     assert proc.stderr == f"error: File exists: {not_a_dir}\n"
 
 
-def _groups(group=main, path=()):
-    yield path, group
-    ctx = click.Context(group, info_name=path[-1] if path else "media-node")
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        if isinstance(command, click.Group):
-            yield from _groups(command, (*path, name))
-
-
-@pytest.mark.parametrize(
-    ("path", "group"), [pytest.param(p, g, id=" ".join(("media-node", *p))) for p, g in _groups()]
-)
-def test_help_lists_every_command_with_its_whole_summary(path, group):
-    """`media-node --help` (and each group's): every command on one line, its summary
-    whole, not cut off with "..." at the terminal's 80 columns."""
-    # 78: the width click formats for on an 80-column terminal (or none at all)
-    result = CliRunner().invoke(main, [*path, "--help"], terminal_width=78)
-    assert result.exit_code == 0
-    out = result.stdout
-    listing = out.split("Commands:\n", 1)[1].splitlines()
-    ctx = click.Context(group)
-    names = group.list_commands(ctx)
+def _subcommands(path):
+    """The commands of `media-node` (path ()) or of the group `path`, as its parser has them."""
     if not path:
-        assert set(names) == set(COMMANDS)
+        return sorted(COMMANDS)
+    module, function = COMMANDS[path[0]][0].split(":")
+    parser = new_parser(f"media-node {path[0]}", None)
+    getattr(importlib.import_module(f"node.cli.{module}"), function)(parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return None  # not a group
+
+
+def _groups():
+    yield ()
+    for name in sorted(COMMANDS):
+        if _subcommands((name,)) is not None:
+            yield (name,)
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=" ".join(("media-node", *p))) for p in _groups()])
+def test_help_lists_every_command_with_its_whole_summary(path, monkeypatch):
+    """`media-node --help` (and each group's): every command on one line, its summary
+    whole, not cut off with "..." and not wrapped, on an 80-column terminal."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(*path, "--help")
+    assert code == 0
+    listing = out.split("\ncommands:\n", 1)[1].splitlines()
+    names = _subcommands(path)
+    if not path:
+        assert set(names) == set(COMMANDS) and len(names) > 5
     assert len(listing) == len(names), listing  # one line each: no summary wraps
     for name, line in zip(names, listing, strict=True):
         summary = line.split(None, 1)[1]
         assert line.split()[0] == name and not summary.endswith("..."), line
         assert len(summary) > 10, line  # says something
+        assert len(line) <= 80, line
+        if not path:
+            assert summary == COMMANDS[name][1]
 
 
 @pytest.mark.parametrize(
@@ -127,7 +139,8 @@ def test_help_lists_every_command_with_its_whole_summary(path, group):
 def test_a_number_option_out_of_range_is_a_usage_error(home, args):
     code, out, err = run(*args, "--home", home)
     assert code == 2, (out, err)
-    assert f"Invalid value for '{args[-2]}'" in err and "Traceback" not in err, err
+    assert f"error: argument {args[-2]}: {args[-1]} is not in the range" in err, err
+    assert "Traceback" not in err and out == "", err
 
 
 @pytest.mark.parametrize(

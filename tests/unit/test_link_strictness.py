@@ -10,20 +10,18 @@ import time
 import zlib
 
 import pytest
-from click.testing import CliRunner
 
-from node.cli import main
 from node.identity import Identity
 from node.links.b64 import b64url_encode
 from node.links.jws import payload_digest
 from node.links.payload import PAYLOAD_DICTIONARY_V1
 
+from .clirun import invoke
 from .linkhelpers import SDP
 
 
 def run(*args, input=None):
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(*args, input=input)
 
 
 @pytest.fixture
