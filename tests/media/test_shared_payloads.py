@@ -393,3 +393,40 @@ async def test_nack_is_answered_from_the_viewers_own_history(clip_dir, sessions)
         assert rtx.timestamp == lost.timestamp and rtx.marker == lost.marker
     finally:
         await publisher.stop()
+
+
+async def test_a_socket_that_cannot_take_more_falls_back_to_the_transport(clip_dir, sessions):
+    """The direct path sends on the pair's socket while the asyncio transport has
+    nothing queued; when the socket refuses a datagram (full), that datagram and the
+    rest of the AU go through the transport's own sendto, which queues and sends them
+    in order: nothing is lost, and what arrives is what was built."""
+    source = FileSource(clip_dir / "clip.h264")
+    publisher = MediaPublisher(source, None)
+    await publisher.start()
+    try:
+        session = await sessions().connect(publisher)
+        wire = Wire(session)
+        await session.receiver.wait_video_frames(5, timeout=30)
+        out = rtploop._DirectSend(video_sender(session).transport)
+        refused = []
+
+        def full(data, addr):
+            refused.append(addr)
+            raise BlockingIOError
+
+        out.sock_sendto = full
+        ssrc, payloads = 0x1234ABCD, [bytes([i]) * 300 for i in range(5)]
+        history = rtploop._History(128)
+        out.send_au((65534, payloads, 777, ssrc, 96, None, 0), 0x80, b"", history)
+        assert refused == [out.addr], "after the first refusal the transport sends the rest"
+        for _ in range(100):
+            ours = [p for p in wire.packets() if p.ssrc == ssrc]
+            if len(ours) == len(payloads):
+                break
+            await asyncio.sleep(0.02)
+        assert [p.payload for p in ours] == payloads
+        assert [p.sequence_number for p in ours] == [65534, 65535, 0, 1, 2]
+        assert [p.marker for p in ours] == [0, 0, 0, 0, 1] and {p.timestamp for p in ours} == {777}
+        assert history.get(1).sequence_number == 1 and history.get(1).payload == payloads[3]
+    finally:
+        await publisher.stop()
