@@ -10,6 +10,8 @@ from ..errors import NodeError
 
 T = TypeVar("T")
 
+SETUP_TIMEOUT = 10.0  # seconds for each local setup step (overlay lookup, gathering, SDP)
+
 
 # What a call failure may say where others read it (MQTT replies, events, the message of
 # an error link's reason): one fixed text per reason, because an exception's own text
@@ -65,4 +67,4 @@ async def within(seconds: float, what: str, aw: Awaitable[T]) -> T:
         raise CallError("timeout", f"{what} took longer than {seconds:.0f} s") from None
 
 
-__all__ = ["CALL_REASONS", "CallError", "within"]
+__all__ = ["CALL_REASONS", "SETUP_TIMEOUT", "CallError", "within"]

@@ -30,24 +30,24 @@ async def serve_trigger(manager: CallManager, opened: OpenedLink) -> str:
     except NodeError:
         target = None
     if target is None or not target.may("call"):
-        return manager._error_reply(
+        return manager.error_reply(
             opened, sender, "no-permission", "the peer to call is not in this node's allowlist with 'call'"
         )
     transport = manager.outgoing
     if transport is None:
-        return manager._error_reply(
+        return manager.error_reply(
             opened, sender, "unavailable", "this node places calls over MQTT, which is not enabled"
         )
     try:
         call = await manager.call(target, transport)
     except CallError as e:
-        return manager._error_reply(opened, sender, e.code, e.message)
+        return manager.error_reply(opened, sender, e.code, e.message)
     except NodeError as e:
         log.error("trigger from %s: calling %s failed: %s", sender.name, target.name, e)
-        return manager._error_reply(
+        return manager.error_reply(
             opened, sender, "unavailable", "the call could not be placed (see this node's log)"
         )
     log.info("trigger from %s: calling %s (call %s)", sender.name, target.name, call.id)
-    return manager._sign(
+    return manager.sign(
         "result", sender, ofh=opened.digest, res={"peer": target.name, "call": call.id}, sealed=opened.sealed
     ).sent

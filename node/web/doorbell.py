@@ -29,14 +29,12 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from ..calls import Call, CallError, CallManager
-from ..calls.errors import within
+from ..calls.errors import SETUP_TIMEOUT, within
 from ..ice import MalformedSdpError, PrivacyError, check_outgoing_sdp, filter_incoming_sdp
 from ..links import LinkError
 from ..links.link import OpenedLink
 
 log = logging.getLogger(__name__)
-
-SETUP_TIMEOUT = 10.0
 
 
 class Ring:
@@ -73,14 +71,14 @@ class ViewerCalls(CallManager):
             m.kind == "audio" and m.direction == "sendrecv" for m in parsed.media
         ):
             raise CallError("no-talk", "the caller does not let this viewer talk")
-        policy, local = await self._policy(peer)
+        policy, local = await self.policy(peer)
         try:
             offer_sdp = filter_incoming_sdp(claims.sdp, policy, reported=claims.addr)
         except (MalformedSdpError, PrivacyError) as e:
             log.error("%s's call: %s", peer.name, e)
             raise CallError("no-candidate", "the call's offer has no candidate on the overlay") from None
         pc = self.api.peer_connection(policy, answering=True)
-        receiver = self._receiver(pc)
+        receiver = self.receiver(pc)
         try:
             await within(
                 SETUP_TIMEOUT,
@@ -97,21 +95,20 @@ class ViewerCalls(CallManager):
             await within(SETUP_TIMEOUT, "gathering on the overlay address", pc.setLocalDescription(answer))
             sdp = pc.localDescription.sdp
             check_outgoing_sdp(sdp, policy)
-            reply = self._sign("answer", peer, sdp=sdp, addr=local, ofh=opened.digest, sealed=opened.sealed)
+            reply = self.sign("answer", peer, sdp=sdp, addr=local, ofh=opened.digest, sealed=opened.sealed)
         except BaseException:
             from ..calls.call import release
 
             await release(pc, None, receiver)
             raise
-        call = self._new_call("incoming", peer, pc, policy, None, receiver, talk=talk is not None)
-        await self._register(call)
+        call = await self.start("incoming", peer, pc, policy, None, receiver, talk=talk is not None)
         if not ring.reply.done():
             ring.reply.set_result(reply.text)
         return call
 
     def refuse(self, opened: OpenedLink, code: str, message: str) -> str:
         assert opened.peer is not None
-        return self._error_reply(opened, opened.peer, code, message)
+        return self.error_reply(opened, opened.peer, code, message)
 
 
 class Doorbell:

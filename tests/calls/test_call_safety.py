@@ -12,7 +12,7 @@ import weakref
 import pytest
 from aiortc import VideoStreamTrack
 
-from node.calls import CallManager
+from node.calls import CallManager, serve
 from node.config import Config
 from node.ice import IcePolicy, OverlayPeerConnection
 from node.links import LinkOpener, ReplayCache, make_link
@@ -187,14 +187,14 @@ async def test_a_call_set_up_after_close_is_ended_at_once(make_node, monkeypatch
     viewer.trust(cam, "view", address=CAM)
     cam_m = _manager(cam, StaticProvider(address=CAM), ToyPublisher())
     pc, link = await _offer_from_viewer(viewer, cam, "view-request", send_video=False)
-    original = CallManager._answer
+    original = serve.answer
 
     async def close_midway(self, opened, *args):
         self._setups.clear()  # as if close() could not see this setup
         await self.close()
         return await original(self, opened, *args)
 
-    monkeypatch.setattr(CallManager, "_answer", close_midway)
+    monkeypatch.setattr(serve, "answer", close_midway)
     try:
         reply = _reply(viewer, await asyncio.wait_for(cam_m.handle_link(link.text), 30), link.digest)
         assert reply.claims.kind == "error" and reply.claims.err["code"] == "stopping"
