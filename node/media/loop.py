@@ -21,6 +21,7 @@ class LoopedClip(EncodedVideoSource):
         self._idr = [i for i, au in enumerate(access_units) if is_idr(au)]
         if not self._idr:
             raise MediaError(f"{self.kind}: the clip has no IDR frame; a viewer could never start")
+        self._idr_set = frozenset(self._idr)  # scanned once here, not on every emit
         self._fps = float(fps)
         self._loop = loop
         self._keyframe_wanted = threading.Event()
@@ -54,7 +55,7 @@ class LoopedClip(EncodedVideoSource):
                 return
             if delay < -1.0:  # fell far behind (suspended?): re-anchor, don't burst
                 t0 = time.monotonic() - n * period
-            self._emit(self._aus[i], round(n * 1_000_000 / self._fps))
+            self._emit(self._aus[i], round(n * 1_000_000 / self._fps), i in self._idr_set)
             n += 1
             i += 1
             if i >= len(self._aus):
