@@ -5,7 +5,12 @@ Each command runs `runs` times in a fresh process, interleaved with the others (
 one warm-up run each that fills the OS page cache, as any earlier use would); the
 figure is the fastest wall time minus the fastest `python -c pass`: on a shared
 machine the fastest run is the one least slowed by others. Medians and the CPU time
-(user+sys of the child, which other load barely moves) are kept beside it."""
+(user+sys of the child, which other load barely moves) are kept beside it.
+
+The children run with bytecode writing allowed (PYTHONDONTWRITEBYTECODE removed from
+their environment), so the warm-up leaves the .pyc files an installed package has: a
+shell or CI that sets it would otherwise make every run compile the node's modules
+from source, which no installed node does."""
 
 from __future__ import annotations
 
@@ -27,6 +32,9 @@ SDP = (
 )
 
 
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _media_node() -> str:
     return str(Path(VENV_PY).with_name("media-node"))
 
@@ -35,7 +43,7 @@ def _run(argv: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds of one run of `argv`."""
     before = os.times()
     t0 = time.perf_counter()
-    r = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60, env=_ENV)
     wall = time.perf_counter() - t0
     after = os.times()
     if r.returncode != 0:
@@ -61,7 +69,9 @@ def measure(root: Path, runs: int = 15) -> dict:
         "--home",
         str(viewer.home.path),
     ]
-    link = subprocess.run(make, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    link = subprocess.run(
+        make, capture_output=True, text=True, check=True, timeout=60, env=_ENV
+    ).stdout.strip()
     commands = {
         "pass": [VENV_PY, "-c", "pass"],
         "id": [exe, "id", "--home", str(cam.home.path)],

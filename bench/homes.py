@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import tomli_w
 
 from node.config import load_config
@@ -39,7 +40,7 @@ class BenchNode:
 
     def configure(self, **sections) -> None:
         """Write config.toml: defaults + the given sections (dicts), validated on load."""
-        data = load_config(self.home.config_file).model_dump()
+        data = msgspec.to_builtins(load_config(self.home.config_file))
         for section, values in sections.items():
             data.setdefault(section, {}).update(values)
         data["overlay"].update({"provider": "static", "address": self.address, "interface": "", "cidr": ""})

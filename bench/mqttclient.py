@@ -27,7 +27,11 @@ class Broker:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         conf = workdir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        # set_tcp_nodelay as in deploy/ansible/roles/mqtt_broker (a reply would otherwise
+        # wait ~40 ms behind the viewer's delayed ACK of its PUBACK)
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+        )
         self._log = open(workdir / "mosquitto.log", "wb")
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=self._log, stderr=subprocess.STDOUT)
         end = time.monotonic() + 10

@@ -221,10 +221,26 @@ def ttff(root: Path, clip: Clip, logdir: Path, via: str, calls: int, pause: floa
     return out
 
 
-def churn(root: Path, clip: Clip, logdir: Path, calls: int, via: str = "mqtt", warmup: int = 5) -> dict:
+# Before each churn snapshot: the daemon trims the heap 2 s after a call ends, at most
+# once per 10 s (node.memory.MemoryTrimmer's defaults); a snapshot taken sooner counts
+# the last calls' freed memory that the pending trim gives back.
+CHURN_SETTLE = 13.0
+
+
+def churn(
+    root: Path,
+    clip: Clip,
+    logdir: Path,
+    calls: int,
+    via: str = "mqtt",
+    warmup: int = 5,
+    settle: float = CHURN_SETTLE,
+) -> dict:
     """Figure 5b: `calls` views in a row (each until its first frame), then the daemon's
-    RSS, open fds and threads against the same after `warmup` calls. Over MQTT by
-    default (the transport most fleets use); `via="filedrop"` exercises the drop folders."""
+    RSS, open fds and threads against the same after `warmup` calls, each snapshot
+    `settle` s (CHURN_SETTLE) after the last call. Also a snapshot half-way, so the second half's
+    growth shows whether it levels off. Over MQTT by default (the transport most fleets
+    use); `via="filedrop"` exercises the drop folders."""
     broker = None
     if via == "mqtt":
         from .mqttclient import Broker
@@ -232,20 +248,25 @@ def churn(root: Path, clip: Clip, logdir: Path, calls: int, via: str = "mqtt", w
         broker = Broker(root.parent / "broker")
     rig = NodeRig(root, clip, 1, logdir, audio="tone", mqtt=broker.config() if broker else None)
     target = rig.filedrop() if via == "file" else via
+    got: list[dict] = []
     try:
         daemon = rig.start()
         warm = rig.viewer(0, target, calls=warmup, tag="-warm")
         _calls(warm, warmup, 60)
         warm.expect("result", 30)
-        time.sleep(2)  # let ended calls finish closing
+        time.sleep(settle)
         before = _snapshot(daemon.pid)
-        c = rig.viewer(0, target, calls=calls, tag="-churn")
-        t0 = time.monotonic()
-        got = _calls(c, calls, 60)
-        wall = time.monotonic() - t0
-        c.expect("result", 30)
-        time.sleep(3)
-        after = _snapshot(daemon.pid)
+        snaps = []
+        wall = 0.0
+        for part, n in enumerate((calls // 2, calls - calls // 2)):
+            c = rig.viewer(0, target, calls=n, tag=f"-churn{part}")
+            start = time.monotonic()
+            got += _calls(c, n, 60)
+            wall += time.monotonic() - start
+            c.expect("result", 30)
+            time.sleep(settle)
+            snaps.append(_snapshot(daemon.pid))
+        middle, after = snaps
     finally:
         rig.close()
         if broker:
@@ -262,6 +283,9 @@ def churn(root: Path, clip: Clip, logdir: Path, calls: int, via: str = "mqtt", w
         "rss_growth_mib": round(after["rss_mib"] - before["rss_mib"], 1),
         "fd_growth": after["fds"] - before["fds"],
         "thread_growth": after["threads"] - before["threads"],
+        "middle": middle,
+        "rss_growth_second_half_mib": round(after["rss_mib"] - middle["rss_mib"], 1),
+        "settle_s": settle,
     }
 
 

@@ -56,6 +56,46 @@ class FirstFrames:
             self.codec = av.CodecContext.create("h264", "r")
 
 
+def install_source_trace(trace) -> None:
+    """BENCH_TRACE: per newly joined viewer, when the fan-out queues its first IDR and
+    when its sender takes its first AU."""
+    from node.media.fanout import Viewer
+
+    offer, get = Viewer.offer, Viewer.get
+
+    def traced_offer(self, au) -> None:
+        was = self.waiting_for_idr
+        offer(self, au)
+        if was and not self.waiting_for_idr:
+            trace.mark("first_idr_queued")
+
+    async def traced_get(self):
+        au = await get(self)
+        if not getattr(self, "_traced", False):
+            self._traced = True
+            trace.mark("first_get")
+        return au
+
+    from node.media.loop import LoopedClip
+    from node.media.source import EncodedVideoSource
+
+    request, emit_ = LoopedClip.request_keyframe, EncodedVideoSource._emit
+
+    def traced_request(self) -> None:
+        trace.mark("keyframe_requested")
+        request(self)
+
+    def traced_emit(self, data: bytes, pts_us: int) -> None:
+        t = time.monotonic_ns()
+        emit_(self, data, pts_us)
+        trace.add("source_emit", t, time.monotonic_ns())
+
+    LoopedClip.request_keyframe = traced_request  # type: ignore[method-assign]  # a measuring probe
+    EncodedVideoSource._emit = traced_emit  # type: ignore[method-assign]  # a measuring probe
+    Viewer.offer = traced_offer  # type: ignore[method-assign]  # a measuring probe
+    Viewer.get = traced_get  # type: ignore[method-assign]  # a measuring probe
+
+
 def install_viewer_probe(first: FirstFrames, log: AuLog | None) -> None:
     import av
 
@@ -86,9 +126,17 @@ async def run_node(args) -> None:
     from node.home import Home
     from node.service import Service
 
+    from .trace import install
+
     log = AuLog(os.environ["BENCH_AU_LOG"]) if os.environ.get("BENCH_AU_LOG") else None
     if log:
         install_source_probe(log)
+    trace = install("node")
+    if trace is not None:
+        install_source_trace(trace)
+    from .memprobe import install_daemon
+
+    install_daemon()
     service = Service(Home(Path(args.home)))
     await service.start()
 
@@ -121,13 +169,16 @@ def _client_transport(via: str, config, identity):
 class TimedTransport:
     """Wraps a client transport: notes when the link is handed over to it."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, trace=None):
         self.inner = inner
         self.sent_ns = 0
+        self.trace = trace
 
     async def request(self, peer, link_text: str, timeout: float) -> str:
         self.sent_ns = time.monotonic_ns()
         reply: str = await self.inner.request(peer, link_text, timeout)
+        if self.trace is not None:
+            self.trace.add("TimedTransport.request", self.sent_ns, time.monotonic_ns())
         return reply
 
 
@@ -141,9 +192,12 @@ async def run_viewer(args) -> None:
     from node.overlay import make_provider
     from node.peers import PeerStore
 
+    from .trace import install
+
     log = AuLog(os.environ["BENCH_AU_LOG"]) if os.environ.get("BENCH_AU_LOG") else None
     first = FirstFrames()
     probe = bool(log) or args.first_frame
+    trace = install("viewer")
     if probe:
         install_viewer_probe(first, log)
     home = Home(Path(args.home))
@@ -157,7 +211,7 @@ async def run_viewer(args) -> None:
     replay = ReplayCache(home.replay_db, config.links.clock_skew)
     opener = LinkOpener(identity, peers, replay, skew=config.links.clock_skew)
     manager = CallManager(identity, config, peers, provider, None, opener, receiver_factory=MediaReceiver)
-    transport = TimedTransport(_client_transport(args.via, config, identity))
+    transport = TimedTransport(_client_transport(args.via, config, identity), trace)
     emit({"type": "event", "name": "ready", "pid": os.getpid()})
     if args.wait_go:
         await asyncio.to_thread(sys.stdin.readline)
@@ -180,6 +234,8 @@ async def run_viewer(args) -> None:
             try:
                 call = await manager.view(peer, transport)
                 answered_ns = time.monotonic_ns()
+                if trace is not None:
+                    trace.mark("view_returned")
                 receiver = call.receiver
                 assert isinstance(receiver, MediaReceiver)  # the factory above
                 await receiver.wait_video_frames(1, args.frame_timeout)
@@ -192,6 +248,9 @@ async def run_viewer(args) -> None:
                         await asyncio.wait_for(stop.wait(), args.seconds)
                     except TimeoutError:
                         pass
+                if trace is not None:
+                    trace.add("first_au", first.first_au_ns, first.first_au_ns)
+                    trace.add("first_decoded", first.first_decoded_ns, first.first_decoded_ns)
                 summary = receiver.summary()
                 await call.end("bench")
                 ok += 1

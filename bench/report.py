@@ -259,14 +259,28 @@ def markdown(results: dict, images: list[str], note: str, image_dir: str = "") -
         out += [
             "",
             f"{c['calls']} calls in a row over {c.get('via', '?')} ({c['failed']} failed, {c['seconds']} s), "
-            f"each until its first frame; daemon after {c.get('warmup_calls', 5)} warm-up calls vs after all of them:",
+            f"each until its first frame; daemon after {c.get('warmup_calls', 5)} warm-up calls vs after all of them"
+            + (
+                f", each {c['settle_s']:g} s after the last call (the daemon's heap trim is done by then)"
+                if "settle_s" in c
+                else ""
+            )
+            + ":",
             "",
             "| | RSS MiB | open fds | threads |",
             "|---|---|---|---|",
             f"| before | {c['before']['rss_mib']} | {c['before']['fds']} | {c['before']['threads']} |",
+            *(
+                [f"| half-way | {c['middle']['rss_mib']} | {c['middle']['fds']} | {c['middle']['threads']} |"]
+                if "middle" in c
+                else []
+            ),
             f"| after | {c['after']['rss_mib']} | {c['after']['fds']} | {c['after']['threads']} |",
             "",
-            f"Growth: RSS {c['rss_growth_mib']} MiB, fds {c['fd_growth']}, threads {c['thread_growth']}.",
+            f"Growth: RSS {c['rss_growth_mib']} MiB, fds {c['fd_growth']}, threads {c['thread_growth']}"
+            + (
+                f"; RSS over the second half {c['rss_growth_second_half_mib']} MiB." if "middle" in c else "."
+            ),
         ]
     out.append("")
 

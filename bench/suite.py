@@ -37,6 +37,7 @@ class Plan:
     senders: list[str] = field(default_factory=lambda: list(baselines.SENDERS))
     specs: dict[str, ClipSpec] = field(default_factory=lambda: dict(CLIPS))
     churn_warmup: int = 5
+    churn_settle: float = 13.0  # s before each churn snapshot (bench/nodes.py CHURN_SETTLE)
 
 
 QUICK = Plan(
@@ -292,7 +293,9 @@ class Runner:
         fig["calls_in_a_row"] = self.attempt(
             "memory.calls_in_a_row",
             f"fig 5: {p.churn_calls} calls in a row",
-            lambda: nodes.churn(self.rig, clip, self.logdir, p.churn_calls, warmup=p.churn_warmup),
+            lambda: nodes.churn(
+                self.rig, clip, self.logdir, p.churn_calls, warmup=p.churn_warmup, settle=p.churn_settle
+            ),
         )
         if not fig["calls_in_a_row"]:
             fig.pop("calls_in_a_row")

@@ -21,55 +21,34 @@ def default_home() -> Path:
     return Path(data) / "media-node"
 
 
+class _InHome:
+    """A path inside the home, by name: `config_file = _InHome("config.toml")` makes
+    `home.config_file` the Path `home.path / "config.toml"`."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, home: Home, owner: type[Home] | None = None) -> Path:
+        return home.path / self.name
+
+
 @dataclass(frozen=True)
 class Home:
     path: Path
 
-    @property
-    def config_file(self) -> Path:
-        return self.path / "config.toml"
-
-    @property
-    def key_file(self) -> Path:
-        return self.path / "identity.key"
-
-    @property
-    def peers_file(self) -> Path:
-        return self.path / "peers.toml"
-
-    @property
-    def replay_db(self) -> Path:
-        return self.path / "replay.sqlite"
-
-    @property
-    def inbox(self) -> Path:
-        return self.path / "inbox"
-
-    @property
-    def outbox(self) -> Path:
-        return self.path / "outbox"
-
-    @property
-    def work(self) -> Path:
-        return self.path / "work"
-
-    @property
-    def done(self) -> Path:
-        return self.path / "done"
-
-    @property
-    def rejected(self) -> Path:
-        return self.path / "rejected"
-
-    @property
-    def reasons(self) -> Path:
-        """Why each file in rejected/ was refused: reasons/NAME for rejected/NAME (a
-        folder of its own, so no name a user drops can collide with a reason file)."""
-        return self.path / "reasons"
-
-    @property
-    def recordings(self) -> Path:
-        return self.path / "recordings"
+    config_file = _InHome("config.toml")
+    key_file = _InHome("identity.key")
+    peers_file = _InHome("peers.toml")
+    replay_db = _InHome("replay.sqlite")
+    inbox = _InHome("inbox")
+    outbox = _InHome("outbox")
+    work = _InHome("work")
+    done = _InHome("done")
+    rejected = _InHome("rejected")
+    # Why each file in rejected/ was refused: reasons/NAME for rejected/NAME (a folder of
+    # its own, so no name a user drops can collide with a reason file).
+    reasons = _InHome("reasons")
+    recordings = _InHome("recordings")
 
     def drop_dirs(self) -> list[Path]:
         return [self.inbox, self.outbox, self.work, self.done, self.rejected, self.reasons]

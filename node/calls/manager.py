@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -132,10 +132,13 @@ class CallManager:
         finally:
             self._pending -= 1
 
-    async def set_up(self, coro: Awaitable[T]) -> T:
+    async def set_up(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run one call's setup as its own task, so close() can cancel it without
-        cancelling the transport that asked; a setup cut short by close() is a
-        CallError('stopping')."""
+        cancelling the transport that asked; a setup asked for after close(), or cut
+        short by it, is a CallError('stopping')."""
+        if self.closed:
+            coro.close()  # never started
+            raise CallError("stopping", "this node is shutting down; try again shortly")
         task = asyncio.ensure_future(coro)
         self._setups.add(task)
         try:

@@ -32,7 +32,7 @@ async def call(manager: CallManager, peer: Peer, transport: ClientTransport) -> 
         )
     if manager.publisher is None:
         raise CallError("no-media", "this node has no publisher to call with")
-    return await _offer(manager, peer, transport, "offer", "outgoing")
+    return await manager.set_up(_offer(manager, peer, transport, "offer", "outgoing"))
 
 
 async def view(
@@ -40,7 +40,7 @@ async def view(
 ) -> Call:
     """Ask `peer` to show its camera: a recvonly audio+video offer (the viewer).
     `talk`: an audio track to send to the peer's speaker (it needs `talk` there)."""
-    return await _offer(manager, peer, transport, "view-request", "viewing", talk)
+    return await manager.set_up(_offer(manager, peer, transport, "view-request", "viewing", talk))
 
 
 async def call_first(manager: CallManager, peers: list[Peer], transport: ClientTransport) -> Call:
@@ -63,19 +63,6 @@ async def call_first(manager: CallManager, peers: list[Peer], transport: ClientT
 
 
 async def _offer(
-    manager: CallManager,
-    peer: Peer,
-    transport: ClientTransport,
-    link_kind: str,
-    call_kind: CallKind,
-    talk: MediaStreamTrack | None = None,
-) -> Call:
-    if manager.closed:
-        raise CallError("stopping", "this node is shutting down")
-    return await manager.set_up(_make_offer(manager, peer, transport, link_kind, call_kind, talk))
-
-
-async def _make_offer(
     manager: CallManager,
     peer: Peer,
     transport: ClientTransport,

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_REFUSED = ("privacy", "this node refused to send an SDP that was not confined to the overlay (see its log)")
+_UNAVAILABLE = ("unavailable", "this node cannot place the call on its overlay right now (see its log)")
+
 
 async def serve_link(manager: CallManager, text: str) -> str | None:
     """A view-request, offer or trigger in, the signed answer (or error link) out.
@@ -83,24 +86,14 @@ async def serve_link(manager: CallManager, text: str) -> str | None:
             return await manager.set_up(answer(manager, opened, peer, publisher))
         except CallError as e:
             return manager.error_reply(opened, peer, e.code, e.message)
-        # The details stay in this node's log: they may name addresses or paths, and a
-        # link never carries an address that is not on the overlay (privacy rule 5).
-        except PrivacyError as e:
-            log.error("refusing to answer %s: %s", peer.name, e)
-            return manager.error_reply(
-                opened,
-                peer,
-                "privacy",
-                "this node refused to send an SDP that was not confined to the overlay (see its log)",
-            )
-        except NodeError as e:  # OverlayError and friends: the log says what to fix
-            log.error("cannot answer %s: %s", peer.name, e)
-            return manager.error_reply(
-                opened,
-                peer,
-                "unavailable",
-                "this node cannot place the call on its overlay right now (see its log)",
-            )
+        # A PrivacyError, or OverlayError and friends: the details stay in this node's log
+        # (they may name addresses or paths, and a link never carries an address that is
+        # not on the overlay, privacy rule 5); the log says what to fix.
+        except NodeError as e:
+            privacy = isinstance(e, PrivacyError)
+            log.error("refusing to answer %s: %s" if privacy else "cannot answer %s: %s", peer.name, e)
+            code, message = _REFUSED if privacy else _UNAVAILABLE
+            return manager.error_reply(opened, peer, code, message)
         except Exception as e:
             log.exception("answering %s from %s failed", kind, peer.name)
             return manager.error_reply(

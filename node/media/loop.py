@@ -46,15 +46,16 @@ class LoopedClip(EncodedVideoSource):
         n = 0
         t0 = time.monotonic()
         while not stop.is_set():
-            if self._keyframe_wanted.is_set():
-                self._keyframe_wanted.clear()
-                if i not in self._idr:
-                    i = self._next_idr(i)
             delay = t0 + n * period - time.monotonic()
             if delay > 0 and stop.wait(delay):
                 return
             if delay < -1.0:  # fell far behind (suspended?): re-anchor, don't burst
                 t0 = time.monotonic() - n * period
+            # After the wait: a request made while waiting makes this very frame an IDR.
+            if self._keyframe_wanted.is_set():
+                self._keyframe_wanted.clear()
+                if i not in self._idr:
+                    i = self._next_idr(i)
             self._emit(self._aus[i], round(n * 1_000_000 / self._fps), i in self._idr_set)
             n += 1
             i += 1

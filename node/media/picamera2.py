@@ -24,14 +24,7 @@ import av
 
 from .annexb import normalize
 from .software import SoftwareH264Encoder
-from .source import (
-    HARDWARE,
-    SOFTWARE_FALLBACK,
-    Backoff,
-    EncodedVideoSource,
-    MediaError,
-    WorkerThread,
-)
+from .source import HARDWARE, SOFTWARE_FALLBACK, Backoff, EncodedVideoSource, MediaError, WorkerThread
 
 log = logging.getLogger(__name__)
 

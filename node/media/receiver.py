@@ -7,23 +7,22 @@ is MPEG-TS on a stream, with the audio (decoded by aiortc from Opus) as AAC."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import av
 from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpReceiver
 from aiortc.codecs.base import Decoder
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 from av.container import OutputContainer
 from av.stream import Stream
 
 from . import hooks
 from .annexb import find_sps, is_annexb, is_idr, normalize
+from .incoming import Pumps, each_track, received, request_keyframe
 from .source import MediaError
 
 log = logging.getLogger(__name__)
@@ -205,17 +204,11 @@ class MediaReceiver:
         self.ttff: float | None = None
         self._t0 = time.monotonic()
         self._decoders: list[hooks.PassthroughDecoder] = []
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._pumps = Pumps()
         self._video_receivers: list[RTCRtpReceiver] = []
         self._first_video = asyncio.Event()
         self._frame_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._seen: set[int] = set()
-        pc.on("track", self._on_track)
-        # Answering an offer, the `track` events already fired in setRemoteDescription;
-        # the receivers only start after ICE/DTLS, so hooking them now is still in time.
-        for transceiver in pc.getTransceivers():
-            if transceiver.receiver.track is not None:
-                self._on_track(transceiver.receiver.track)
+        each_track(pc, self._on_track)
 
     def _decoder_factory(self, codec: RTCRtpCodecParameters) -> Decoder:
         if codec.mimeType.lower() != "video/h264":
@@ -227,11 +220,7 @@ class MediaReceiver:
         self._decoders.append(decoder)
         return decoder
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if id(track) in self._seen:
-            return
-        self._seen.add(id(track))
-        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
+    def _on_track(self, track: MediaStreamTrack, receiver: RTCRtpReceiver | None) -> None:
         if track.kind == "video" and receiver is not None:
             try:
                 hooks.hook_receiver(receiver, self._decoder_factory)
@@ -242,22 +231,13 @@ class MediaReceiver:
                     self.recorder.close()
                     self.recorder = None
             self._video_receivers.append(receiver)
-            self._spawn(self._consume_video(track, receiver))
+            self._pumps.spawn(self._consume_video(track, receiver))
         elif track.kind == "audio":
-            self._spawn(self._consume_audio(track))
-
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._pumps.spawn(self._consume_audio(track))
 
     async def _consume_video(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         asked = False
-        while True:
-            try:
-                packet = await track.recv()
-            except MediaStreamError:
-                return
+        async for packet in received(track):
             if not isinstance(packet, av.Packet):  # decoded frame (receiver not hooked)
                 self.video_frames += 1
                 if self.ttff is None:
@@ -296,11 +276,7 @@ class MediaReceiver:
             self._wake_waiters()
 
     async def _consume_audio(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in received(track):
             if not isinstance(frame, av.AudioFrame):
                 continue
             self.audio_frames += 1
@@ -333,10 +309,7 @@ class MediaReceiver:
 
     async def request_keyframe(self) -> bool:
         """Send a PLI to the video sender(s)."""
-        sent = False
-        for receiver in self._video_receivers:
-            sent = await hooks.send_pli(receiver) or sent
-        return sent
+        return await request_keyframe(self._video_receivers)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -353,10 +326,6 @@ class MediaReceiver:
         }
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._pumps.close()
         if self.recorder is not None:
             self.recorder.close()

@@ -30,9 +30,11 @@ from collections.abc import Callable
 from typing import Any
 
 import av
-from aiortc import RTCPeerConnection
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamTrack
 
+from .audio.alsa import open_pcm
+from .incoming import each_track, received
 from .source import MediaError
 
 log = logging.getLogger(__name__)
@@ -148,35 +150,9 @@ class Speaker:
             return sum(len(c) for c in self._chunks) * 1000 // (2 * self.channels * self.rate)
 
     def _open(self) -> Any:
-        try:
-            import alsaaudio
-        except ImportError:
-            raise MediaError(
-                "speaker: pyalsaaudio is not installed (pip install pyalsaaudio; needs libasound2-dev)"
-            ) from None
-        try:
-            pcm = alsaaudio.PCM(
-                type=alsaaudio.PCM_PLAYBACK,
-                mode=alsaaudio.PCM_NORMAL,
-                device=self.device,
-                rate=self.rate,
-                channels=self.channels,
-                format=alsaaudio.PCM_FORMAT_S16_LE,
-                periodsize=self.period,
-                periods=4,
-            )
-        except alsaaudio.ALSAAudioError as e:
-            raise MediaError(
-                f"speaker alsa:{self.device}: cannot open for playback: {e} (list devices with `aplay -L`)"
-            ) from None
-        info = pcm.info()
-        if info.get("rate") != self.rate or info.get("channels") != self.channels:
-            pcm.close()
-            raise MediaError(
-                f"speaker alsa:{self.device}: device plays {info.get('rate')} Hz x{info.get('channels')}, "
-                f"not {self.rate} Hz x{self.channels}; use a plughw: device"
-            )
-        return pcm
+        return open_pcm(
+            self.device, playback=True, rate=self.rate, channels=self.channels, period=self.period
+        )
 
     def _run(self, pcm: Any) -> None:
         try:
@@ -216,21 +192,14 @@ class Talkback:
             format="s16", layout="mono" if speaker.channels == 1 else "stereo", rate=speaker.rate
         )
         self._task: asyncio.Task[None] | None = None
-        pc.on("track", self._on_track)
-        for transceiver in pc.getTransceivers():  # answering: `track` may have fired already
-            if transceiver.receiver.track is not None:
-                self._on_track(transceiver.receiver.track)
+        each_track(pc, self._on_track)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
+    def _on_track(self, track: MediaStreamTrack, receiver: RTCRtpReceiver | None) -> None:
         if track.kind == "audio" and self._task is None:
             self._task = asyncio.ensure_future(self._pump(track))
 
     async def _pump(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in received(track):
             if not isinstance(frame, av.AudioFrame):
                 continue
             self.audio_frames += 1

@@ -12,7 +12,6 @@ certificate's first IP as the host's address, so that is the one taken."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import json
@@ -26,6 +25,7 @@ import yaml  # type: ignore[import-untyped]
 
 from ..peers import Peer
 from . import IPAddress, OverlayError, OverlayProvider, parse_address
+from .local import missing_binding, read_bounded, run_tool
 from .static import interface_addresses
 
 TIMEOUT = 5.0
@@ -54,19 +54,13 @@ class NebulaConfig:
 
 
 def _read(path: Path, what: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE + 1)
-    except PermissionError:
-        raise OverlayError(
-            f"cannot read {what} {path}: permission denied (give the service user's group read "
-            "access; the file must hold no private key, keep pki.key in its own file)"
-        ) from None
-    except OSError as e:
-        raise OverlayError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    if len(raw) > MAX_FILE:
-        raise OverlayError(f"{what} {path} is larger than {MAX_FILE} bytes")
-    return raw.decode(errors="replace")
+    return read_bounded(
+        path,
+        MAX_FILE,
+        what,
+        denied="give the service user's group read access; the file must hold no private key, "
+        "keep pki.key in its own file",
+    )
 
 
 def load_config(path: Path) -> NebulaConfig:
@@ -111,25 +105,13 @@ class NebulaCertTool:
         self._printed: dict[tuple[str, int, int], NebulaCert] = {}
 
     async def run(self, *args: str) -> tuple[int, str, str]:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as e:
-            raise OverlayError(
-                f"cannot run {self.argv[0]} ({e.strerror or e}): is nebula installed?"
-            ) from None
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise OverlayError(f"{self.argv[0]} {args[0]} did not finish within {self.timeout:g} s") from None
-        return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        code, out, err = await run_tool(
+            [*self.argv, *args],
+            self.timeout,
+            name=f"{self.argv[0]} {args[0]}",
+            missing="is nebula installed?",
+        )
+        return code, out.decode(errors="replace"), err.decode(errors="replace")
 
     async def print_cert(self, path: Path) -> NebulaCert:
         st = os.stat(path)
@@ -193,10 +175,7 @@ class NebulaProvider(OverlayProvider):
     async def resolve(self, peer: Peer) -> str:
         wanted = peer.nebula_cert
         if not wanted:
-            raise OverlayError(
-                f"peer {peer.name!r} has no nebula_cert in the allowlist "
-                f"(media-node peers add {peer.name} ID --nebula-cert NAME-OR-FINGERPRINT --replace)"
-            )
+            raise missing_binding(peer, "nebula_cert", "--nebula-cert NAME-OR-FINGERPRINT")
         config = load_config(self.config_path)
         matches = await self._find(wanted)
         if not matches:

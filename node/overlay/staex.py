@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from ..peers import Peer
 from . import IPAddress, OverlayError, OverlayProvider, parse_address, usable_unicast
+from .local import run_tool
 
 TIMEOUT = 5.0
 MAX_OUTPUT = 4096
@@ -68,26 +69,15 @@ class MccCommand:
 
     async def run(self, *args: str) -> str:
         what = " ".join([*self.argv, *args])
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as e:
-            raise OverlayError(f"cannot run `{what}` ({e.strerror or e}): is Staex mcc installed?") from None
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise OverlayError(
-                f"`{what}` did not finish within {self.timeout:g} s: is mcc running?"
-            ) from None
-        if proc.returncode != 0:
-            detail = err.decode(errors="replace").strip()[:200] or f"exit status {proc.returncode}"
+        code, out, err = await run_tool(
+            [*self.argv, *args],
+            self.timeout,
+            name=f"`{what}`",
+            missing="is Staex mcc installed?",
+            slow="is mcc running?",
+        )
+        if code != 0:
+            detail = err.decode(errors="replace").strip()[:200] or f"exit status {code}"
             raise OverlayError(f"`{what}` failed: {detail}")
         return out[:MAX_OUTPUT].decode(errors="replace")
 

@@ -12,6 +12,7 @@ import ifaddr
 
 from ..peers import Peer
 from . import IPAddress, OverlayError, OverlayProvider, parse_address, usable_unicast
+from .local import missing_binding
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 log = logging.getLogger(__name__)
@@ -108,10 +109,7 @@ class StaticProvider(OverlayProvider):
 
     async def resolve(self, peer: Peer) -> str:
         if not peer.address:
-            raise OverlayError(
-                f"peer {peer.name!r} has no overlay address in the allowlist "
-                f"(media-node peers add {peer.name} ID --address ADDR --replace)"
-            )
+            raise missing_binding(peer, "overlay address", "--address ADDR")
         ip = parse_address(peer.address)
         if ip is None or not usable_unicast(ip):
             raise OverlayError(f"peer {peer.name!r}: {peer.address!r} is not a usable unicast IP address")

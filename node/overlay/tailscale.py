@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..peers import Peer
 from . import IPAddress, OverlayError, OverlayProvider, parse_address
+from .local import missing_binding
 
 TIMEOUT = 3.0
 MAX_STATUS = 8 << 20
@@ -155,10 +156,7 @@ class TailscaleProvider(OverlayProvider):
     async def resolve(self, peer: Peer) -> str:
         wanted = peer.tailscale_node
         if not wanted:
-            raise OverlayError(
-                f"peer {peer.name!r} has no tailscale_node in the allowlist "
-                f"(media-node peers add {peer.name} ID --tailscale-node nodekey:HEX --replace)"
-            )
+            raise missing_binding(peer, "tailscale_node", "--tailscale-node nodekey:HEX")
         status = await self.status()
         field = "key" if wanted.startswith("nodekey:") else "stable_id"
         matches = [n for n in status.peers if getattr(n, field) == wanted]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import OverlayError
+from .local import read_bounded
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_TABLE = 1 << 20
@@ -101,24 +102,15 @@ def parse_table(text: str, where: str = "peer table") -> PeerTable:
 
 
 def read_table(path: Path) -> PeerTable:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_TABLE + 1)
-    except FileNotFoundError:
-        raise OverlayError(
-            f"no WireGuard peer table at {path}: root exports it with "
-            f"`media-node wireguard export IFACE --to {path}` (the unit's ExecStartPre does)"
-        ) from None
-    except PermissionError:
-        raise OverlayError(
-            f"cannot read the WireGuard peer table {path}: permission denied "
-            "(export it with --group set to the service user's group)"
-        ) from None
-    except OSError as e:
-        raise OverlayError(f"cannot read the WireGuard peer table {path}: {e.strerror or e}") from None
-    if len(raw) > MAX_TABLE:
-        raise OverlayError(f"WireGuard peer table {path} is larger than {MAX_TABLE} bytes")
-    return parse_table(raw.decode(errors="replace"), str(path))
+    text = read_bounded(
+        path,
+        MAX_TABLE,
+        "the WireGuard peer table",
+        denied="export it with --group set to the service user's group",
+        missing=f"no WireGuard peer table at {path}: root exports it with "
+        f"`media-node wireguard export IFACE --to {path}` (the unit's ExecStartPre does)",
+    )
+    return parse_table(text, str(path))
 
 
 def _wg(wg: str, *args: str) -> str:

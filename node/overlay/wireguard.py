@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..peers import Peer
 from . import IPAddress, OverlayError, OverlayProvider, parse_address
+from .local import missing_binding
 from .static import interface_addresses
 from .wgtable import PeerTable, is_single_host, read_table, wireguard_key
 
@@ -79,10 +80,7 @@ class WireGuardProvider(OverlayProvider):
     def _hosts(self, peer: Peer, table: PeerTable) -> list[IPAddress]:
         key = wireguard_key(peer.wireguard_key)
         if not peer.wireguard_key or key is None:
-            raise OverlayError(
-                f"peer {peer.name!r} has no wireguard_key in the allowlist "
-                f"(media-node peers add {peer.name} ID --wireguard-key KEY --replace)"
-            )
+            raise missing_binding(peer, "wireguard_key", "--wireguard-key KEY")
         if key not in table.peers:
             raise OverlayError(
                 f"peer {peer.name!r}: WireGuard key {key} is not a peer of {self.interface} "

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from ..peers import Peer
 from . import OverlayError, OverlayProvider, parse_address
+from .local import missing_binding
 
 YGGDRASIL_NETWORK = ipaddress.IPv6Network("200::/7")
 ADMIN_TIMEOUT = 3.0
@@ -191,10 +192,7 @@ class YggdrasilProvider(OverlayProvider):
 
     async def resolve(self, peer: Peer) -> str:
         if not peer.yggdrasil_key:
-            raise OverlayError(
-                f"peer {peer.name!r} has no yggdrasil_key in the allowlist "
-                f"(media-node peers add {peer.name} ID --yggdrasil-key HEX --replace)"
-            )
+            raise missing_binding(peer, "yggdrasil_key", "--yggdrasil-key HEX")
         return str(addr_for_key(parse_key(peer.yggdrasil_key)))
 
     def is_overlay(self, address: str) -> bool:

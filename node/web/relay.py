@@ -16,7 +16,6 @@ forwarded to the camera as a PLI."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 import logging
 from collections import deque
@@ -29,6 +28,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..media import hooks
 from ..media.annexb import is_idr
+from ..media.incoming import Pumps, each_track, received, request_keyframe
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +125,10 @@ class PacketReceiver:
         self.video_frames = 0
         self.audio_frames = 0
         self._receivers: list[RTCRtpReceiver] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._seen: set[int] = set()
-        pc.on("track", self._on_track)
-        for transceiver in pc.getTransceivers():
-            if transceiver.receiver.track is not None:
-                self._on_track(transceiver.receiver.track)
+        self._pumps = Pumps()
+        each_track(pc, self._on_track)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if id(track) in self._seen:
-            return
-        self._seen.add(id(track))
-        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
+    def _on_track(self, track: MediaStreamTrack, receiver: RTCRtpReceiver | None) -> None:
         if receiver is None or track.kind not in ("audio", "video"):
             return
         video = track.kind == "video"
@@ -144,16 +136,10 @@ class PacketReceiver:
         hooks.hook_receiver(receiver, lambda codec: hooks.PassthroughDecoder(None, clock), video=video)
         if video:
             self._receivers.append(receiver)
-        task = asyncio.ensure_future(self._pump(track, video))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pumps.spawn(self._pump(track, video))
 
     async def _pump(self, track: MediaStreamTrack, video: bool) -> None:
-        while True:
-            try:
-                packet = await track.recv()
-            except MediaStreamError:
-                return
+        async for packet in received(track):
             if not isinstance(packet, av.Packet):
                 continue  # not hooked in time: a decoded frame cannot be relayed
             if video:
@@ -165,20 +151,13 @@ class PacketReceiver:
                 sink(packet)
 
     async def request_keyframe(self) -> bool:
-        sent = False
-        for receiver in self._receivers:
-            sent = await hooks.send_pli(receiver) or sent
-        return sent
+        return await request_keyframe(self._receivers)
 
     def summary(self) -> dict[str, object]:
         return {"video_frames": self.video_frames, "audio_frames": self.audio_frames}
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._pumps.close()
 
 
 __all__ = ["AUDIO_CLOCK", "PacketReceiver", "PacketTrack"]

@@ -49,6 +49,7 @@ def test_tiny_run_produces_every_figure(tmp_path):
         senders=["aiortc_passthrough"],
         specs={"tiny": ClipSpec("tiny", 320, 240, 30, 400_000, 4)},
         churn_warmup=1,
+        churn_settle=0.5,
         cli_runs=2,
     )
     results = suite.run(False, tmp_path, plan=tiny)
@@ -79,6 +80,7 @@ def test_tiny_run_produces_every_figure(tmp_path):
     assert results["fanout"]["rows"][0]["viewers"] == 2 and results["fanout"]["rows"][0]["frames_min"] > 0
     churn = results["memory"]["calls_in_a_row"]
     assert churn["calls"] == 2 and churn["failed"] == 0 and churn["after"]["fds"] > 0
+    assert churn["middle"]["fds"] > 0 and "rss_growth_second_half_mib" in churn
     assert results["memory"]["streaming_rss_no_clip_mib"] > 0  # the RTSP camera figure
     assert results["memory"]["streaming_rss_no_clip"]["frames_min"] > 0
     startup = results["cli_startup"]["over_python_ms"]

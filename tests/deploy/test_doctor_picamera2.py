@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import Config
+from node.config import Config, parse_config
 from node.doctor import Doctor
 from node.doctor_media import probe_picamera2
 from node.profiles import Machine
@@ -41,7 +41,7 @@ def clean_picamera2(monkeypatch):
 
 
 def pi4_config() -> Config:
-    return Config.model_validate({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
+    return parse_config({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
 
 
 def test_doctor_fails_when_picamera2_cannot_be_imported(tmp_path, monkeypatch, clean_picamera2):
@@ -117,7 +117,7 @@ def test_doctor_checks_the_configured_speaker(tmp_path, monkeypatch):
     home = home_with_key(tmp_path)
 
     def speaker(value: str):
-        cfg = Config.model_validate(
+        cfg = parse_config(
             {"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none", "speaker": value}}
         )
         return checks(Doctor(home, cfg, Machine.probe(root)).run())["speaker"]

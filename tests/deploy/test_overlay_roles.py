@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from node.config import Config
+from node.config import parse_config
 from node.overlay.nebula import NebulaProvider
 from node.peers import PeerStore
 
@@ -135,7 +135,7 @@ def test_wireguard_export_runs_as_root_exactly_as_tested_and_the_timer_repeats_i
     ]
     assert service_values(tmp_path / "export.service", "ExecStart") == [pre[1:]]
     assert service_values(tmp_path / "export.timer", "OnUnitActiveSec") == ["1min"]
-    overlay = Config.model_validate(tomllib.loads((tmp_path / "config.toml").read_text())).overlay
+    overlay = parse_config(tomllib.loads((tmp_path / "config.toml").read_text())).overlay
     assert overlay.provider == "wireguard" and overlay.wireguard_peers == argv[5]
 
 
@@ -158,7 +158,7 @@ def test_allowlist_and_config_take_each_overlay(tmp_path, provider, facts, field
     )
     door = PeerStore(tmp_path / "peers.toml").load()["door"]
     assert getattr(door, field) == value and door.node_id == NODE_ID, door
-    overlay = Config.model_validate(tomllib.loads((tmp_path / "config.toml").read_text())).overlay
+    overlay = parse_config(tomllib.loads((tmp_path / "config.toml").read_text())).overlay
     assert overlay.provider == provider
     expected = {
         "wireguard": ("wireguard_interface", "wg0"),

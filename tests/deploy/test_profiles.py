@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import Config
+from node.config import Config, parse_config
 from node.doctor import Doctor
 from node.doctor_media import Picamera2Probe
 from node.home import Home
@@ -156,7 +156,7 @@ def test_sys_model_wins_over_proc(tmp_path):
 
 def test_doctor_does_not_call_unreadable_sysctls_ok(tmp_path):
     root = unit_view_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4")
-    config = Config.model_validate({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
+    config = parse_config({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
     report = Doctor(home_with_key(tmp_path), config, Machine.probe(root)).run()
     sysctl = checks(report)["sysctl"]
     assert sysctl.status == "skip" and "ProcSubset=pid" in sysctl.detail, sysctl
@@ -198,7 +198,7 @@ def test_doctor_on_a_complete_pi4(tmp_path):
         1,
         config_txt="dtparam=audio=on\n" + fragment + "\n",
     )
-    config = Config.model_validate({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
+    config = parse_config({"overlay": {"address": "127.0.0.1"}, "media": {"audio": "none"}})
     camera = {"Model": "imx708", "Num": 0, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"}
     report = Doctor(
         home_with_key(tmp_path), config, Machine.probe(root), picamera2=lambda: PICAMERA2_WITH([camera])
@@ -219,7 +219,7 @@ def test_doctor_names_what_is_missing_with_a_fix(tmp_path):
     root = fake_root(tmp_path, "Raspberry Pi 4 Model B Rev 1.4", {}, 0, config_txt="dtparam=audio=on\n")
     home = home_with_key(tmp_path)
     home.key_file.chmod(0o644)
-    config = Config.model_validate(
+    config = parse_config(
         {
             "overlay": {"address": "127.0.0.1"},
             "media": {"audio": "alsa:nosuchmic"},

@@ -251,3 +251,26 @@ def test_recorder_round_trips_access_units(suffix, clip_dir, tmp_path):
     assert back == raw[:40]
     with pytest.raises(MediaError, match=".mkv, .mp4 or .ts"):
         Recorder(tmp_path / "x.avi")
+
+
+def test_looped_clip_keyframe_request_makes_the_very_next_frame_an_idr():
+    """A request that comes while the loop waits for the next frame's time turns that
+    frame into an IDR (not the one after it: a joining viewer would wait a frame more)."""
+    from node.media.loop import LoopedClip
+
+    idr, p = b"\x00\x00\x00\x01\x65\x88\x84", b"\x00\x00\x00\x01\x41\x9a\x02"
+
+    class Clip(LoopedClip):
+        kind = "test"
+
+    source = Clip([idr, p, p, p, p, idr, p, p, p, p], fps=4.0)  # 250 ms between frames
+    sink = Collector()
+    source.start(sink)
+    try:
+        sink.wait(2)  # the IDR and a P frame; the loop now waits 250 ms for the third
+        source.request_keyframe()
+        aus = sink.wait(3)
+    finally:
+        source.stop()
+    assert [au.keyframe for au in aus[:3]] == [True, False, True]
+    assert aus[2].data == idr and [au.pts_us for au in aus[:3]] == [0, 250_000, 500_000]

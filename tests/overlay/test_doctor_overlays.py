@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import Config
+from node.config import parse_config
 from node.doctor import Doctor
 from node.profiles import Machine
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def checks(node, overlay: dict) -> dict:
-    config = Config.model_validate({"overlay": overlay, "media": {"video": "testsrc", "audio": "none"}})
+    config = parse_config({"overlay": overlay, "media": {"video": "testsrc", "audio": "none"}})
     report = Doctor(node.home, config, Machine.probe(), timeout=3).run()
     return {c.name: c for c in report.checks}
 

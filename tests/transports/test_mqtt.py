@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 
+import msgspec
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -273,6 +274,7 @@ async def test_cmd_call_errors_name_their_reason(broker, nodes):
 
 KILLED_NODE = """
 import asyncio, sys
+import msgspec
 from pathlib import Path
 from node.config import MqttSection
 from node.identity import Identity
@@ -282,7 +284,7 @@ async def handler(text):
     return None
 
 async def main():
-    config = MqttSection.model_validate_json(sys.argv[2])
+    config = msgspec.json.decode(sys.argv[2], type=MqttSection)
     t = MqttTransport(config, Identity.load(Path(sys.argv[1])), handler)
     await t.start(wait=True)
     print("up", flush=True)
@@ -304,7 +306,7 @@ async def test_last_will_says_offline_when_the_node_dies(broker, nodes):
     watcher.c.subscribe(status, qos=1)
     config = broker.config_for(camera.node_id)
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_NODE, str(camera.home.key_file), config.model_dump_json()],
+        [sys.executable, "-c", KILLED_NODE, str(camera.home.key_file), msgspec.json.encode(config).decode()],
         stdout=subprocess.PIPE,
         cwd=Path(__file__).resolve().parents[2],
     )
@@ -431,6 +433,7 @@ async def test_the_documented_mosquitto_rr_examples_work(broker, nodes, tmp_path
 
 HANGING_NODE = """
 import asyncio, sys
+import msgspec
 from pathlib import Path
 from node.config import MqttSection
 from node.identity import Identity
@@ -441,7 +444,7 @@ async def handler(text):
     await asyncio.sleep(3600)  # killed here, the link unanswered and unacknowledged
 
 async def main():
-    config = MqttSection.model_validate_json(sys.argv[2])
+    config = msgspec.json.decode(sys.argv[2], type=MqttSection)
     t = MqttTransport(config, Identity.load(Path(sys.argv[1])), handler)
     await t.start(wait=True)
     print("up", flush=True)
@@ -465,7 +468,7 @@ async def test_a_link_in_hand_when_the_node_dies_is_delivered_again(broker, node
             "-c",
             HANGING_NODE,
             str(camera.home.key_file),
-            config.model_dump_json(),
+            msgspec.json.encode(config).decode(),
             str(marker),
         ],
         stdout=subprocess.PIPE,

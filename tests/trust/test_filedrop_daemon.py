@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import time
 
 import pytest
 
@@ -146,3 +148,26 @@ async def test_a_reply_that_cannot_be_written_uses_no_nonce_and_sets_up_no_call(
         assert finished(camera.home, "free.link") == "done", reason(camera.home, "free.link")
         assert is_answer(viewer, link, camera.home.outbox / "free.link")
         assert len(service.manager.active()) == 1
+
+
+async def test_an_unfinished_name_abandoned_past_max_open_is_logged_once_and_left(make_node, caplog):
+    """Names the node never takes (a leading '.', .tmp/.part/...): one left for longer
+    than `max_open` is logged once and stays in the inbox as it was, across restarts."""
+    camera, _ = pair(make_node)
+    configure(camera, **{**FAST, "max_open": 0.5})
+    caplog.set_level(logging.WARNING, logger="node.transports.filedrop")
+    abandoned = camera.home.inbox / "upload.part"
+    abandoned.write_text("half of a link")
+    hour_ago = time.time() - 3600
+    os.utime(abandoned, (hour_ago, hour_ago))
+    for _ in range(2):
+        async with running(camera):
+            await wait_for(lambda: "unfinished name" in caplog.text, what="the abandoned name logged")
+            (camera.home.inbox / "later").write_text("x")  # rescans run while it settles
+            await wait_for(lambda: finished(camera.home, "later"), what="a later file handled")
+            assert caplog.text.count("unfinished name") == 1
+        caplog.clear()
+        (camera.home.rejected / "later").unlink()
+        (camera.home.reasons / "later").unlink()
+    assert abandoned.read_text() == "half of a link"
+    assert os.listdir(camera.home.inbox) == ["upload.part"]

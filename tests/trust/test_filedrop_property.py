@@ -12,12 +12,15 @@ is still at work. Timings are milliseconds, so an example costs well under a sec
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +31,8 @@ from node.identity import Identity
 from node.links import LinkOpener, ReplayCache, make_link
 from node.peers import PeerStore, make_peer
 from node.transports.filedrop import FileDropWatcher, is_unfinished
+
+T = TypeVar("T")
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 101\r\na=recvonly\r\n"
 
@@ -106,6 +111,26 @@ async def write(home: Home, name: str, data: bytes, how: str) -> None:
                 await asyncio.sleep(PAUSE)
 
 
+STEP_TIMEOUT = 20.0  # seconds any one step may take before the example fails, naming it
+
+
+async def step(what: str, aw: Awaitable[T], timeout: float = STEP_TIMEOUT) -> T:
+    """Every await of the scenario goes through here: a step that never completes fails
+    the example with its name instead of hanging the test."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await aw
+    except TimeoutError:
+        here = asyncio.current_task()
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            if task is not here:
+                task.print_stack(limit=6, file=stacks)
+        raise AssertionError(
+            f"stuck: {what} did not complete within {timeout:.0f} s; the tasks then:\n{stacks.getvalue()}"
+        ) from None
+
+
 def waiting(home: Home, name: str) -> bool:
     return not is_unfinished(name) and os.path.lexists(home.inbox / name)
 
@@ -130,7 +155,7 @@ async def scenario(root: Path, batches: list[list[tuple[str, str, str]]]) -> Non
     try:
         for i, batch in enumerate(batches):
             watcher = FileDropWatcher(camera.home, responder, **TIMINGS)
-            await watcher.start()
+            await step(f"batch {i}: watcher.start()", watcher.start())
             writers = []
             for name, kind, how in batch:
                 # The same name again only once the node took the earlier one (a writer
@@ -158,15 +183,18 @@ async def scenario(root: Path, batches: list[list[tuple[str, str, str]]]) -> Non
                 await asyncio.sleep(0)
             if i < len(batches) - 1 and any(how == "slow" for _, _, how in batch):
                 await asyncio.sleep(PAUSE / 2)  # a restart while a slow writer is at work
-                await watcher.stop()
-                await asyncio.gather(*writers)
+                await step(f"batch {i}: watcher.stop() while writers write", watcher.stop())
+                await step(f"batch {i}: the writers", asyncio.gather(*writers))
                 continue
-            await asyncio.gather(*writers)
-            await watcher.drained(30)
-            await watcher.stop()
+            await step(f"batch {i}: the writers", asyncio.gather(*writers))
+            await step(f"batch {i}: watcher.drained()", watcher.drained(STEP_TIMEOUT / 2))
+            await step(f"batch {i}: watcher.stop()", watcher.stop())
         watcher = FileDropWatcher(camera.home, responder, **TIMINGS)  # the last one finishes all
-        async with watcher:
-            await watcher.drained(30)
+        await step("last: watcher.start()", watcher.start())
+        try:
+            await step("last: watcher.drained()", watcher.drained(STEP_TIMEOUT / 2))
+        finally:
+            await step("last: watcher.stop()", watcher.stop())
     finally:
         responder.close()
     home = camera.home
@@ -194,10 +222,6 @@ async def scenario(root: Path, batches: list[list[tuple[str, str, str]]]) -> Non
     assert not [n for n in os.listdir(home.outbox) if n.startswith(".")]  # no temporary left
 
 
-# Known flaky (1 failure and 1 hang in 3 runs here, 2026-12-01: a reply missing from
-# outbox/ after a watcher restart with slow writers; cause not found yet). Kept out of
-# `make test` so it cannot fail CI by chance: run it with `pytest -m flaky_property`.
-@pytest.mark.flaky_property
 @settings(
     max_examples=25,
     deadline=None,

@@ -205,3 +205,47 @@ def test_peers_add_takes_each_overlay_binding(homes):
         assert listed[option[2:].replace("-", "_")] == value, (name, listed)
     code, _, err = run("peers", "add", "--home", cam, "v2", ids["stranger"], "--wireguard-key", "short")
     assert code != 0 and "44 base64" in err
+
+
+LOADED = """
+import sys
+from node.cli import main
+main(sys.argv[1:], standalone_mode=False)
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def _modules(*args):
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, *map(str, args)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stderr.split()), proc.stdout
+
+
+def test_the_short_commands_load_only_what_they_use(homes, tmp_path):
+    """Start-up time (issue 14): each command's module is imported when it runs, so `id`
+    loads no config, allowlist, links or logging, and the link commands no media, aiortc,
+    MQTT or web code. (Module sets, not timings: bench/clistart.py measures the time.)"""
+    cam, viewer, _, ids = homes
+    heavy = {
+        "aiortc",
+        "av",
+        "aioice",
+        "paho",
+        "aiohttp",
+        "node.media",
+        "node.calls",
+        "node.transports",
+        "node.web",
+    }
+    loaded, out = _modules("id", "--home", cam)
+    assert out.strip() == ids["cam"]
+    assert not loaded & {"node.config", "node.peers", "node.links", "logging", "json", *heavy}, loaded
+    assert not {m for m in loaded if m.startswith("node.cli.")} - {"node.cli.common", "node.cli.identity"}
+    sdp = tmp_path / "offer.sdp"
+    sdp.write_text(SDP)
+    loaded, out = _modules("link", "make", "view-request", "--to", "cam", "--sdp-file", sdp, "--home", viewer)
+    assert out.startswith("mnode:") and not loaded & heavy, loaded & heavy
+    loaded, out = _modules("link", "inspect", out.strip(), "--home", cam)
+    assert json.loads(out)["valid"] and not loaded & heavy, loaded & heavy

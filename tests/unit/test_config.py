@@ -1,19 +1,72 @@
-import tomllib
+"""config.toml: the msgspec model in node/config.py, its errors, and the files rendered from it."""
 
+import tomllib
+from typing import get_args
+
+import msgspec
 import pytest
 
-from node.config import Config, load_config, render_default_config
+from node.config import Config, DoorbellSection, MqttSection, load_config, parse_config, render_default_config
 from node.errors import NodeError
 
 
 def test_rendered_default_is_valid_and_documents_every_field():
     text = render_default_config()
-    assert Config.model_validate(tomllib.loads(text)) == Config()
-    for section_name in Config.model_fields:
-        section = getattr(Config(), section_name)
-        for name, field in type(section).model_fields.items():
-            assert f"\n{name} = " in text, name
-            assert f"# {field.description}\n{name} = " in text, name
+    assert parse_config(tomllib.loads(text)) == Config()
+    fields = 0
+    for section in msgspec.structs.fields(Config):
+        for f in msgspec.structs.fields(section.type):
+            (description,) = [m.description for m in get_args(f.type)[1:] if m.description]
+            assert description, f.name
+            assert f"# {description}\n{f.name} = " in text, f.name
+            fields += 1
+    assert fields > 60
+
+
+def test_toml_scalars_convert_laxly_but_never_into_strings():
+    got = parse_config({"mqtt": {"port": "8080", "enabled": "true"}, "calls": {"max_calls": 2.0}})
+    assert (got.mqtt.port, got.mqtt.enabled, got.calls.max_calls) == (8080, True, 2)
+    assert parse_config({"calls": {"answer_timeout": 3}}).calls.answer_timeout == 3.0
+    for bad, where in (
+        ({"node": {"name": 5}}, "node.name: expected `str`, got `int`"),
+        ({"calls": {"max_calls": 2.5}}, "calls.max_calls: expected `int`, got `float`"),
+        ({"mqtt": {"port": True}}, "mqtt.port: expected `int`, got `bool`"),
+        ({"doorbell": {"call": ["ok", 1]}}, "doorbell.call[1]: expected `str`, got `int`"),
+        ({"calls": 5}, "calls: expected a table ([section]), got `int`"),
+    ):
+        with pytest.raises(NodeError) as e:
+            parse_config(bad)
+        assert str(e.value) == where
+
+
+def test_bounds_and_choices_are_named_with_their_location():
+    for bad, message in (
+        ({"calls": {"max_calls": 0}}, "calls.max_calls: expected `int` >= 1"),
+        ({"calls": {"idle_timeout": 0}}, "calls.idle_timeout: expected `float` > 0.0"),
+        ({"mqtt": {"port": 70000}}, "mqtt.port: expected `int` <= 65535"),
+        ({"node": {"log_level": "loud"}}, "node.log_level: invalid enum value 'loud'; use one of: debug,"),
+        ({"media": {"speaker": "hw:0"}}, "media.speaker: 'hw:0': use alsa:DEVICE"),
+        ({"doorbell": {"gpio": "a b"}}, "doorbell.gpio: 'a b' is not a GPIO line name"),
+        ({"nonsense": {}}, "nonsense: unknown key"),
+    ):
+        with pytest.raises(NodeError) as e:
+            parse_config(bad)
+        assert str(e.value).startswith(message), e.value
+
+
+def test_sections_own_checks_normalise_and_run_when_built_in_code_too():
+    assert parse_config({"doorbell": {"gpio": " GPIO17 "}}).doorbell.gpio == "GPIO17"
+    assert parse_config({"mqtt": {"host": "[::1]"}}).mqtt.host == "::1"
+    with pytest.raises(ValueError, match="not an IP address"):
+        MqttSection(host="broker")
+    assert DoorbellSection().call == [] and DoorbellSection().call is not DoorbellSection().call
+
+
+def test_dump_and_json_round_trip():
+    config = parse_config({"mqtt": {"controllers": ["ha"], "port": 1883}, "doorbell": {"call": ["door"]}})
+    assert parse_config(msgspec.to_builtins(config)) == config
+    assert msgspec.json.decode(msgspec.json.encode(config.mqtt), type=MqttSection) == config.mqtt
+    assert parse_config(tomllib.loads(render_default_config(config))) == config
 
 
 def test_missing_file_is_defaults(tmp_path):

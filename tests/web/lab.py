@@ -26,6 +26,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import msgspec
 import tomli_w
 from privacy.callrig import media_node, wait_ready
 from privacy.netlab import Netns, _pid_alive, sh
@@ -116,7 +117,7 @@ class WebLab:
         self.broker.start()
         for home, node_id in ((self.camera, self.cam_id), (self.viewer, self.viewer_id)):
             config = tomllib.loads(home.config_file.read_text())
-            config["mqtt"] = self.broker.config_for(node_id).model_dump()
+            config["mqtt"] = msgspec.to_builtins(self.broker.config_for(node_id))
             home.config_file.write_text(tomli_w.dumps(config))
         return self
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
 from ..source import Backoff, MediaError, WorkerThread
+from .alsa import open_pcm
 
 log = logging.getLogger(__name__)
 
@@ -149,37 +150,9 @@ class AlsaSource(AudioSource):
         return replace(super().info(), device=self.device)
 
     def _open(self) -> None:
-        try:
-            import alsaaudio
-        except ImportError:
-            raise MediaError(
-                "alsa: pyalsaaudio is not installed (pip install pyalsaaudio; needs libasound2-dev)"
-            ) from None
-        try:
-            self._pcm = alsaaudio.PCM(
-                type=alsaaudio.PCM_CAPTURE,
-                mode=alsaaudio.PCM_NORMAL,
-                device=self.device,
-                rate=self.rate,
-                channels=self.channels,
-                format=alsaaudio.PCM_FORMAT_S16_LE,
-                periodsize=self.period,
-                periods=4,
-            )
-        except alsaaudio.ALSAAudioError as e:
-            raise MediaError(
-                f"alsa:{self.device}: cannot open for capture: {e} (list devices with `arecord -L`)"
-            ) from None
-        pcm = self._pcm
-        info = pcm.info()
-        if info.get("rate") != self.rate or info.get("channels") != self.channels:
-            pcm.close()
-            self._pcm = None
-            raise MediaError(
-                f"alsa:{self.device}: device gives {info.get('rate')} Hz x{info.get('channels')}, "
-                f"config asks {self.rate} Hz x{self.channels}; use a plughw: device or change "
-                "media.audio_rate / media.audio_channels"
-            )
+        self._pcm = open_pcm(
+            self.device, playback=False, rate=self.rate, channels=self.channels, period=self.period
+        )
 
     def _close(self) -> None:
         if self._pcm is not None:

@@ -22,9 +22,14 @@ def new_drop_name() -> str:
 
 
 class FileDropClient:
-    def __init__(self, folder: Path, *, poll: float = 0.05):
+    """`poll`: seconds between looks for the reply; for the first `fast_for` seconds
+    (where a local node's reply lands, some 20 ms after the link) every `fast_poll`."""
+
+    def __init__(self, folder: Path, *, poll: float = 0.05, fast_poll: float = 0.004, fast_for: float = 1.0):
         self.folder = Path(folder)
         self.poll = poll
+        self.fast_poll = min(fast_poll, poll)
+        self.fast_for = fast_for
 
     async def request(self, peer: Peer | None, link_text: str, timeout: float = 60.0) -> str:
         """ClientTransport.request; the peer is implied by the folder (None is fine)."""
@@ -38,7 +43,8 @@ class FileDropClient:
         tmp.write_text(link_text.strip() + "\n", encoding="ascii")
         os.rename(tmp, inbox / name)
         reply_path, reason_path = outbox / name, reasons / name
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             if reply_path.exists():
                 text = reply_path.read_text().strip()
@@ -52,7 +58,8 @@ class FileDropClient:
                 raise TransportError(
                     str(info.get("reason", "rejected")), str(info.get("message", f"see {reason_path}"))
                 )
-            await asyncio.sleep(self.poll)
+            fast = time.monotonic() - started < self.fast_for
+            await asyncio.sleep(self.fast_poll if fast else self.poll)
         try:
             (inbox / name).unlink()  # not taken yet: withdraw it so it is not handled later
         except FileNotFoundError:

@@ -91,7 +91,13 @@ class FileHandling:
                     "reply-unwritable", f"no reply can be written to {slot.target} ({e.strerror})"
                 ) from None
             try:
-                reply = await asyncio.wait_for(self.handler(text), self.handle_timeout)
+                # Not asyncio.wait_for: on Python 3.11 it runs the handler as a task of its
+                # own and, should a cancel (the watcher's stop) come just as that task
+                # finished, returns the result and drops the cancel, so the worker lived on
+                # and stop() waited for it forever. Awaited here, a cancel reaches the
+                # handler itself (the file stays in work/ for the next start).
+                async with asyncio.timeout(self.handle_timeout):
+                    reply = await self.handler(text)
             except TimeoutError:
                 raise TransportError(
                     "timeout", f"the node did not finish handling the link within {self.handle_timeout:.0f} s"

@@ -160,6 +160,7 @@ class FileDropWatcher:
         self._workers: list[asyncio.Task[None]] = []
         self._busy = 0
         self._stale_logged: set[str] = set()
+        self._timers: set[asyncio.TimerHandle] = set()  # "look again" for names still in hand
 
     @property
     def counts(self) -> dict[str, int]:
@@ -196,18 +197,41 @@ class FileDropWatcher:
         log.info("file drop: watching %s", self.inbox_str)
 
     async def stop(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            await asyncio.to_thread(self._observer.join, 5)
-            self._observer = None
-        for task in [*self._workers, *self._tasks]:
-            task.cancel()
-        await asyncio.gather(*self._workers, *self._tasks, return_exceptions=True)
-        self._workers.clear()
-        self._tasks.clear()
+        """Nothing of the watcher runs once this returns: events and timers that come
+        from now on are dropped (the next start scans the inbox), and a file being
+        handled stays in work/ (the next start finishes it)."""
+        self._loop = None
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+        await self._cancel_tasks()  # before the first wait, so no new file is taken meanwhile
+        if observer is not None:
+            await asyncio.to_thread(observer.join, 5)
+        await self._cancel_tasks()  # none expected (_loop is None): a last check
         self._settling.clear()
         self._queued.clear()
         self._queue = asyncio.Queue()
+
+    async def _cancel_tasks(self, every: float = 1.0, tries: int = 10) -> None:
+        """Cancel the workers and settle tasks and wait for them, cancelling again each
+        `every` seconds: a cancel can be lost (one swallowed by code the handler calls),
+        and stop() must not wait forever for a task that went back to waiting for work."""
+        pending = {*self._workers, *self._tasks}
+        for _ in range(tries):
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=every)
+            if pending:
+                log.warning("file drop: %d task(s) still running after a cancel; again", len(pending))
+        if pending:
+            log.error("file drop: %d task(s) did not stop: %s", len(pending), pending)
+        self._workers.clear()
+        self._tasks.clear()
 
     async def __aenter__(self) -> FileDropWatcher:
         await self.start()
@@ -245,8 +269,8 @@ class FileDropWatcher:
 
     def _notice(self, name: str, writing: bool | None = None, renamed_in: bool = False) -> None:
         """An event (`writing` True/False) or a scan (None: it knows nothing new)."""
-        if is_unfinished(name) or name in self._queued:
-            return
+        if self._loop is None or is_unfinished(name) or name in self._queued:
+            return  # stopped (an event or timer that raced the stop), never taken, or queued
         state = self._settling.get(name)
         if state is not None:
             if writing is not None:  # a scan must not undo what the events said
@@ -254,7 +278,8 @@ class FileDropWatcher:
                 state.writing = writing
             return
         if renamed_in:
-            self._enqueue(name)
+            if os.path.lexists(os.path.join(self.inbox_str, name)):  # not renamed away again
+                self._enqueue(name)
             return
         self._settling[name] = _Settling(writing=bool(writing))
         self._spawn(self._settle(name))
@@ -355,9 +380,10 @@ class FileDropWatcher:
             try:
                 if self.files.claim(name):
                     await self.files.process(name, refuse=refuse)
-                elif self.files.in_hand(name) and self._loop is not None:
+                elif self.files.in_hand(name):
                     # The same name is still in hand: look again once that one is done.
-                    self._loop.call_later(self.settle, self._notice, name)
+                    log.debug("file drop: %r is still in hand; looking again in %.2f s", name, self.settle)
+                    self._look_again(name)
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let one file stop the watcher
@@ -365,3 +391,16 @@ class FileDropWatcher:
             finally:
                 self._busy -= 1
                 self._queued.discard(name)
+
+    def _look_again(self, name: str) -> None:
+        """`_notice(name)` after `settle` seconds, unless the watcher stops first."""
+        loop = self._loop
+        if loop is None:
+            return
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self._notice(name)
+
+        timer = loop.call_later(self.settle, fire)
+        self._timers.add(timer)

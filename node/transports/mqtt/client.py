@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import uuid
 from collections.abc import Callable, Sequence
@@ -52,6 +53,17 @@ def read_password(path: str) -> str:
     if not password:
         raise NodeError(f"mqtt.password_file {path} is empty")
     return password
+
+
+def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """Links and replies are single small packets a peer waits for: send each at once.
+    paho leaves Nagle's algorithm on, so a reply published while the broker had not yet
+    acknowledged our previous packet (an event, a PUBACK) waited for that ACK, which
+    the broker's kernel delays by up to 40 ms."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not a TCP socket (a proxy's wrapper, a test's fake)
+        pass
 
 
 @dataclass
@@ -146,6 +158,7 @@ class MqttClient:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
+        c.on_socket_open = _no_delay
         return c
 
     async def connect(self, timeout: float = CONNECT_TIMEOUT, *, wait: bool = True) -> None:

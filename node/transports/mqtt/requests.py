@@ -174,7 +174,10 @@ class MqttRequests:
         if peeked and peeked[0].kind in REPLY_KINDS and self.take_inbox_answer(peeked[0].ofh, text):
             return
         try:
-            reply = await asyncio.wait_for(self.handler(text), self.handle_timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+            # that arrives as the handler returns, and stop() would wait for this worker.
+            async with asyncio.timeout(self.handle_timeout):
+                reply = await self.handler(text)
         except TimeoutError:
             self.refuse(message, "timeout", f"no reply within {self.handle_timeout:.0f} s")
             return

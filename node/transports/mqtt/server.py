@@ -15,10 +15,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from paho.mqtt.client import MQTTMessage, MQTTMessageInfo
-from paho.mqtt.properties import Properties
 
 from ...config import MqttSection
 from ...identity import Identity
@@ -210,16 +209,10 @@ class MqttTransport:
     def connected(self) -> bool:
         return self.client.connected
 
-    def publish(
-        self,
-        topic: str,
-        payload: bytes | str,
-        *,
-        qos: int = 1,
-        retain: bool = False,
-        properties: Properties | None = None,
-    ) -> MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+    def publish(self, topic: str, payload: bytes | str, **options: Any) -> MQTTMessageInfo:
+        """MqttClient.publish (qos, retain, properties): the parts made before the client
+        are handed this."""
+        return self.client.publish(topic, payload, **options)
 
     async def request(self, peer: Peer | str, link_text: str, timeout: float = 60.0) -> str:
         """The node's own outgoing calls go through the broker (ClientTransport)."""
