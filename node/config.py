@@ -79,11 +79,18 @@ def parse_config(data: object) -> Config:
 
 
 def load_config(path: Path) -> Config:
-    """config.toml -> Config; a missing file means all defaults; errors name the field."""
-    if not path.exists():
-        return Config()
+    """config.toml -> Config; a missing file means all defaults; every error is a NodeError
+    naming the file (and the field, when one is wrong)."""
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")  # an editor's byte-order mark is not TOML's concern
+    except (FileNotFoundError, NotADirectoryError):
+        return Config()
+    except OSError as e:
+        raise NodeError(f"{path}: cannot read it: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise NodeError(f"{path}: not UTF-8 text (byte {e.start}); TOML files are UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise NodeError(f"{path}: not valid TOML: {e}") from None
     try:
@@ -104,8 +111,10 @@ def _problem(error: str) -> str:
     assert at is not None  # the pattern matches any text
     msg, where = at["msg"], [at["path"]] if at["path"] else []
     if unknown := _UNKNOWN.fullmatch(msg):
+        guess = _closest(unknown["key"], ".".join(where))
         where.append(unknown["key"])
-        msg = "unknown key (docs/configuration.md lists the fields; a typo is never ignored)"
+        msg = "unknown key" + (f"; did you mean `{guess}`?" if guess else "")
+        msg += " (docs/configuration.md lists the fields; a typo is never ignored)"
     elif own := _OWN.fullmatch(msg):
         where.append(own["key"])
         msg = own["msg"]
@@ -115,6 +124,17 @@ def _problem(error: str) -> str:
         msg = msg.replace("`object`", "a table ([section])", 1)
     path = ".".join(where) or "config"
     return f"{path}: {msg[:1].lower()}{msg[1:]}"
+
+
+def _closest(key: str, section: str = "") -> str:
+    """The field (or, with no section, the section) of Config that `key` is a likely typo of."""
+    import difflib
+
+    kinds = {f.name: f.type for f in msgspec.structs.fields(Config)}
+    if section and section not in kinds:
+        return ""
+    names = [f.name for f in msgspec.structs.fields(kinds[section])] if section else list(kinds)
+    return next(iter(difflib.get_close_matches(key, names, n=1, cutoff=0.75)), "")
 
 
 def _choices(path: str) -> list[str]:
@@ -135,6 +155,33 @@ def _described(section: type[Struct]) -> list[tuple[str, str]]:
         described = [m.description for m in get_args(f.type)[1:] if isinstance(m, Meta) and m.description]
         out.append((f.name, described[0] if described else ""))
     return out
+
+
+_KINDS = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _kind(annotation: object) -> str:
+    """A field's type and bounds in words, from its Annotated[type, Meta]: "integer,
+    1 to 64", "number, over 0 up to 60", "one of: debug, info", "list of strings"."""
+    kind, *metas = get_args(annotation) or (annotation,)
+    if get_args(kind) and getattr(kind, "__origin__", None) is Literal:
+        return "one of: " + ", ".join(str(v) for v in get_args(kind))
+    if getattr(kind, "__origin__", None) is list:
+        return f"list of {_KINDS[get_args(kind)[0]]}s"
+    bounds = []
+    for m in metas:
+        if isinstance(m, Meta) and m.ge is not None and m.le is not None:
+            bounds.append(f"{_number(m.ge)} to {_number(m.le)}")
+        elif isinstance(m, Meta):
+            low = f"at least {_number(m.ge)}" if m.ge is not None else ""
+            low = f"over {_number(m.gt)}" if m.gt is not None else low
+            high = f"up to {_number(m.le)}" if m.le is not None else ""
+            bounds.append(" ".join(w for w in (low, high) if w))
+    return ", ".join([_KINDS[kind], *(b for b in bounds if b)])
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
 def _toml(name: str, value: object) -> str:
@@ -174,10 +221,11 @@ def render_markdown() -> str:
         "",
     ]
     for section_name, section in _sections(Config()):
-        lines += [f"## [{section_name}]", "", "| field | default | meaning |", "|---|---|---|"]
+        lines += [f"## [{section_name}]", "", "| field | type | default | meaning |", "|---|---|---|---|"]
+        kinds = {f.name: _kind(f.type) for f in msgspec.structs.fields(type(section))}
         for name, description in _described(type(section)):
             default = _toml(name, getattr(section, name)).split(" = ", 1)[1].replace("|", "\\|")
-            lines.append(f"| `{name}` | `{default}` | {description} |")
+            lines.append(f"| `{name}` | {kinds[name]} | `{default}` | {description} |")
         lines.append("")
     return "\n".join(lines)
 

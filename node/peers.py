@@ -181,9 +181,12 @@ class PeerStore:
             if unknown:
                 raise NodeError(f"{self.path}: [peers.{name}] has unknown keys {sorted(unknown)}")
             bindings = {key: entry.get(key, "") for key in BINDINGS}
-            peers[name] = make_peer(
-                name, entry["node_id"], entry.get("allow", ["view"]), via=entry.get("via", ""), **bindings
-            )
+            try:
+                peers[name] = make_peer(
+                    name, entry["node_id"], entry.get("allow", ["view"]), via=entry.get("via", ""), **bindings
+                )
+            except NodeError as e:  # say which file: the message names only the peer
+                raise NodeError(f"{self.path}: {e}") from None
         return peers
 
     def save(self, peers: dict[str, Peer]) -> None:

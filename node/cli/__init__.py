@@ -39,8 +39,9 @@ QUIET = frozenset({"init", "id", "peers", "link", "profile"})
 
 
 class NodeGroup(click.Group):
-    """Loads each command from its module on first use, and turns NodeError into
-    `error: ...` on stderr and its exit code, never a traceback."""
+    """Loads each command from its module on first use, and turns NodeError (and an
+    OSError from the file system) into `error: ...` on stderr and its exit code, never a
+    traceback (-vv shows an OSError's)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *self.commands})
@@ -60,6 +61,12 @@ class NodeGroup(click.Group):
         except NodeError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
+        except OSError as e:  # the file system said no (a home that is a file, no permission, disk full)
+            if ctx.params.get("verbose", 0) >= 2:
+                raise  # -vv: the traceback, for whoever debugs it
+            where = f": {e.filename}" if e.filename else ""
+            click.echo(f"error: {e.strerror or e}{where}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=NodeGroup, context_settings={"help_option_names": ["-h", "--help"]})

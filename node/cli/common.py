@@ -42,6 +42,17 @@ def get_home(home_dir: Path | None) -> Home:
     return Home((home_dir or default_home()).expanduser())
 
 
+def existing_home(home_dir: Path | None) -> Home:
+    """The home, which `media-node init` must have made: a mistyped --home is an error,
+    not an empty peer list or a peers.toml written where no node will read it."""
+    from ..errors import NodeError
+
+    home = get_home(home_dir)
+    if not home.exists():
+        raise NodeError(f"{home.path} has no identity: run `media-node init --home {home.path}` first")
+    return home
+
+
 def load_identity(home: Home) -> Identity:
     from ..identity import Identity
 

@@ -10,7 +10,7 @@ from ..config import load_config
 from .common import AUDIO_HELP, VIDEO_HELP, get_home, home_option, log_level_from
 
 
-@click.command()
+@click.command(short_help="The daemon: serve view requests and calls until SIGTERM.")
 @home_option
 @click.option("--video", default=None, metavar="SOURCE", help=VIDEO_HELP)
 @click.option("--audio", default=None, metavar="SOURCE", help=AUDIO_HELP)

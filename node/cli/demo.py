@@ -13,7 +13,7 @@ from ..errors import NodeError
 from .common import AUDIO_HELP, VIDEO_HELP, path_option
 
 
-@click.command()
+@click.command(short_help="Two nodes on this machine stream to each other: a self-test.")
 @click.option("--seconds", type=float, default=5.0, show_default=True, help="Seconds of streaming.")
 @path_option(
     "--dir",
@@ -43,7 +43,7 @@ def demo(seconds: float, workdir: Path | None, as_json: bool, video: str, audio:
         sys.exit(1)
 
 
-@click.command()
+@click.command(short_help="Benchmark against aiortc and GStreamer (report to OUT/).")
 @click.option("--quick", is_flag=True, help="A smoke run (under 3 minutes): 720p only, short windows.")
 @click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON on stdout.")
 @path_option(

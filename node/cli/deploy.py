@@ -13,7 +13,7 @@ from ..config import load_config
 from .common import get_home, home_option
 
 
-@click.group("profile")
+@click.group("profile", short_help="Board profiles: video source, encoder, audio, config.txt.")
 def profile_group() -> None:
     """Board profiles (firmware_config/): video source, encoder, bounds, audio, config.txt."""
 
@@ -27,7 +27,7 @@ def profile_list() -> None:
         click.echo(f"{p.name}\t{'hardware' if p.video.hardware else 'software'}\t{p.title}")
 
 
-@profile_group.command("show")
+@profile_group.command("show", short_help="Show a board profile (auto: the one matching this machine).")
 @home_option
 @click.argument("name", default="auto")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (Ansible reads this).")
@@ -61,12 +61,12 @@ def profile_show(home_dir: Path | None, name: str, as_json: bool, config_txt: bo
             click.echo(f"sysctl {key} = {value}")
 
 
-@click.command()
+@click.command(short_help="What this machine is missing to run the node, with each fix.")
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
     "--timeout",
-    type=float,
+    type=click.FloatRange(0, min_open=True),
     default=3.0,
     show_default=True,
     help="Seconds each network check (overlay, broker, RTSP camera) may take.",

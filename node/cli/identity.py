@@ -10,7 +10,7 @@ from ..errors import NodeError
 from .common import get_home, home_option, load_identity
 
 
-@click.command()
+@click.command(short_help="Create the home: config.toml, identity key, drop folders.")
 @home_option
 @click.option("--name", default=None, help="Human name for this node (status, logs).")
 @click.option("--force", is_flag=True, help="Keep an existing key but rewrite a missing config.")
@@ -26,7 +26,7 @@ def init(home_dir: Path | None, name: str | None, force: bool) -> None:
     click.echo(identity.node_id)
 
 
-@click.command("id")
+@click.command("id", short_help="Print this node's id (its Ed25519 public key, base32).")
 @home_option
 def show_id(home_dir: Path | None) -> None:
     """Print this node's id (Crockford base32 of its Ed25519 public key)."""

@@ -26,7 +26,7 @@ def _read_arg(value: str) -> str:
     return sys.stdin.read() if value == "-" else value
 
 
-@link.command("inspect")
+@link.command("inspect", short_help="Verify a link addressed to this node; print its claims (JSON).")
 @home_option
 @click.argument("link_text", metavar="LINK|-")
 @click.option(
@@ -86,7 +86,7 @@ def link_inspect(
     click.echo(json.dumps(out, indent=2))
 
 
-@link.command("make")
+@link.command("make", short_help="Print a signed link from this node (scripts, checking a setup).")
 @home_option
 @click.argument("kind", type=click.Choice(["view-request", "offer", "answer", "error"]))
 @click.option("--to", "to", required=True, help="Recipient node id (or a peer name).")
@@ -99,7 +99,10 @@ def link_inspect(
 @click.option("--answers", default="", help="answer/error: the digest of the link it answers.")
 @click.option("--error-code", default="", help="error: the error code (e.g. busy).")
 @click.option(
-    "--ttl", type=int, default=None, help="Seconds the link stays valid (default: config links.ttl)."
+    "--ttl",
+    type=click.IntRange(1, 86400),
+    default=None,
+    help="Seconds the link stays valid (default: config links.ttl).",
 )
 @click.option(
     "--digest",
@@ -138,7 +141,7 @@ def link_make(
         identity,
         kind,
         to_id,
-        ttl=ttl or config.links.ttl,
+        ttl=config.links.ttl if ttl is None else ttl,
         sdp=sdp,
         ofh=answers,
         err=err,

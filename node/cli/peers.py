@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from ..peers import PERMISSION_HELP, PeerStore, make_peer
-from .common import get_home, home_option
+from .common import existing_home, home_option
 
 
-@click.group()
+@click.group(short_help="The allowlist: which nodes this node trusts, to do what.")
 def peers() -> None:
     """The allowlist: which nodes this node trusts and what each may do."""
 
@@ -19,7 +19,7 @@ def peers() -> None:
 _ALLOW_HELP = "Comma-separated permissions: " + "; ".join(f"{p}: {h}" for p, h in PERMISSION_HELP.items())
 
 
-@peers.command("add")
+@peers.command("add", short_help="Trust NODE_ID under NAME, with its permissions and binding.")
 @home_option
 @click.argument("name")
 @click.argument("node_id")
@@ -53,7 +53,7 @@ def peers_add(
     replace: bool,
 ) -> None:
     """Trust NODE_ID under NAME (docs/overlays.md: which binding each overlay needs)."""
-    home = get_home(home_dir)
+    home = existing_home(home_dir)
     bindings = (address, yggdrasil_key, staex_id, wireguard_key, nebula_cert, tailscale_node)
     peer = make_peer(name, node_id, allow, *bindings, via=via)
     PeerStore(home.peers_file).add(peer, replace=replace)
@@ -65,7 +65,7 @@ def peers_add(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def peers_list(home_dir: Path | None, as_json: bool) -> None:
     """List trusted peers."""
-    found = PeerStore(get_home(home_dir).peers_file).load()
+    found = PeerStore(existing_home(home_dir).peers_file).load()
     if as_json:
         click.echo(json.dumps({n: p.to_toml() for n, p in found.items()}, indent=2))
         return
@@ -87,5 +87,5 @@ def peers_list(home_dir: Path | None, as_json: bool) -> None:
 @click.argument("name_or_id")
 def peers_remove(home_dir: Path | None, name_or_id: str) -> None:
     """Stop trusting a peer (by name or node id)."""
-    peer = PeerStore(get_home(home_dir).peers_file).remove(name_or_id)
+    peer = PeerStore(existing_home(home_dir).peers_file).remove(name_or_id)
     click.echo(f"removed {peer.name} ({peer.node_id})")

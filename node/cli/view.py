@@ -14,7 +14,7 @@ from ..errors import NodeError
 from .common import get_home, home_option
 
 
-@click.command()
+@click.command(short_help="Watch a peer's camera and microphone; prints a JSON summary.")
 @home_option
 @click.argument("peer")
 @click.option(

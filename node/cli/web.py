@@ -11,9 +11,14 @@ from ..errors import NodeError
 from .common import get_home, home_option, log_level_from
 
 
-@click.command()
+@click.command(short_help="The browser viewer on 127.0.0.1: watch peers, answer rings.")
 @home_option
-@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: config web.port, 8765).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port on 127.0.0.1, 0 = any free one (default: config web.port, 8765).",
+)
 @click.option(
     "--via",
     default=None,

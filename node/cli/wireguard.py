@@ -15,7 +15,7 @@ def wireguard() -> None:
     """The WireGuard overlay's peer table (docs/overlays.md)."""
 
 
-@wireguard.command("export")
+@wireguard.command("export", short_help="As root: write the WireGuard peer table the service reads.")
 @click.argument("interface")
 @path_option("--to", "to", "Where to write the table.", required=True)
 @click.option("--group", default="", help="Group that may read it (the service user's group).")

@@ -69,7 +69,10 @@ class StaticProvider(OverlayProvider):
                 raise OverlayError(f"[overlay] address {ip} is outside [overlay] cidr {self.cidr}")
             self.address = ip
         elif not interface:
-            raise OverlayError("the static overlay needs [overlay] address or [overlay] interface")
+            raise OverlayError(
+                "the static overlay needs [overlay] address or [overlay] interface in config.toml "
+                "(the address this node has on its overlay, or the interface that carries it)"
+            )
         # Loopback is the embedded demo's overlay; it counts only when named outright.
         self.loopback_ok = bool(
             (self.address is not None and self.address.is_loopback)

@@ -54,6 +54,19 @@ def test_bounds_and_choices_are_named_with_their_location():
         assert str(e.value).startswith(message), e.value
 
 
+def test_an_unknown_key_suggests_the_field_it_is_likely_a_typo_of():
+    for bad, message in (
+        ({"calls": {"max_call": 3}}, "calls.max_call: unknown key; did you mean `max_calls`? ("),
+        ({"mqtt": {"controler": []}}, "mqtt.controler: unknown key; did you mean `controllers`? ("),
+        ({"callz": {}}, "callz: unknown key; did you mean `calls`? ("),
+        ({"calls": {"zzz": 1}}, "calls.zzz: unknown key (docs/configuration.md lists the fields"),
+        ({"nonsense": {}}, "nonsense: unknown key (docs/configuration.md lists the fields"),
+    ):
+        with pytest.raises(NodeError) as e:
+            parse_config(bad)
+        assert str(e.value).startswith(message), e.value
+
+
 def test_sections_own_checks_normalise_and_run_when_built_in_code_too():
     assert parse_config({"doorbell": {"gpio": " GPIO17 "}}).doorbell.gpio == "GPIO17"
     assert parse_config({"mqtt": {"host": "[::1]"}}).mqtt.host == "::1"
@@ -94,6 +107,26 @@ def test_bad_toml(tmp_path):
         load_config(path)
 
 
+def test_an_unreadable_file_is_a_clear_error_naming_it(tmp_path):
+    """Not UTF-8, a directory, no read permission: one NodeError naming the file, never a
+    UnicodeDecodeError or OSError traceback out of the daemon."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xff\xfe[calls]\n")
+    with pytest.raises(NodeError, match=f"^{path}: not UTF-8 text"):
+        load_config(path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(NodeError, match=f"^{path}: cannot read it: Is a directory"):
+        load_config(path)
+
+
+def test_a_byte_order_mark_is_not_a_toml_error(tmp_path):
+    """Editors on Windows write a UTF-8 BOM; tomllib calls it an invalid statement."""
+    path = tmp_path / "config.toml"
+    path.write_bytes("\ufeff[calls]\nmax_calls = 2\n".encode())
+    assert load_config(path).calls.max_calls == 2
+
+
 def test_values_round_trip(tmp_path):
     config = Config()
     config.node.name = 'door "front"'
@@ -122,3 +155,46 @@ def test_configuration_doc_is_current():
 
     doc = Path(__file__).parents[2] / "docs" / "configuration.md"
     assert doc.read_text() == render_markdown(), "run: python -m node.config > docs/configuration.md"
+
+
+def test_configuration_doc_states_each_fields_type_and_range_as_enforced():
+    """docs/configuration.md's type column is what load_config enforces: each stated
+    bound is accepted and the value just past it refused, each listed choice accepted."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    section, checked = "", 0
+    for line in doc.splitlines():
+        if line.startswith("## ["):
+            section = line[4:-1]
+        if not (row := re.fullmatch(r"\| `(\w+)` \| ([^|]+) \| `[^`]*` \| .* \|", line)):
+            continue
+        name, kind = row[1], row[2].strip()
+
+        def accepts(value, section=section, name=name):
+            try:
+                parse_config({section: {name: value}})
+            except NodeError as e:
+                assert str(e).startswith(f"{section}.{name}: "), e
+                return False
+            return True
+
+        if kind.startswith("one of: "):
+            choices = kind.removeprefix("one of: ").split(", ")
+            assert all(accepts(c) for c in choices) and not accepts("not-a-choice"), line
+            checked += 1
+            continue
+        base, _, bounds = kind.partition(", ")
+        assert base in ("string", "integer", "number", "boolean", "list of strings"), line
+        step = {"integer": 1, "number": 0.001}.get(base)
+        for low, high in re.findall(r"(-?[\d.]+) to (-?[\d.]+)", bounds):
+            assert accepts(float(low)) and accepts(float(high)), line
+            assert not accepts(float(low) - step) and not accepts(float(high) + step), line
+            checked += 1
+        for word, bound in re.findall(r"(at least|over|up to) (-?[\d.]+)", bounds):
+            edge, past = {"at least": (True, -step), "over": (False, 0), "up to": (True, step)}[word]
+            assert accepts(float(bound)) is edge, line
+            assert past == 0 or not accepts(float(bound) + past), line
+            checked += 1
+    assert checked > 35

@@ -96,3 +96,11 @@ def test_overlay_bindings_round_trip_through_the_file(tmp_path):
     assert loaded["neb"].nebula_cert == "e" * 64  # fingerprints compare lowercase
     assert loaded["ts"].tailscale_node == "nodekey:" + "ab" * 32
     assert loaded["wg"].wireguard_key == key
+
+
+def test_a_bad_entry_in_the_file_names_the_file(tmp_path):
+    path = tmp_path / "peers.toml"
+    path.write_text(f'[peers.cam]\nnode_id = "{nid()}"\naddress = "not-an-ip"\n')
+    with pytest.raises(NodeError) as e:
+        PeerStore(path).load()
+    assert str(e.value).startswith(f"{path}: peer cam: address")
