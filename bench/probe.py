@@ -33,9 +33,9 @@ def install_source_probe(log: AuLog) -> None:
 
     original = EncodedVideoSource._emit
 
-    def _emit(self, data: bytes, pts_us: int) -> None:
+    def _emit(self, data: bytes, pts_us: int, keyframe: bool | None = None) -> None:
         log.add(data, time.monotonic_ns())
-        original(self, data, pts_us)
+        original(self, data, pts_us, keyframe)
 
     EncodedVideoSource._emit = _emit  # type: ignore[method-assign]  # a measuring probe
 
@@ -85,9 +85,9 @@ def install_source_trace(trace) -> None:
         trace.mark("keyframe_requested")
         request(self)
 
-    def traced_emit(self, data: bytes, pts_us: int) -> None:
+    def traced_emit(self, data: bytes, pts_us: int, keyframe: bool | None = None) -> None:
         t = time.monotonic_ns()
-        emit_(self, data, pts_us)
+        emit_(self, data, pts_us, keyframe)
         trace.add("source_emit", t, time.monotonic_ns())
 
     LoopedClip.request_keyframe = traced_request  # type: ignore[method-assign]  # a measuring probe

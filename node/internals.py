@@ -1,29 +1,36 @@
-"""Every private aiortc / aioice name this package relies on, in one list, and the check
-that fails loudly (naming what moved) when an upgrade changes any of them.
+"""Every private aiortc / aioice / pylibsrtp name this package relies on, in one list
+(internals.toml, beside this file: package data), and the check that fails loudly
+(naming what moved) when an upgrade changes any of them.
 
-aiortc and aioice are pinned to exact versions (pyproject.toml). The hooks themselves
-live beside what they serve: node/media/hooks.py (keyframe and bitrate feedback from
-the sender, payloads packetized once for every viewer with node/media/rtploop.py,
-encoded frames out of the receiver, H.264 preferences), node/lazyimports.py (aioice's
-mDNS module loaded only on use) and
-node/ice/confine.py (ICE confined to the overlay). Each checks its part before it is
-used: media when a publisher or receiver is built, ICE when a node's IceApi is built.
-The tests (tests/media/test_hooks.py, tests/ice/) also run every hook for real."""
+aiortc, aioice and pylibsrtp are pinned to exact versions (pyproject.toml). The hooks
+themselves live beside what they serve: node/media/hooks.py (keyframe and bitrate
+feedback from the sender, encoded frames out of the receiver, H.264 preferences),
+node/media/rtploop.py (payloads packetized once for every viewer, each packet protected
+and sent on the nominated pair in plain calls), node/lazyimports.py (aioice's mDNS
+module loaded only on use) and node/ice/confine.py (ICE confined to the overlay). Each
+checks its part before it is used: media when a publisher or receiver is built, ICE
+when a node's IceApi is built. The tests (tests/media/test_hooks.py,
+tests/media/test_shared_payloads.py, tests/ice/) also run every hook for real."""
 
 from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import inspect
 import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from importlib import resources
+from typing import Literal, cast, get_args
 
 AIORTC_VERSION = "1.16.0"
 AIOICE_VERSION = "0.13.0"
+PYLIBSRTP_VERSION = "1.0.0"
 
 Part = Literal["media", "ice"]
+Kind = Literal["class", "instance", "set", "module"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +39,9 @@ class Internal:
     where: str  # "module:Class" or "module"
     name: str
     # class: an attribute of the class; instance: set on a fresh instance (or, where
-    # there is no cheap one, assigned in __init__); module: a module global.
-    kind: Literal["class", "instance", "module"]
+    # there is no cheap one, assigned in __init__); set: assigned by one of the class's
+    # methods (not on a fresh instance); module: a module global.
+    kind: Kind
     why: str
 
     def present(self) -> bool:
@@ -46,18 +54,20 @@ class Internal:
             return False
         if self.kind == "class":
             return hasattr(owner, self.name)
+        if self.kind == "set":
+            return _assigned_in(owner, self.name, whole_class=True)
         probe = _INSTANCES.get(self.where)
         if probe is not None:
             return hasattr(probe(), self.name)
         # no cheap instance: the attribute must still be assigned in __init__
         mangled = f"_{class_name}__"
         plain = "__" + self.name[len(mangled) :] if self.name.startswith(mangled) else self.name
-        return _assigned_in_init(owner, plain)
+        return _assigned_in(owner, plain)
 
 
 @functools.cache
-def _assigned_in_init(owner: type, attribute: str) -> bool:
-    source = inspect.getsource(owner.__init__)  # type: ignore[misc]
+def _assigned_in(owner: type, attribute: str, whole_class: bool = False) -> bool:
+    source = inspect.getsource(owner if whole_class else owner.__init__)  # type: ignore[misc]
     return re.search(rf"self\.{re.escape(attribute)}\s*[:=]", source) is not None
 
 
@@ -73,90 +83,35 @@ def _jitter_buffer() -> object:
     return JitterBuffer(capacity=16, is_video=True)
 
 
+def _srtp_session() -> object:
+    import pylibsrtp
+
+    return pylibsrtp.Session()
+
+
 _INSTANCES: dict[str, Callable[[], object]] = {
     "aioice.ice:Connection": _ice_connection,
     "aiortc.jitterbuffer:JitterBuffer": _jitter_buffer,
+    "pylibsrtp:Session": _srtp_session,
 }
 
-_SENDER = "aiortc.rtcrtpsender:RTCRtpSender"
-_RECEIVER = "aiortc.rtcrtpreceiver:RTCRtpReceiver"
-_JITTER = "aiortc.jitterbuffer:JitterBuffer"
-_CONNECTION = "aioice.ice:Connection"
-_DTLS = "aiortc.rtcdtlstransport:RTCDtlsTransport"
 
-INTERNALS: tuple[Internal, ...] = (
-    # --- media (node/media/hooks.py) ---
-    Internal("media", _SENDER, "_send_keyframe", "class", "PLI/FIR reach the one encoder"),
-    Internal("media", _SENDER, "_handle_rtcp_packet", "class", "REMB and loss reach set_bitrate"),
-    Internal("media", _SENDER, "_ssrc", "instance", "the sender's SSRC in feedback"),
-    Internal("media", _SENDER, "_RTCRtpSender__encoder", "instance", "passthrough never encodes"),
-    Internal("media", _SENDER, "_next_encoded_frame", "class", "av.Packet is only packetized"),
-    Internal("media", _RECEIVER, "_RTCRtpReceiver__jitter_buffer", "instance", "marker-bit release"),
-    Internal("media", _RECEIVER, "_RTCRtpReceiver__decoder_queue", "instance", "encoded frames out"),
-    Internal("media", _RECEIVER, "_RTCRtpReceiver__decoder_thread", "instance", "hook before start"),
-    Internal("media", _RECEIVER, "_send_rtcp_pli", "class", "a viewer asks for a keyframe"),
-    Internal("media", "aiortc.rtcrtpreceiver", "get_decoder", "module", "passthrough decoder"),
-    Internal("media", "aiortc.rtcrtpreceiver", "decoder_worker", "module", "looks get_decoder up"),
-    Internal("media", _JITTER, "_remove_frame", "class", "marker-bit release"),
-    Internal("media", _JITTER, "add", "class", "marker-bit release"),
-    Internal("media", _JITTER, "remove", "class", "marker-bit release"),
-    Internal("media", _JITTER, "_origin", "instance", "marker-bit release"),
-    Internal("media", _JITTER, "_capacity", "instance", "marker-bit release"),
-    Internal("media", _JITTER, "_packets", "instance", "marker-bit release"),
-    Internal("media", _JITTER, "_prefetch", "instance", "the replacement keeps its settings"),
-    Internal("media", _JITTER, "_is_video", "instance", "the replacement keeps its settings"),
-    # the shared-payload RTP loop (node/media/rtploop.py) replaces _run_rtp per sender
-    Internal("media", _SENDER, "_run_rtp", "class", "replaced per sender: payloads shared"),
-    Internal("media", _SENDER, "_retransmit", "class", "NACK/RTX from the loop's history"),
-    *(
-        Internal("media", _SENDER, f"_RTCRtpSender__{name}", "instance", "the RTP loop's own state")
-        for name in (  # (__track is set by replaceTrack: hook_sender_payloads checks it live)
-            "mid",
-            "rtp_header_extensions_map",
-            "rtp_history",
-            "rtp_started",
-            "rtp_exited",
-            "ntp_timestamp",
-            "rtp_timestamp",
-            "octet_count",
-            "packet_count",
-        )
-    ),
-    Internal("media", _SENDER, "_enabled", "instance", "a disabled sender drops frames"),
-    Internal("media", "aiortc.rtcrtpsender", "random_sequence_number", "module", "per-viewer origin"),
-    Internal("media", "aiortc.rtp", "RTP_HISTORY_SIZE", "module", "NACK history size"),
-    Internal("media", "aiortc.codecs.h264:H264Encoder", "_split_bitstream", "class", "packetize once"),
-    Internal("media", "aiortc.codecs.h264:H264Encoder", "_packetize", "class", "packetize once"),
-    Internal("media", "aiortc.codecs.h264", "PACKET_MAX", "module", "the payload size it packs to"),
-    Internal(
-        "media",
-        "aiortc.rtcrtptransceiver:RTCRtpTransceiver",
-        "_codecs",
-        "instance",
-        "H.264 only; the answer's payload type and profile-level-id",
-    ),
-    Internal("media", "aiortc.codecs", "CODECS", "module", "Main and High H.264 to receive"),
-    Internal("media", _DTLS, "_set_role", "class", "a local answer's a=setup sets the role"),
-    Internal("media", _DTLS, "_role", "instance", "the DTLS role applied (tests)"),
-    # --- ICE (node/ice/confine.py) ---
-    Internal("ice", "aiortc.rtcicetransport", "Connection", "module", "the name aiortc builds ICE with"),
-    Internal("ice", "aiortc.rtcicetransport:RTCIceGatherer", "_connection", "instance", "the aioice object"),
-    Internal("ice", _CONNECTION, "get_component_candidates", "class", "gather on the overlay only"),
-    Internal("ice", _CONNECTION, "gather_candidates", "class", "confine after gathering"),
-    Internal("ice", _CONNECTION, "add_remote_candidate", "class", "foreign candidates never reach aioice"),
-    Internal("ice", _CONNECTION, "request_received", "class", "STUN checks from the peer only"),
-    Internal("ice", _CONNECTION, "_protocols", "instance", "sockets off the overlay are closed"),
-    Internal("ice", _CONNECTION, "_local_candidates", "instance", "candidates off the overlay dropped"),
-    Internal("ice", _CONNECTION, "_check_list", "instance", "no pair with a dropped socket"),
-    Internal("ice", _CONNECTION, "_nominated", "instance", "the selected pair, for stats"),
-    Internal("ice", _CONNECTION, "ice_controlling", "instance", "no role flip after nomination"),
-    Internal("ice", "aioice.ice:CandidatePair", "remote_addr", "class", "checks after nomination"),
-    Internal("ice", "aioice.ice:CandidatePair", "local_candidate", "class", "the selected pair"),
-    Internal("ice", _CONNECTION, "_check_periodic", "class", "every check starts at once"),
-    Internal("ice", _CONNECTION, "check_start_task", "class", "every check starts at once"),
-    Internal("ice", _CONNECTION, "_check_list_done", "instance", "every check starts at once"),
-    Internal("ice", _CONNECTION, "_remote_candidates_expected", "class", "trickle keeps polling"),
-)
+def _load() -> tuple[Internal, ...]:
+    """The list in internals.toml, beside this file: [PART."where".KIND] NAME = "why"."""
+    table = tomllib.loads(resources.files(__package__).joinpath("internals.toml").read_text())
+    found = []
+    for part, owners in table.items():
+        for where, kinds in owners.items():
+            for kind, names in kinds.items():
+                if part not in get_args(Part) or kind not in get_args(Kind):
+                    raise ValueError(f"internals.toml: unknown part or kind [{part}.{where!r}.{kind}]")
+                found += [
+                    Internal(cast(Part, part), where, n, cast(Kind, kind), why) for n, why in names.items()
+                ]
+    return tuple(found)
+
+
+INTERNALS: tuple[Internal, ...] = _load()
 
 
 def _versions(part: Part) -> list[str]:
@@ -166,8 +121,12 @@ def _versions(part: Part) -> list[str]:
     out = []
     if aiortc.__version__ != AIORTC_VERSION:
         out.append(f"aiortc is {aiortc.__version__}, hooks need {AIORTC_VERSION}")
-    if part == "ice" and getattr(aioice, "__version__", "?") != AIOICE_VERSION:
+    if getattr(aioice, "__version__", "?") != AIOICE_VERSION:
         out.append(f"aioice is {getattr(aioice, '__version__', '?')}, hooks need {AIOICE_VERSION}")
+    if part == "media":
+        srtp = importlib.metadata.version("pylibsrtp")
+        if srtp != PYLIBSRTP_VERSION:
+            out.append(f"pylibsrtp is {srtp}, the RTP loop needs {PYLIBSRTP_VERSION}")
     return out
 
 
@@ -195,4 +154,12 @@ def ice_problems() -> tuple[str, ...]:
     return tuple(problems("ice"))
 
 
-__all__ = ["AIOICE_VERSION", "AIORTC_VERSION", "INTERNALS", "Internal", "ice_problems", "problems"]
+__all__ = [
+    "AIOICE_VERSION",
+    "AIORTC_VERSION",
+    "INTERNALS",
+    "PYLIBSRTP_VERSION",
+    "Internal",
+    "ice_problems",
+    "problems",
+]

@@ -21,6 +21,7 @@ class LoopedClip(EncodedVideoSource):
         self._idr = [i for i, au in enumerate(access_units) if is_idr(au)]
         if not self._idr:
             raise MediaError(f"{self.kind}: the clip has no IDR frame; a viewer could never start")
+        self._idr_set = frozenset(self._idr)  # scanned once here, not on every emit
         self._fps = float(fps)
         self._loop = loop
         self._keyframe_wanted = threading.Event()
@@ -55,7 +56,7 @@ class LoopedClip(EncodedVideoSource):
                 self._keyframe_wanted.clear()
                 if i not in self._idr:
                     i = self._next_idr(i)
-            self._emit(self._aus[i], round(n * 1_000_000 / self._fps))
+            self._emit(self._aus[i], round(n * 1_000_000 / self._fps), i in self._idr_set)
             n += 1
             i += 1
             if i >= len(self._aus):

@@ -108,6 +108,10 @@ class Attachment:
             out["audio_frames"] = getattr(self.audio_track, "frames", 0)
         return out
 
+    def on_detach(self, undo: Callable[[], None]) -> None:
+        """Run `undo` (e.g. a hook's unhook) when this attachment is released."""
+        self._unhooks.append(undo)
+
     def detach(self) -> None:
         if self.detached:
             return
@@ -287,7 +291,7 @@ class MediaPublisher:
                 assert transceiver is not None  # _wants() found its m-line
                 hooks.prefer_h264(transceiver)
                 rtploop.hook_sender_payloads(transceiver.sender, att.video_track.next_payloads)
-                att._unhooks.append(
+                att.on_detach(
                     hooks.hook_sender_feedback(
                         transceiver.sender,
                         on_keyframe=self.fanout.request_keyframe,

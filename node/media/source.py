@@ -110,9 +110,10 @@ class EncodedVideoSource(ABC):
     def set_bitrate(self, bps: int) -> None:  # noqa: B027  # a default, not abstract
         """Default: the bitrate is fixed by whoever encoded the stream."""
 
-    def _emit(self, data: bytes, pts_us: int) -> None:
-        """Called by subclasses with canonical AUs; any thread."""
-        au = AccessUnit(data, int(pts_us), is_idr(data))
+    def _emit(self, data: bytes, pts_us: int, keyframe: bool | None = None) -> None:
+        """Called by subclasses with canonical AUs; any thread. `keyframe`: whether it
+        holds an IDR, when the source already knows (else its NAL units are scanned)."""
+        au = AccessUnit(data, int(pts_us), is_idr(data) if keyframe is None else keyframe)
         self._info.update_from(au)
         self.frames += 1
         self.last_au_at = time.monotonic()

@@ -8,13 +8,19 @@ from __future__ import annotations
 import fractions
 
 import av
-from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, MediaStreamTrack, convert_timebase
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.stream import Stream
 
 from .fanout import Viewer
 from .source import AccessUnit
 
 MICROSECONDS = fractions.Fraction(1, 1_000_000)
+
+
+def to_90khz(pts_us: int) -> int:
+    """aiortc's convert_timebase(pts_us, 1/1e6, 1/90000) in integers (it truncates the
+    Fraction; pts here is never negative, so floor division is the same number)."""
+    return pts_us * 9 // 100
 
 
 class EncodedVideoTrack(MediaStreamTrack):
@@ -54,7 +60,7 @@ class EncodedVideoTrack(MediaStreamTrack):
         own 90 kHz timestamp for it (what the shared-payload sender hook sends)."""
         au = await self._next()
         self.sent += 1
-        return au.rtp_payloads, convert_timebase(self._pts(au.pts_us), MICROSECONDS, VIDEO_TIME_BASE)
+        return au.rtp_payloads, to_90khz(self._pts(au.pts_us))
 
     async def recv(self) -> av.Packet[Stream]:  # encoded, passed through
         au = await self._next()

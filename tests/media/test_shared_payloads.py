@@ -13,7 +13,7 @@ import av
 import pytest
 from aiortc import RTCRtpSender
 from aiortc.codecs import h264 as aiortc_h264
-from aiortc.rtp import RtpPacket, is_rtcp
+from aiortc.rtp import RtpPacket
 
 from node.media import MediaPublisher, hooks, rtploop
 from node.media.filesource import FileSource, read_access_units
@@ -22,21 +22,23 @@ from .conftest import loopback_pc
 
 
 class Wire:
-    """Keeps the plaintext RTP packets one sender hands to its DTLS transport (before
-    SRTP), parsed with aiortc's own parser."""
+    """Keeps the RTP packets one viewer's DTLS transport receives, after SRTP unprotect
+    (what the publisher's sender built and sent on the wire), parsed with aiortc's own
+    parser. The sender protects and sends without aiortc's RTCDtlsTransport._send_rtp
+    (rtploop._DirectSend), so the packets are taken where they arrive."""
 
-    def __init__(self, sender: RTCRtpSender):
+    def __init__(self, session):
         self.raw: list[bytes] = []
-        self.map = sender._RTCRtpSender__rtp_header_extensions_map
-        transport = sender.transport
-        original = transport._send_rtp
+        receiver = next(t.receiver for t in session.viewer.getTransceivers() if t.kind == "video")
+        transport = receiver.transport
+        self.map = transport._rtp_header_extensions_map
+        original = transport._handle_rtp_data
 
-        async def send_rtp(data: bytes) -> None:
-            if not is_rtcp(data):
-                self.raw.append(data)
-            await original(data)
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            self.raw.append(data)
+            await original(data, arrival_time_ms=arrival_time_ms)
 
-        transport._send_rtp = send_rtp
+        transport._handle_rtp_data = handle_rtp_data
 
     def packets(self) -> list[RtpPacket]:
         return [RtpPacket.parse(d, self.map) for d in self.raw]
@@ -106,6 +108,157 @@ def test_history_entries_are_whole_rtp_packets():
     assert ours.serialize() == theirs.serialize()
 
 
+def test_direct_send_mirrors_aiortcs_send_chain():
+    """rtploop._DirectSend does per packet what RTCDtlsTransport._send_rtp and the aioice
+    chain under it do, and protects as pylibsrtp's Session.protect does: if an upgrade
+    changes any of these steps, this fails and the send path must be revisited."""
+    import aioice.ice
+    import pylibsrtp
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    def source(f) -> str:
+        return inspect.getsource(f)
+
+    assert "CONNECTED" in inspect.getsource(rtploop._DirectSend)
+    for owner, lines in (
+        (
+            RTCDtlsTransport._send_rtp,
+            (
+                "if self._state != State.CONNECTED:",
+                "data = self._tx_srtp.protect(data)",
+                "await self.transport._send(data)",
+                "self.__tx_bytes += len(data)",
+                "self.__tx_packets += 1",
+            ),
+        ),
+        (RTCIceTransport.__init__, ("self._send = self._connection.send",)),
+        (aioice.ice.Connection.send, ("await self.sendto(data, 1)",)),
+        (
+            aioice.ice.Connection.sendto,
+            (
+                "active_pair = self._nominated.get(component)",
+                "await active_pair.protocol.send_data(data, active_pair.remote_addr)",
+            ),
+        ),
+        (aioice.ice.StunProtocol.send_data, ("self.transport.sendto(data, addr)",)),
+        (
+            rtploop._SELECTOR_DATAGRAM.sendto,
+            (
+                "if not self._buffer:",
+                "self._sock.sendto(data, addr)",
+                "except (BlockingIOError, InterruptedError):",
+                "self._buffer.append((bytes(data), addr))",
+            ),
+        ),
+        (pylibsrtp.Session.protect, ("lib.srtp_protect, SRTP_MAX_TRAILER_LEN",)),
+        (
+            pylibsrtp.Session._Session__process,
+            (
+                "if len(data) > len(self._cdata) - trailer:",
+                "self._buffer[0 : len(data)] = data",
+                "func(self._srtp[0], self._cdata, len_p)",
+                "return self._buffer[0 : len_p[0]]",
+            ),
+        ),
+    ):
+        src = source(owner)
+        for line in lines:
+            assert line in src, f"{owner.__qualname__} changed: {line!r} is gone"
+
+
+def test_lazy_history_holds_what_aiortcs_dict_would():
+    """The history keeps one reference per slot to the AU sent; what it builds for a
+    slot must be the packet aiortc's own loop would have stored there: the latest one
+    with that sequence number % 128, across AUs longer than the history and a
+    sequence-number wrap."""
+    from aiortc.rtp import HeaderExtensions
+
+    size = 128
+    history = rtploop._History(size)
+    theirs: dict[int, RtpPacket] = {}
+    seq = 65_500
+    for n, count in enumerate((1, 7, 130, 3, 60, 200, 2, 90)):
+        payloads = [bytes([n, i % 256]) * 3 for i in range(count)]
+        timestamp, extensions = 3000 * n, HeaderExtensions(mid="0", abs_send_time=n)
+        au = (seq, payloads, timestamp, 1234, 96, "0", n)
+        for k in range(count):  # as _DirectSend.send_au fills it, packet by packet
+            history.slots[(seq + k) % size] = au
+        for i, payload in enumerate(payloads):
+            packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp, ssrc=1234)
+            packet.payload, packet.marker, packet.extensions = payload, int(i == count - 1), extensions
+            theirs[seq % size] = packet
+            seq = (seq + 1) & 0xFFFF
+        assert set(history) == set(theirs) and len(history) == len(theirs)
+        for slot, packet in theirs.items():
+            ours = history.get(slot)
+            assert ours is not None
+            assert vars(ours) == vars(packet), f"slot {slot} after AU {n}"
+    assert history.get(size) is None and history.get(-1) is None
+
+
+@pytest.mark.parametrize(
+    "uris",
+    [
+        ("urn:ietf:params:rtp-hdrext:sdes:mid", "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+        ("http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "urn:ietf:params:rtp-hdrext:sdes:mid"),
+        ("urn:ietf:params:rtp-hdrext:sdes:mid",),
+        ("http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",),
+        (),
+    ],
+)
+def test_extensions_are_what_aiortc_serializes(uris):
+    """Only the abs-send-time bytes are patched per AU: the result must be aiortc's own
+    serialization for every value, whichever extensions were negotiated."""
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap
+
+    extensions_map = HeaderExtensionsMap()
+    extensions_map.configure(
+        RTCRtpParameters(
+            headerExtensions=[RTCRtpHeaderExtensionParameters(id=i + 2, uri=u) for i, u in enumerate(uris)]
+        )
+    )
+    ours = rtploop._Extensions(extensions_map, "video-mid")
+    assert ours.offset is None or ours.offset >= 0  # a layout it knows: patched, not serialized
+    for value in (0, 1, 0x123456, 0xABCDEF, 0xFFFFFF, 0x7F00FF):
+        profile, body = extensions_map.set(HeaderExtensions(mid="video-mid", abs_send_time=value))
+        expected = rtploop._EXT_HEADER.pack(profile, len(body) >> 2) + body if body else b""
+        assert ours.at(value) == expected
+
+
+def test_ntp_time_is_aiortcs():
+    import datetime
+
+    from aiortc import clock
+
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    for us in (0, 1, 999_999, 1_764_640_000_123_456, 1_764_640_000_999_999, 4_000_000_000_000_001):
+        dt = epoch + datetime.timedelta(microseconds=us)
+        assert rtploop.ntp_from_unix_us(us) == clock.datetime_to_ntp(dt)
+    assert abs((rtploop._ntp_now() >> 32) - (clock.current_ntp_time() >> 32)) <= 1
+
+
+def test_integer_90khz_timestamps_are_aiortcs():
+    import fractions
+
+    from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
+
+    from node.media.track import to_90khz
+
+    us = fractions.Fraction(1, 1_000_000)
+    for pts in [*range(0, 200_000, 7), 33_333, 66_666, 10**12 + 1, 2**40 - 3]:
+        assert to_90khz(pts) == convert_timebase(pts, us, VIDEO_TIME_BASE)
+
+
+async def test_direct_send_refuses_a_transport_that_is_not_connected():
+    pc = loopback_pc()
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    with pytest.raises(ConnectionError):
+        rtploop._DirectSend(sender.transport)
+    await pc.close()
+
+
 def test_check_internals_names_a_missing_rtp_loop(monkeypatch):
     monkeypatch.delattr(RTCRtpSender, "_run_rtp")
     with pytest.raises(hooks.MediaError, match="_run_rtp"):
@@ -122,7 +275,31 @@ async def test_hook_refuses_a_sender_without_the_state_it_needs():
 
     with pytest.raises(hooks.MediaError, match="rtp_history"):
         rtploop.hook_sender_payloads(sender, nothing)
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    del sender.transport.__dict__["_tx_srtp"]
+    with pytest.raises(hooks.MediaError, match="_tx_srtp"):
+        rtploop.hook_sender_payloads(sender, nothing)
     await pc.close()
+
+
+def test_check_internals_names_a_moved_send_path(monkeypatch):
+    import pylibsrtp
+
+    from node import internals
+
+    # "set": assigned by one of the class's methods, read from its source
+    stun = "aioice.ice:StunProtocol"
+    assert internals.Internal("media", stun, "transport", "set", "").present()
+    assert not internals.Internal("media", stun, "no_such_attribute", "set", "").present()
+    monkeypatch.setattr(internals.importlib.metadata, "version", lambda name: "9.9.9")
+    with pytest.raises(hooks.MediaError, match="pylibsrtp is 9.9.9, the RTP loop needs 1.0.0"):
+        hooks.check_internals()
+    monkeypatch.undo()
+    session = pylibsrtp.Session()
+    del session._cdata  # an instance attribute, probed on a fresh Session
+    monkeypatch.setattr(pylibsrtp, "Session", lambda: session)
+    with pytest.raises(hooks.MediaError, match="pylibsrtp.Session._cdata is gone"):
+        hooks.check_internals()
 
 
 async def test_two_viewers_share_payloads_with_their_own_streams(clip_dir, sessions):
@@ -134,7 +311,7 @@ async def test_two_viewers_share_payloads_with_their_own_streams(clip_dir, sessi
         await a.connect(publisher)
         await b.connect(publisher)
         senders = [video_sender(a), video_sender(b)]
-        wires = [Wire(s) for s in senders]
+        wires = [Wire(a), Wire(b)]
         await a.receiver.wait_video_frames(20, timeout=30)
         await b.receiver.wait_video_frames(20, timeout=30)
         for _ in range(100):  # until both sent the same 10 AUs
@@ -192,7 +369,7 @@ async def test_nack_is_answered_from_the_viewers_own_history(clip_dir, sessions)
     try:
         session = await sessions().connect(publisher)
         sender = video_sender(session)
-        wire = Wire(sender)
+        wire = Wire(session)
         await session.receiver.wait_video_frames(10, timeout=30)
         for _ in range(100):
             if len(wire.raw) >= 20:
@@ -214,5 +391,42 @@ async def test_nack_is_answered_from_the_viewers_own_history(clip_dir, sessions)
         assert rtx.payload[:2] == lost.sequence_number.to_bytes(2, "big")
         assert rtx.payload[2:] == lost.payload
         assert rtx.timestamp == lost.timestamp and rtx.marker == lost.marker
+    finally:
+        await publisher.stop()
+
+
+async def test_a_socket_that_cannot_take_more_falls_back_to_the_transport(clip_dir, sessions):
+    """The direct path sends on the pair's socket while the asyncio transport has
+    nothing queued; when the socket refuses a datagram (full), that datagram and the
+    rest of the AU go through the transport's own sendto, which queues and sends them
+    in order: nothing is lost, and what arrives is what was built."""
+    source = FileSource(clip_dir / "clip.h264")
+    publisher = MediaPublisher(source, None)
+    await publisher.start()
+    try:
+        session = await sessions().connect(publisher)
+        wire = Wire(session)
+        await session.receiver.wait_video_frames(5, timeout=30)
+        out = rtploop._DirectSend(video_sender(session).transport)
+        refused = []
+
+        def full(data, addr):
+            refused.append(addr)
+            raise BlockingIOError
+
+        out.sock_sendto = full
+        ssrc, payloads = 0x1234ABCD, [bytes([i]) * 300 for i in range(5)]
+        history = rtploop._History(128)
+        out.send_au((65534, payloads, 777, ssrc, 96, None, 0), 0x80, b"", history)
+        assert refused == [out.addr], "after the first refusal the transport sends the rest"
+        for _ in range(100):
+            ours = [p for p in wire.packets() if p.ssrc == ssrc]
+            if len(ours) == len(payloads):
+                break
+            await asyncio.sleep(0.02)
+        assert [p.payload for p in ours] == payloads
+        assert [p.sequence_number for p in ours] == [65534, 65535, 0, 1, 2]
+        assert [p.marker for p in ours] == [0, 0, 0, 0, 1] and {p.timestamp for p in ours} == {777}
+        assert history.get(1).sequence_number == 1 and history.get(1).payload == payloads[3]
     finally:
         await publisher.stop()

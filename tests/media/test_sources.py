@@ -73,6 +73,8 @@ def test_looped_file_keyframe_request_jumps_to_next_idr(clip_dir):
     # the request was seen before one of the next two frames: one of them is an IDR
     assert any(au.keyframe for au in aus[n - 2 : n + 2])
     assert [au.pts_us for au in aus] == sorted({au.pts_us for au in aus})
+    # the loop knows its IDRs (scanned once): the flag it gives is what a scan says
+    assert [au.keyframe for au in aus] == [is_idr(au.data) for au in aus]
 
 
 def test_sps_parser_reads_real_streams(clip_dir):
