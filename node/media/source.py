@@ -138,6 +138,7 @@ class WorkerThread:
         self.stop_event = threading.Event()
         self.error: BaseException | None = None  # the last exception run() raised
         self.failures = 0
+        self._last = ""  # repr of the last failure: a repeat is logged without its traceback
         self._restart = restart
         self._thread = threading.Thread(target=self._main, args=(run,), name=name, daemon=True)
 
@@ -152,14 +153,21 @@ class WorkerThread:
                 self.failures += 1
                 if self._restart is not None and time.monotonic() - started > self._restart.most:
                     self._restart.reset()  # it ran well for a while: a fresh failure
+                # An explained error (a NodeError: no camera, no GPIO chip, ...) is one line;
+                # an unexpected one shows its traceback the first time it is seen.
+                seen, last = repr(e), self._last
+                self._last = seen
+                trace = not isinstance(e, NodeError) and seen != last
                 if self._restart is None:
-                    log.exception("media thread %s failed", self._thread.name)
+                    log.error("media thread %s failed: %s", self._thread.name, e, exc_info=trace)
                     return
-                log.exception(
-                    "media thread %s failed (failure %d); restarting in %.0f s",
+                log.error(
+                    "media thread %s failed (failure %d): %s; restarting in %.0f s",
                     self._thread.name,
                     self.failures,
+                    e,
                     self._restart.delay,
+                    exc_info=trace,
                 )
                 if self._restart.wait(self.stop_event):
                     return

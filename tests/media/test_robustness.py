@@ -16,6 +16,7 @@ import av
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from node.errors import NodeError
 from node.media import MediaPublisher
 from node.media.annexb import find_sps, split_nals
 from node.media.filesource import FileSource, read_access_units
@@ -180,6 +181,32 @@ def test_worker_thread_restarts_a_crashed_run_with_backoff():
     worker.start()
     wait_for(lambda: not worker.alive(), what="the thread to end")
     assert isinstance(worker.error, ZeroDivisionError)
+
+
+def test_worker_thread_logs_an_explained_failure_in_one_line_and_a_repeat_without_trace(caplog):
+    """A NodeError (no GPIO chip, no camera) says what is wrong in one line at every
+    restart; an unexpected error shows its traceback once, not at every restart."""
+    errors = [NodeError("no /dev/gpiochip* on this machine")] * 3 + [ValueError("bad input")] * 3
+    runs = []
+
+    def run(stop: threading.Event) -> None:
+        runs.append(1)
+        if len(runs) <= len(errors):
+            raise errors[len(runs) - 1]
+        stop.wait(30)
+
+    caplog.set_level(logging.ERROR, logger="node.media.source")
+    worker = WorkerThread("test-worker", run, restart=Backoff(0.01, 0.02))
+    worker.start()
+    try:
+        wait_for(lambda: len(runs) > len(errors), what="six restarts")
+    finally:
+        worker.stop()
+    records = [r for r in caplog.records if "test-worker" in r.getMessage()]
+    assert len(records) == 6
+    assert all("no /dev/gpiochip* on this machine" in r.getMessage() for r in records[:3])
+    traced = [bool(r.exc_info) for r in records]
+    assert traced == [False, False, False, True, False, False]
 
 
 class DyingSource(EncodedVideoSource):
