@@ -18,6 +18,7 @@ from transports.test_mqtt import Watcher, wait_for
 from node.links import make_link
 
 from .daemon import configure, real_view_request, running
+from .test_mqtt_trust import topic, watcher
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -38,20 +39,6 @@ def nodes(make_node, tmp_path):
     configure(camera, mqtt=mqtt)
     yield camera, viewer, victim, broker
     broker.stop()
-
-
-def topic(node, *parts: str) -> str:
-    return "/".join(["media-node", node if isinstance(node, str) else node.node_id, *parts])
-
-
-async def watcher(broker, user, *subscriptions) -> Watcher:
-    w = Watcher(broker, user)
-    assert await w.connected()
-    for t in subscriptions:
-        w.c.subscribe(t, qos=1)
-    await wait_for(lambda: len(w.suback) == len(subscriptions), what="SUBACKs")
-    assert not any(rc.is_failure for rc in w.suback)
-    return w
 
 
 def rejected(events: Watcher) -> list[dict]:
