@@ -56,6 +56,23 @@ _LIBC = ctypes.CDLL(None, use_errno=True)
 IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE, IN_NONBLOCK = 0x8, 0x80, 0x100, 0o4000
 
 
+# `media-node view` with FileDropClient.request wrapped: each reply it returns is also
+# appended to the file named by argv[1]; the rest of argv is the CLI's.
+VIEWER_TAP = """
+import sys
+from node.transports.filedrop.client import FileDropClient
+request = FileDropClient.request
+async def tapped(self, peer, link_text, timeout=60.0):
+    reply = await request(self, peer, link_text, timeout)
+    with open(sys.argv[1], "a") as f:
+        f.write(reply.strip() + "\\n")
+    return reply
+FileDropClient.request = tapped
+from node.cli import main
+main(sys.argv[2:])
+"""
+
+
 class LinkCollector:
     """Copies every link file that appears in a home's drop folders (the daemon moves or
     deletes them as it goes; files are renamed into place, so a read sees a whole link).
@@ -239,6 +256,7 @@ class CallRig:
         self.speaker = workdir / "speaker.raw"
         self.homes = {"a": Home(workdir / "camera"), "b": Home(workdir / "viewer")}
         self.workdir = workdir
+        self.replies = workdir / "viewer-replies.txt"  # what the viewer took (VIEWER_TAP)
         # Homes and allowlists through the API the CLI's init/peers add use (cheaper than
         # four more interpreter starts); the call itself goes through the CLI.
         self.ids = {}
@@ -329,8 +347,13 @@ class CallRig:
         return opened, failed
 
     def run_viewer(self, seconds: int = 3, timeout: float = 90) -> subprocess.CompletedProcess:
-        """`media-node view camera` in namespace B, through A's file drop."""
-        argv = [*media_node(), "view", "camera", "--home", str(self.homes["b"].path)]
+        """`media-node view camera` in namespace B, through A's file drop. The viewer takes
+        its reply out of outbox/ within milliseconds, faster than a collector can be sure to
+        copy it on a loaded machine, so the CLI runs under VIEWER_TAP, which also writes
+        each reply it took to `self.replies` (the CLI itself is unchanged)."""
+        self.replies.unlink(missing_ok=True)
+        argv = [sys.executable, "-c", VIEWER_TAP, str(self.replies)]
+        argv += ["view", "camera", "--home", str(self.homes["b"].path)]
         argv += ["--via", f"file:{self.homes['a'].path}", "--seconds", str(seconds), "--json"]
         if self.talk:
             argv += ["--talk", "tone"]
@@ -398,7 +421,8 @@ class CallRig:
             notify.close()
             notify_path.unlink(missing_ok=True)
             notify_dir.rmdir()
-        opened, failed = self.open_links(links.texts())
+        taken = self.replies.read_text().split() if self.replies.exists() else []
+        opened, failed = self.open_links(links.texts() | set(taken))
         return ViewResult(
             viewer.returncode,
             viewer.stdout,
