@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from .client import FileDropClient, new_drop_name
 from .folders import write_atomic
-from .watcher import HANDLE_TIMEOUT, FileDropWatcher, is_unfinished, open_for_writing
+from .watcher import HANDLE_TIMEOUT, FileDropWatcher
+from .writers import is_unfinished, open_for_writing
 
 __all__ = [
     "HANDLE_TIMEOUT",

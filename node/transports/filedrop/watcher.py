@@ -18,11 +18,8 @@ logged once (it stays in the inbox until its writer renames or removes it)."""
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
 import logging
 import os
-import signal
 import stat
 import time
 from collections.abc import Coroutine
@@ -36,13 +33,11 @@ from .. import Handler
 from ..errors import TransportError
 from .folders import clean_tmp
 from .handling import EventSink, FileHandling
+from .writers import is_unfinished, open_for_writing
 
 log = logging.getLogger("node.transports.filedrop")
 
-_UNFINISHED_SUFFIXES = (".tmp", ".part", ".partial", ".swp", "~")
 HANDLE_TIMEOUT = 120.0  # seconds a link may be in hand before it is rejected as `timeout`
-_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
-_F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 
 
 class _QuietStop(logging.Filter):
@@ -60,35 +55,6 @@ def _quiet_watchdog_stop() -> None:
     """Installed when a watcher starts (not at import: importing a module must not
     change the process's logging); adding the same filter twice is a no-op."""
     logging.getLogger("watchdog.observers.inotify").addFilter(_QUIET_STOP)
-
-
-def is_unfinished(name: str) -> bool:
-    """A name a writer is still filling (the write-then-rename convention)."""
-    return name.startswith(".") or name.endswith(_UNFINISHED_SUFFIXES)
-
-
-def open_for_writing(path: str) -> bool | None:
-    """Whether any process has `path` open for writing, from the kernel: a read lease is
-    refused (EAGAIN) on such a file. None where it cannot tell (not the file's owner
-    without CAP_LEASE, a filesystem without leases, not a regular file)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        # Should a writer open the file in the instant the lease is held, the kernel
-        # signals the holder: SIGIO by default, which would end the process. SIGURG's
-        # default is to ignore it (set per descriptor: no process-wide state changes).
-        fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
-        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
-        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
-        return False
-    except OSError as e:
-        return True if e.errno == errno.EAGAIN else None
-    finally:
-        os.close(fd)
 
 
 class _Settling:

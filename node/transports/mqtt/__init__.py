@@ -11,7 +11,8 @@ Topics, all under `<prefix>/<node id>/` (docs/operations.md has payload examples
   status         retained JSON {"state": "online"|"offline", ...}; the last will is offline.
   events         JSON: call-started, call-ended, rejected. Never an underlay address.
 
-- `client`: MqttClient (the paho adapter, request/reply correlation), MqttRequester;
+- `client`: MqttClient (the paho adapter, request/reply correlation);
+- `requester`: MqttRequester, the viewer's one-request connection;
 - `server`: MqttTransport, the daemon side (worker pool, QoS 0 back-pressure,
   extensions such as Home Assistant discovery);
 - `requests`: what the daemon does with one inbox or cmd/call message;
@@ -20,8 +21,9 @@ Topics, all under `<prefix>/<node id>/` (docs/operations.md has payload examples
 
 from __future__ import annotations
 
-from .client import MqttClient, MqttRequester
+from .client import MqttClient
 from .messages import error_payload, node_topic, parse_reply
+from .requester import MqttRequester
 from .server import MqttTransport
 
 __all__ = ["MqttClient", "MqttRequester", "MqttTransport", "error_payload", "node_topic", "parse_reply"]

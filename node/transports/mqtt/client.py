@@ -386,22 +386,4 @@ class MqttClient:
             self._pending.pop(corr, None)
 
 
-class MqttRequester:
-    """`media-node view PEER --via mqtt`: one connection per request (the viewer sends
-    one link), closed as soon as the reply is in."""
-
-    def __init__(self, config: MqttSection, identity: Identity, *, connect_timeout: float = CONNECT_TIMEOUT):
-        self.config = config
-        self.identity = identity
-        self.connect_timeout = connect_timeout
-
-    async def request(self, peer: Peer | str, link_text: str, timeout: float = 60.0) -> str:
-        client = MqttClient(self.config, self.identity)
-        await client.connect(self.connect_timeout)
-        try:
-            return await client.request(peer, link_text, timeout)
-        finally:
-            await client.close()
-
-
-__all__ = ["CONNECT_TIMEOUT", "MqttClient", "MqttRequester", "read_password"]
+__all__ = ["CONNECT_TIMEOUT", "MqttClient", "read_password"]
