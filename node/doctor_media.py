@@ -9,6 +9,7 @@ was created with system site-packages."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import sys
@@ -92,12 +93,12 @@ class MediaChecks:
         speaker: str = "",
     ):
         self.video = video
-        self.speaker_source = speaker
         self.audio_source = audio
+        self.speaker_source = speaker
         self.machine = machine
         self._reach = reach
-        self._probe_picamera2 = picamera2
-        self._probe: Picamera2Probe | None = None
+        # picamera2 is imported once, by whichever check asks first
+        self.probe: Callable[[], Picamera2Probe] = functools.cache(picamera2)
 
     def all(self, p: BoardProfile) -> list[Check]:
         checks = []
@@ -107,11 +108,6 @@ class MediaChecks:
         return checks
 
     # --- picamera2 ------------------------------------------------------------------
-    def probe(self) -> Picamera2Probe:
-        if self._probe is None:
-            self._probe = self._probe_picamera2()
-        return self._probe
-
     def picamera2(self) -> Check:
         probe = self.probe()
         interpreter = sys.executable

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, InitVar, asdict, dataclass, field
 from typing import Literal
 
 from aiortc import RTCPeerConnection
@@ -52,49 +52,47 @@ class CallStats:
         return asdict(self)
 
 
+@dataclass(eq=False, repr=False)
 class Call:
     """One peer connection with one peer. `kind`: view (the node serves a viewer),
     incoming (a peer called the node), outgoing (the node called a peer), viewing (this
     node watches a peer). It reports through `emit` (call-connected, call-ended) and
-    tells its owner it ended through `on_ended`."""
+    tells its owner it ended through `on_ended`.
 
-    def __init__(
-        self,
-        kind: CallKind,
-        peer: Peer,
-        pc: OverlayPeerConnection,
-        policy: IcePolicy,
-        limits: CallsSection,
-        *,
-        emit: EmitEvent,
-        on_ended: Callable[[Call], None],
-        attachment: Attachment | None = None,
-        receiver: Receiver | None = None,
-        call_id: str = "",
-        talk: bool = False,
-    ):
+    Equality and hashing stay by identity (eq=False); repr stays object's own, so a log
+    line can never print the peer or the peer connection by accident."""
+
+    kind: CallKind
+    peer: Peer
+    pc: OverlayPeerConnection
+    policy: IcePolicy
+    limits: CallsSection
+    _: KW_ONLY
+    emit: InitVar[EmitEvent]
+    on_ended: InitVar[Callable[[Call], None]]
+    attachment: Attachment | None = None
+    receiver: Receiver | None = None
+    call_id: InitVar[str] = ""
+    talk: bool = False  # talkback: the peer's audio plays on this node's speaker (or this node talks)
+    id: str = field(init=False)
+    started: float = field(init=False, default_factory=time.monotonic)
+    connected_at: float | None = field(init=False, default=None)
+    ended_reason: str | None = field(init=False, default=None)
+    ended: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _emit: EmitEvent = field(init=False)
+    _on_ended: Callable[[Call], None] = field(init=False)
+    _stats: CallStats = field(init=False, default_factory=CallStats)
+    _pair: tuple[str, str] | None = field(init=False, default=None)
+    _watch: asyncio.Task[None] | None = field(init=False, default=None)
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _closing: asyncio.Task[None] | None = field(init=False, default=None)
+
+    def __post_init__(self, emit: EmitEvent, on_ended: Callable[[Call], None], call_id: str) -> None:
         self.id = call_id or new_call_id()
-        self.talk = talk  # talkback: the peer's audio plays on this node's speaker (or this node talks)
-        self.kind = kind
-        self.peer = peer
-        self.pc = pc
-        self.policy = policy
-        self.limits = limits
-        self.attachment = attachment
-        self.receiver = receiver
-        self.started = time.monotonic()
-        self.connected_at: float | None = None
-        self.ended_reason: str | None = None
-        self.ended = asyncio.Event()
         self._emit = emit
         self._on_ended = on_ended
-        self._stats = CallStats()
-        self._pair: tuple[str, str] | None = None
-        self._watch: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._closing: asyncio.Task[None] | None = None
 
-        @pc.on("connectionstatechange")
+        @self.pc.on("connectionstatechange")
         def _changed() -> None:
             self._wake.set()
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from paho.mqtt.client import MQTTMessage
@@ -33,35 +34,23 @@ BAD_RESPONSE_TOPIC = "the response topic must be <prefix>/<your id>/reply/<this 
 DOORBELL_COMMANDS = ("ring", "snapshot")
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class MqttRequests:
-    def __init__(
-        self,
-        *,
-        prefix: str,
-        node_id: str,
-        handler: Handler,
-        handle_timeout: float,
-        peers: PeerStore | None,
-        on_call: Callable[[Peer], Awaitable[object]] | None,
-        publish: Callable[..., object],
-        on_call_first: Callable[[list[Peer]], Awaitable[object]] | None = None,
-        publish_event: Callable[[Mapping[str, object]], None],
-        take_inbox_answer: Callable[[str, str], bool],
-        controllers: Iterable[str] = (),
-    ):
-        self.prefix = prefix
-        self.node_id = node_id
-        self.handler = handler
-        self.handle_timeout = handle_timeout
-        self.peers = peers
-        self.on_call = on_call
-        self.on_call_first = on_call_first  # {"peers": [...]}: the first to answer wins
-        self.publish = publish
-        self.publish_event = publish_event
-        self.take_inbox_answer = take_inbox_answer
-        self.controllers = frozenset(controllers)
-        self.counts = {"handled": 0, "rejected": 0}
-        self.commands: DoorbellCommands | None = None  # cmd/ring, cmd/snapshot (set by the server)
+    prefix: str
+    node_id: str
+    handler: Handler
+    handle_timeout: float
+    peers: PeerStore | None
+    on_call: Callable[[Peer], Awaitable[object]] | None
+    publish: Callable[..., object]
+    # {"peers": [...]}: the first to answer wins
+    on_call_first: Callable[[list[Peer]], Awaitable[object]] | None = None
+    publish_event: Callable[[Mapping[str, object]], None]
+    take_inbox_answer: Callable[[str, str], bool]
+    controllers: frozenset[str] = frozenset()  # whose commands this node takes
+    counts: dict[str, int] = field(init=False, default_factory=lambda: {"handled": 0, "rejected": 0})
+    # cmd/ring, cmd/snapshot (set by the server)
+    commands: DoorbellCommands | None = field(init=False, default=None)
 
     def topic(self, *parts: str, node_id: str | None = None) -> str:
         return node_topic(self.prefix, node_id or self.node_id, *parts)

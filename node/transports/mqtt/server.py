@@ -148,7 +148,7 @@ class MqttTransport:
             publish=self.publish,
             publish_event=self.publish_event,
             take_inbox_answer=self.client.take_inbox_answer,
-            controllers=self.controllers(config),
+            controllers=frozenset(self.controllers(config)),
         )
         self.counts = self.requests.counts
         self.commands = DoorbellCommands(

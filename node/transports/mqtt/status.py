@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 
 from ... import __version__
 from ..base import Publish
@@ -54,27 +55,22 @@ def status_payload(state: str, node_id: str, name: str, calls: int, source: str 
     return json.dumps(status).encode()
 
 
+@dataclass(eq=False, repr=False)
 class NodeStatus:
     """Publishes `status` (retained) and `events` for one node."""
 
-    def __init__(
-        self,
-        publish: Publish,
-        *,
-        node_id: str,
-        name: str,
-        status_topic: str,
-        events_topic: str,
-        active_calls: Callable[[], int],
-        source_state: Callable[[], str] | None = None,
-    ):
+    publish: InitVar[Publish]
+    _: KW_ONLY
+    node_id: str
+    name: str
+    status_topic: str
+    events_topic: str
+    active_calls: Callable[[], int]
+    source_state: Callable[[], str] | None = None  # the camera: available | unavailable | none
+    _publish: Publish = field(init=False)
+
+    def __post_init__(self, publish: Publish) -> None:
         self._publish = publish
-        self.node_id = node_id
-        self.name = name
-        self.status_topic = status_topic
-        self.events_topic = events_topic
-        self.active_calls = active_calls
-        self.source_state = source_state  # the camera: available | unavailable | none
 
     def will(self) -> tuple[str, bytes]:
         """The last will: offline, retained."""
