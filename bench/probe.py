@@ -125,6 +125,7 @@ def install_viewer_probe(first: FirstFrames, log: AuLog | None) -> None:
 async def run_node(args) -> None:
     from node.home import Home
     from node.service import Service
+    from node.workers import install_worker_pool
 
     from .trace import install
 
@@ -137,6 +138,7 @@ async def run_node(args) -> None:
     from .memprobe import install_daemon
 
     install_daemon()
+    install_worker_pool(asyncio.get_running_loop())  # as run_service does for the daemon
     service = Service(Home(Path(args.home)))
     await service.start()
 

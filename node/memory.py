@@ -43,6 +43,10 @@ class MemoryTrimmer:
     def call_ended(self) -> None:
         """Schedule a trim (event loop thread): after `delay`, when the call's objects
         are gone, and not sooner than `min_interval` after the previous one."""
+        self.soon()
+
+    def soon(self) -> None:
+        """Schedule a trim as after a call (start-up uses it too)."""
         if self._trim is None or self._pending is not None:
             return
         wait = max(self._delay, self._last + self._min_interval - time.monotonic())

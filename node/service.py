@@ -26,6 +26,7 @@ from .memory import MemoryTrimmer
 from .overlay import OverlayProvider
 from .peers import PeerStore
 from .systemd import Notifier
+from .workers import install_worker_pool
 
 if TYPE_CHECKING:
     from .doorbell.assembly import DoorbellAssembly
@@ -178,6 +179,7 @@ class Service:
         )
         self._source_watch = asyncio.create_task(self._watch_source(), name="service-source-state")
         self.notifier.ready(f"serving {len(known)} peer(s), 0 calls{self._source_note()}")
+        self.memory.soon()  # start-up's garbage (imports, gathering, first SPS) goes back too
 
     def source_state(self) -> str:
         """The camera's state for status and events: available, unavailable or none."""
@@ -309,8 +311,9 @@ def _make_mqtt(
 async def run_service(home: Home, config: Config | None = None) -> None:
     """`media-node run`: serve until SIGTERM or SIGINT (config: the home's, with any
     command-line overrides applied)."""
-    service = Service(home, config=config)
     loop = asyncio.get_running_loop()
+    install_worker_pool(loop)  # every worker thread now: the thread count stays flat
+    service = Service(home, config=config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)
     try:
