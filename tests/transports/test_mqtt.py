@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 
 import msgspec
@@ -492,3 +493,29 @@ async def test_a_link_in_hand_when_the_node_dies_is_delivered_again(broker, node
         proc.wait(timeout=10)
         proc.stdout.close()
         responder.close()
+
+
+# Links and replies leave at once: both ends' sockets and the broker's (the role's config)
+# have Nagle's algorithm off, so a reply never waits behind a delayed ACK.
+def _no_delay(client: MqttClient) -> int:
+    sock = client._client.socket()
+    assert sock is not None, "not connected"
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+async def test_node_and_viewer_sockets_send_without_delay(broker, nodes):
+    viewer, camera = nodes[:2]
+    assert "\nset_tcp_nodelay true\n" in broker.conf.read_text()  # the broker's side
+    async with (
+        MqttTransport(
+            broker.config_for(camera.node_id),
+            camera.identity,
+            Responder(camera),
+            peers=camera.peers,
+            name="camera",
+        ) as transport,
+        MqttClient(broker.config_for(viewer.node_id), viewer.identity) as client,
+    ):
+        assert _no_delay(client) and _no_delay(transport.client)
+        request = view_request(viewer, camera)
+        check_answer(viewer, request, await client.request(camera.node_id, request.text, timeout=20))
