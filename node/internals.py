@@ -154,6 +154,13 @@ def ice_problems() -> tuple[str, ...]:
     return tuple(problems("ice"))
 
 
+@functools.cache
+def media_problems() -> tuple[str, ...]:
+    """problems("media"), once per process (every publisher, receiver and web relay
+    connection checks it; the versions and classes cannot change while it runs)."""
+    return tuple(problems("media"))
+
+
 __all__ = [
     "AIOICE_VERSION",
     "AIORTC_VERSION",
@@ -161,5 +168,6 @@ __all__ = [
     "PYLIBSRTP_VERSION",
     "Internal",
     "ice_problems",
+    "media_problems",
     "problems",
 ]

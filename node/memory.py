@@ -40,13 +40,10 @@ class MemoryTrimmer:
         self._pending: asyncio.TimerHandle | None = None
         self.trims = 0
 
-    def call_ended(self) -> None:
-        """Schedule a trim (event loop thread): after `delay`, when the call's objects
-        are gone, and not sooner than `min_interval` after the previous one."""
-        self.soon()
-
     def soon(self) -> None:
-        """Schedule a trim as after a call (start-up uses it too)."""
+        """Schedule a trim (event loop thread), once serving and after each call: after
+        `delay`, when the call's objects are gone, and not sooner than `min_interval`
+        after the previous one."""
         if self._trim is None or self._pending is not None:
             return
         wait = max(self._delay, self._last + self._min_interval - time.monotonic())

@@ -225,7 +225,7 @@ class Service:
         elif event["event"] == "call-started":
             log.info("call %s: %s from %s started", event["call"], event["kind"], event["peer"])
         elif event["event"] == "call-ended":
-            self.memory.call_ended()
+            self.memory.soon()
             stats = event.get("stats")
             st = stats if isinstance(stats, dict) else {}
             log.info(

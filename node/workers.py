@@ -33,13 +33,14 @@ def install_worker_pool(loop: asyncio.AbstractEventLoop, workers: int | None = N
     pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix=PREFIX)
     # The pool starts a thread only when a job finds none idle: n jobs that wait for
     # each other make it start all n now.
-    barrier = threading.Barrier(n)
-    jobs = [pool.submit(barrier.wait, 5.0) for _ in range(n)]
+    barrier = threading.Barrier(n, timeout=1.0)
+    jobs = [pool.submit(barrier.wait) for _ in range(n)]
     try:
         for job in jobs:
-            job.result(timeout=10)
-    except Exception as e:  # threads could not start in time: the pool still works, lazily
-        log.warning("the worker pool started %d of %d threads at once: %s", barrier.n_waiting, n, e)
+            job.result()  # each returns within the barrier's second
+    except threading.BrokenBarrierError:  # threads were slow to start: the pool still works, lazily
+        started = sum(t.name.startswith(PREFIX) for t in threading.enumerate())
+        log.warning("the worker pool started %d of %d threads at once", started, n)
     loop.set_default_executor(pool)
     return pool
 

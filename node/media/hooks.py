@@ -54,7 +54,7 @@ _RECEIVER_ATTRS = (_JITTER_BUFFER, _DECODER_QUEUE, _DECODER_THREAD, "_send_rtcp_
 def check_internals() -> None:
     """Raise MediaError naming what changed if aiortc is not the version these hooks
     were written and tested against (the list: node/internals.py)."""
-    problems = internals.problems("media")
+    problems = internals.media_problems()
     if problems:
         raise MediaError("aiortc internals changed: " + "; ".join(problems))
 

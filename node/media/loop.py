@@ -54,7 +54,7 @@ class LoopedClip(EncodedVideoSource):
             # After the wait: a request made while waiting makes this very frame an IDR.
             if self._keyframe_wanted.is_set():
                 self._keyframe_wanted.clear()
-                if i not in self._idr:
+                if i not in self._idr_set:
                     i = self._next_idr(i)
             self._emit(self._aus[i], round(n * 1_000_000 / self._fps), i in self._idr_set)
             n += 1

@@ -11,11 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from node import internals
 from node.media import MediaReceiver
 from node.media.hooks import prefer_h264
 from node.media.testsrc import encode_pattern
 
 FPS = 30
+
+
+@pytest.fixture(autouse=True)
+def _fresh_internals_check():
+    """check_internals() keeps its answer for the process; a test that changes aiortc or
+    pylibsrtp (monkeypatch) sees it checked anew, and the next test the real answer."""
+    internals.media_problems.cache_clear()
+    yield
+    internals.media_problems.cache_clear()
 
 
 @pytest.fixture(scope="session")

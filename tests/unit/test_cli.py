@@ -276,7 +276,7 @@ def test_usage_errors_exit_2_and_name_the_problem(tmp_path):
     assert not home.exists()  # nothing ran
 
 
-def test_version_and_help(capsys):
+def test_version_and_help():
     code, out, _ = run("--version")
     assert code == 0 and out.startswith("media-node, version ")
     code, out, _ = run("link", "inspect", "--help")

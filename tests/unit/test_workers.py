@@ -7,7 +7,7 @@ import asyncio
 import threading
 import time
 
-from node.workers import PREFIX, default_workers, install_worker_pool
+from node.workers import PREFIX, install_worker_pool
 
 
 def _workers() -> int:
@@ -25,7 +25,3 @@ def test_the_pool_is_full_from_the_start_and_stays_so():
 
     assert asyncio.run(main()) == [4] * 5
     assert _workers() == 0  # asyncio.run shut the pool down with the loop
-
-
-def test_the_default_size_is_asyncios():
-    assert default_workers() >= 5  # min(32, cores + 4)
