@@ -10,17 +10,14 @@ import os
 import shutil
 
 import pytest
-
-from node.cli import main
+from unit.clirun import invoke
 
 pytestmark = pytest.mark.timeout(170)
 
 
-def test_bench_command_is_wired(capsys):
-    with pytest.raises(SystemExit) as exited:
-        main(["bench", "--help"])
-    output = capsys.readouterr().out
-    assert exited.value.code == 0, output
+def test_bench_command_is_wired():
+    code, output, err = invoke("bench", "--help")
+    assert code == 0, err
     assert "--quick" in output and "--json" in output
 
 
