@@ -17,7 +17,7 @@ evaluate every annotation's text on the first conversion (~3 ms of each CLI comm
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 import tomli_w
@@ -126,24 +126,29 @@ def _problem(error: str) -> str:
     return f"{path}: {msg[:1].lower()}{msg[1:]}"
 
 
+def _types(struct: Any) -> dict[str, Any]:
+    """Field name -> annotated type of a section (or of Config: its sections)."""
+    return {f.name: f.type for f in msgspec.structs.fields(struct)}
+
+
 def _closest(key: str, section: str = "") -> str:
     """The field (or, with no section, the section) of Config that `key` is a likely typo of."""
     import difflib
 
-    kinds = {f.name: f.type for f in msgspec.structs.fields(Config)}
-    if section and section not in kinds:
+    sections = _types(Config)
+    if section and section not in sections:
         return ""
-    names = [f.name for f in msgspec.structs.fields(kinds[section])] if section else list(kinds)
+    names = list(_types(sections[section])) if section else list(sections)
     return next(iter(difflib.get_close_matches(key, names, n=1, cutoff=0.75)), "")
 
 
 def _choices(path: str) -> list[str]:
     """The values the Literal field at `path` ("section.name") takes, if it is one."""
     section, _, name = path.partition(".")
-    kinds = {f.name: f.type for f in msgspec.structs.fields(Config)}
-    if section not in kinds:
+    sections = _types(Config)
+    if section not in sections:
         return []
-    kind = {f.name: f.type for f in msgspec.structs.fields(kinds[section])}.get(name)
+    kind = _types(sections[section]).get(name)
     values = get_args(get_args(kind)[0]) if get_args(kind) else ()  # Annotated[Literal[...], Meta]
     return [str(v) for v in values]
 
