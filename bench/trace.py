@@ -2,8 +2,8 @@
 
 Wraps named functions of the call path (sync or async) and appends one line per call
 of them to FILE: `name start_ns end_ns` on CLOCK_MONOTONIC, so the daemon's and the
-viewer's lines line up on one time axis. Only installed when asked; `stages()` turns
-the lines of both processes into per-call stage durations for `bench.ttff_trace`."""
+viewer's lines line up on one time axis. Only installed when asked; `bench.ttff_trace.analyse`
+turns the lines of both processes into per-call stage durations."""
 
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ DAEMON = [
     ("node.media.fanout", "KeyframeLimiter.__call__"),
     ("node.media.rtploop", "packetize"),
     ("node.media.track", "EncodedVideoTrack.next_payloads"),
-    ("aiortc.rtcdtlstransport", "RTCDtlsTransport._send_rtp"),
     ("aiortc.rtcrtpsender", "RTCRtpSender._handle_rtcp_packet"),
     ("aiortc.rtcpeerconnection", "RTCPeerConnection.createAnswer"),
     ("aiortc.rtcpeerconnection", "RTCPeerConnection.setLocalDescription"),
